@@ -1,0 +1,38 @@
+"""The `dso` command line. Thin: each room registers its own commands.
+
+Each entry of ROOMS is a module with `register(app)`; heavy imports (torch, mujoco)
+happen inside the commands, so `dso --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+ROOMS = (
+    "dso.env",
+)
+
+app = typer.Typer(
+    name="dso",
+    help="Direct Simulation Optimization: make 3D generators produce objects that stand.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+
+@app.callback()
+def _root() -> None:
+    """Direct Simulation Optimization: make 3D generators produce objects that stand."""
+
+
+for _room in ROOMS:
+    importlib.import_module(_room).register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

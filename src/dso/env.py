@@ -1,0 +1,51 @@
+"""`dso env`: versions of everything that matters, for bug reports."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import platform
+
+import typer
+
+_PACKAGES = (
+    "dso", "torch", "mujoco", "trimesh", "numpy", "scipy", "scikit-image", "safetensors",
+    "peft", "transformers", "ray", "typer", "tqdm", "pillow", "matplotlib",
+)
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of dso's dependencies ('not installed' when absent)."""
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in _PACKAGES:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            out[name] = "not installed"
+    out["cpu_count"] = str(os.cpu_count())
+    out["MUJOCO_GL"] = os.environ.get("MUJOCO_GL", "(unset)")
+    return out
+
+
+def _cuda() -> str:
+    try:
+        import torch
+    except ImportError:
+        return "torch not installed"
+    if not torch.cuda.is_available():
+        return "not available"
+    return f"{torch.version.cuda} ({torch.cuda.get_device_name(0)})"
+
+
+def env() -> None:
+    """Print versions of dso and its dependencies (paste this into bug reports)."""
+    info = versions()
+    info["cuda"] = _cuda()
+    width = max(len(k) for k in info)
+    for key, value in info.items():
+        typer.echo(f"{key:<{width}}  {value}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `dso env` to the CLI."""
+    app.command("env")(env)
