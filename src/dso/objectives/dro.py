@@ -1,0 +1,59 @@
+"""DRO (DESIGN.md §1): descend the flow-matching error on stable samples, ascend it on unstable.
+
+Unpaired: the stable and unstable groups need not come from the same prompt. The loss is the
+balanced mean of the two groups,
+
+    loss = 1/2 * mean(err[stable]) - 1/2 * mean(min(err[unstable], ascent_bound)),
+
+so that on a half-and-half batch every sample's gradient has weight 1/B, as in plain flow
+matching (SFT), and the learning rate means the same thing for all objectives. The released code
+leaves the ascent term unbounded, which lets the unstable error (and the loss) run to -inf;
+`ascent_bound` clamps the unstable error, so a sample stops being pushed once its error exceeds
+the bound (its gradient is zero there).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _group_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of `values[mask]`; a zero that keeps the graph when the group is empty."""
+    if bool(mask.any()):
+        return values[mask].mean()
+    return values.sum() * 0.0
+
+
+def dro_loss(
+    err: torch.Tensor, stable: torch.Tensor, *, ascent_bound: float | None = None
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """DRO loss from per-sample errors `err [B]` and stability labels `stable bool [B]`.
+
+    Returns the scalar loss and stats: err_stable, err_unstable (group means, nan when the
+    group is empty), n_stable, n_unstable, ascent_clipped (fraction of unstable samples whose
+    error is above `ascent_bound`, hence without gradient).
+    """
+    if err.dim() != 1 or stable.shape != err.shape:
+        raise ValueError(
+            f"dro_loss expects err [B] and stable [B]; got {tuple(err.shape)} and "
+            f"{tuple(stable.shape)}"
+        )
+    if ascent_bound is not None and not ascent_bound > 0:
+        raise ValueError(f"ascent_bound must be positive or None, got {ascent_bound}")
+    stable = stable.to(device=err.device, dtype=torch.bool)
+    unstable = ~stable
+    ascent = err if ascent_bound is None else err.clamp(max=ascent_bound)
+    loss = 0.5 * _group_mean(err, stable) - 0.5 * _group_mean(ascent, unstable)
+    with torch.no_grad():
+        n_s, n_u = int(stable.sum()), int(unstable.sum())
+        clipped = 0.0
+        if ascent_bound is not None and n_u:
+            clipped = float((err[unstable] > ascent_bound).float().mean())
+        stats = {
+            "err_stable": float(err[stable].mean()) if n_s else float("nan"),
+            "err_unstable": float(err[unstable].mean()) if n_u else float("nan"),
+            "n_stable": float(n_s),
+            "n_unstable": float(n_u),
+            "ascent_clipped": clipped,
+        }
+    return loss, stats

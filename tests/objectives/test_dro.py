@@ -1,0 +1,78 @@
+"""DRO: hand-computed values, the sign of its gradient, and the ascent bound."""
+
+import math
+
+import pytest
+import torch
+
+from dso.objectives import dro_loss
+
+
+def test_dro_hand_computed_value_and_gradient():
+    err = torch.tensor([1.0, 3.0, 2.0, 6.0], requires_grad=True)
+    stable = torch.tensor([True, True, False, False])
+    loss, stats = dro_loss(err, stable)
+    # 1/2 * mean(1, 3) - 1/2 * mean(2, 6) = 1 - 2
+    assert loss.item() == pytest.approx(-1.0)
+    loss.backward()
+    assert err.grad.tolist() == pytest.approx([0.25, 0.25, -0.25, -0.25])
+    assert stats["err_stable"] == pytest.approx(2.0)
+    assert stats["err_unstable"] == pytest.approx(4.0)
+    assert (stats["n_stable"], stats["n_unstable"]) == (2.0, 2.0)
+
+
+def test_dro_groups_are_balanced_when_unequal():
+    err = torch.tensor([1.0, 2.0, 3.0, 10.0], requires_grad=True)
+    stable = torch.tensor([True, True, True, False])
+    loss, _ = dro_loss(err, stable)
+    assert loss.item() == pytest.approx(0.5 * 2.0 - 0.5 * 10.0)
+    loss.backward()
+    assert err.grad.tolist() == pytest.approx([1 / 6, 1 / 6, 1 / 6, -0.5])
+
+
+def test_dro_gradient_step_lowers_stable_and_raises_unstable_error():
+    # err_i = (theta - y_i)^2: stable samples sit at y=0, unstable at y=1
+    theta = torch.tensor(0.5, requires_grad=True)
+    y = torch.tensor([0.0, 0.0, 1.0, 1.0])
+    stable = torch.tensor([True, True, False, False])
+
+    def errors():
+        return (theta - y) ** 2
+
+    before = errors().detach()
+    loss, _ = dro_loss(errors(), stable)
+    loss.backward()
+    assert theta.grad.item() == pytest.approx(1.0)  # d/dtheta [ (th)^2/2 - (th-1)^2/2 ]
+    with torch.no_grad():
+        theta -= 0.1 * theta.grad
+    after = errors().detach()
+    assert (after[stable] < before[stable]).all()
+    assert (after[~stable] > before[~stable]).all()
+
+
+def test_ascent_bound_clamps_the_unstable_term():
+    err = torch.tensor([1.0, 3.0, 2.0, 6.0], requires_grad=True)
+    stable = torch.tensor([True, True, False, False])
+    loss, stats = dro_loss(err, stable, ascent_bound=3.0)
+    # 1/2 * 2 - 1/2 * mean(2, min(6, 3)) = 1 - 1.25
+    assert loss.item() == pytest.approx(-0.25)
+    loss.backward()
+    assert err.grad.tolist() == pytest.approx([0.25, 0.25, -0.25, 0.0])
+    assert stats["ascent_clipped"] == pytest.approx(0.5)
+    assert stats["err_unstable"] == pytest.approx(4.0)  # logged unclamped
+
+
+def test_empty_group_keeps_graph_and_reports_nan():
+    err = torch.tensor([1.0, 3.0], requires_grad=True)
+    loss, stats = dro_loss(err, torch.tensor([True, True]))
+    loss.backward()
+    assert loss.item() == pytest.approx(1.0)
+    assert math.isnan(stats["err_unstable"])
+    assert err.grad.tolist() == pytest.approx([0.25, 0.25])
+
+
+def test_dro_rejects_bad_input():
+    with pytest.raises(ValueError, match="err"):
+        dro_loss(torch.zeros(3), torch.zeros(4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="ascent_bound"):
+        dro_loss(torch.zeros(2), torch.ones(2, dtype=torch.bool), ascent_bound=0.0)
