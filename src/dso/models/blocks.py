@@ -1,0 +1,120 @@
+"""Transformer building blocks of the TRELLIS stage-1 flow (DESIGN.md §4.1).
+
+Module and parameter names match the released state dict exactly (`to_qkv`, `q_rms_norm.gamma`,
+`mlp.mlp.0`, `adaLN_modulation.1`, ...), so released weights load without renaming.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LayerNorm32(nn.LayerNorm):
+    """LayerNorm computed in float32 whatever the input dtype (as the reference does)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.float()).type(x.dtype)
+
+
+class MultiHeadRMSNorm(nn.Module):
+    """Per-head L2 normalisation times a learned gain `gamma [H, Dh]` times sqrt(Dh)."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.scale = dim**0.5
+        self.gamma = nn.Parameter(torch.ones(heads, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (F.normalize(x.float(), dim=-1) * self.gamma * self.scale).to(x.dtype)
+
+
+def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Attention on [B, L, H, Dh] tensors, returning [B, L, H, Dh]."""
+    out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+    return out.transpose(1, 2)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self attention with optional qk RMS norm (`to_qkv`, `to_out`)."""
+
+    def __init__(self, channels: int, num_heads: int, qk_rms_norm: bool = False) -> None:
+        super().__init__()
+        if channels % num_heads:
+            raise ValueError(f"channels {channels} not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.qk_rms_norm = qk_rms_norm
+        self.to_qkv = nn.Linear(channels, channels * 3)
+        if qk_rms_norm:
+            self.q_rms_norm = MultiHeadRMSNorm(channels // num_heads, num_heads)
+            self.k_rms_norm = MultiHeadRMSNorm(channels // num_heads, num_heads)
+        self.to_out = nn.Linear(channels, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        q, k, v = self.to_qkv(x).reshape(b, n, 3, self.num_heads, -1).unbind(dim=2)
+        if self.qk_rms_norm:
+            q, k = self.q_rms_norm(q), self.k_rms_norm(k)
+        return self.to_out(_sdpa(q, k, v).reshape(b, n, c))
+
+
+class CrossAttention(nn.Module):
+    """Multi-head cross attention from tokens to condition tokens (`to_q`, `to_kv`, `to_out`)."""
+
+    def __init__(self, channels: int, ctx_channels: int, num_heads: int) -> None:
+        super().__init__()
+        if channels % num_heads:
+            raise ValueError(f"channels {channels} not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.to_q = nn.Linear(channels, channels)
+        self.to_kv = nn.Linear(ctx_channels, channels * 2)
+        self.to_out = nn.Linear(channels, channels)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        q = self.to_q(x).reshape(b, n, self.num_heads, -1)
+        k, v = self.to_kv(context).reshape(b, context.shape[1], 2, self.num_heads, -1).unbind(2)
+        return self.to_out(_sdpa(q, k, v).reshape(b, n, c))
+
+
+class FeedForwardNet(nn.Module):
+    """Linear -> GELU(tanh) -> Linear, stored under `mlp.0` and `mlp.2`."""
+
+    def __init__(self, channels: int, mlp_ratio: float = 4.0) -> None:
+        super().__init__()
+        hidden = int(channels * mlp_ratio)
+        self.mlp = nn.Sequential(
+            nn.Linear(channels, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, channels)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(x)
+
+
+class ModulatedTransformerCrossBlock(nn.Module):
+    """adaLN-modulated self attention, un-modulated cross attention, modulated MLP."""
+
+    def __init__(
+        self,
+        channels: int,
+        ctx_channels: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qk_rms_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        self.norm1 = LayerNorm32(channels, elementwise_affine=False, eps=1e-6)
+        self.norm2 = LayerNorm32(channels, elementwise_affine=True, eps=1e-6)
+        self.norm3 = LayerNorm32(channels, elementwise_affine=False, eps=1e-6)
+        self.self_attn = SelfAttention(channels, num_heads, qk_rms_norm=qk_rms_norm)
+        self.cross_attn = CrossAttention(channels, ctx_channels, num_heads)
+        self.mlp = FeedForwardNet(channels, mlp_ratio)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(channels, 6 * channels))
+
+    def forward(self, x: torch.Tensor, t_emb: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        mod = self.adaLN_modulation(t_emb).unsqueeze(1)
+        shift_a, scale_a, gate_a, shift_m, scale_m, gate_m = mod.chunk(6, dim=-1)
+        x = x + gate_a * self.self_attn(self.norm1(x) * (1 + scale_a) + shift_a)
+        x = x + self.cross_attn(self.norm2(x), context)
+        return x + gate_m * self.mlp(self.norm3(x) * (1 + scale_m) + shift_m)

@@ -1,0 +1,124 @@
+"""Load and save models in the released TRELLIS format: `<name>.json` + `<name>.safetensors`.
+
+The json holds `{"name": <class name>, "args": {...constructor arguments...}}`. Loading is strict:
+missing keys, unexpected keys, shape mismatches and non-float tensors raise `ModelLoadError`
+naming the offending keys. Half-precision tensors (the released checkpoints store transformer
+blocks in fp16) are cast to the model's dtype (float32 by default) unless `allow_cast=False`,
+in which case they raise too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from dso.models.flow import SparseStructureFlowModel
+from dso.models.vae import SparseStructureDecoder, SparseStructureEncoder
+
+MODEL_CLASSES: dict[str, type[nn.Module]] = {
+    "SparseStructureFlowModel": SparseStructureFlowModel,
+    "SparseStructureDecoder": SparseStructureDecoder,
+    "SparseStructureEncoder": SparseStructureEncoder,
+}
+
+
+class ModelLoadError(ValueError):
+    """A checkpoint does not match the architecture its json describes."""
+
+
+def _short(keys: list[str], limit: int = 8) -> str:
+    more = f" ... (+{len(keys) - limit} more)" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def read_config(directory: str | Path, name: str) -> dict:
+    """The parsed `<name>.json`, checked to hold a known `name` and an `args` dict."""
+    path = Path(directory) / f"{name}.json"
+    if not path.is_file():
+        raise ModelLoadError(f"missing config file {path}")
+    try:
+        cfg = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ModelLoadError(f"{path} is not valid json: {err}") from err
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("args"), dict):
+        raise ModelLoadError(f"{path} must hold {{'name': ..., 'args': {{...}}}}")
+    if cfg.get("name") not in MODEL_CLASSES:
+        raise ModelLoadError(
+            f"{path}: unknown model class {cfg.get('name')!r}; known: {sorted(MODEL_CLASSES)}"
+        )
+    return cfg
+
+
+def build_model(cfg: dict, device: str | torch.device = "cpu") -> nn.Module:
+    """Instantiate the class named in `cfg` with its args (on `device`, e.g. 'meta')."""
+    cls = MODEL_CLASSES[cfg["name"]]
+    try:
+        with torch.device(device):
+            return cls(**cfg["args"])
+    except TypeError as err:
+        raise ModelLoadError(f"bad arguments for {cfg['name']}: {err}") from err
+
+
+def check_state_dict(
+    model: nn.Module, state: dict[str, torch.Tensor], allow_cast: bool = True
+) -> dict[str, torch.Tensor]:
+    """Validate `state` against `model` and return it cast to the model's dtypes."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {_short(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {_short(unexpected)}")
+    bad_shape = [
+        f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}"
+        for k in sorted(set(own) & set(state))
+        if state[k].shape != own[k].shape
+    ]
+    if bad_shape:
+        problems.append(f"shape mismatch: {_short(bad_shape)}")
+    not_float = sorted(k for k, v in state.items() if not v.is_floating_point())
+    if not_float:
+        problems.append(f"non-float tensors: {_short(not_float)}")
+    cast = sorted(k for k in set(own) & set(state) if state[k].dtype != own[k].dtype)
+    if cast and not allow_cast:
+        dtypes = sorted({str(state[k].dtype) for k in cast})
+        problems.append(
+            f"dtype {dtypes} differs from the model's (allow_cast=False): {_short(cast)}"
+        )
+    if problems:
+        raise ModelLoadError("; ".join(problems))
+    return {k: v.to(own[k].dtype) for k, v in state.items()}
+
+
+def load_model(
+    directory: str | Path,
+    name: str,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    allow_cast: bool = True,
+) -> nn.Module:
+    """Build the model described by `<name>.json` and load `<name>.safetensors` strictly."""
+    cfg = read_config(directory, name)
+    weights = Path(directory) / f"{name}.safetensors"
+    if not weights.is_file():
+        raise ModelLoadError(f"missing weights file {weights}")
+    model = build_model(cfg).to(dtype)
+    state = check_state_dict(model, load_file(str(weights)), allow_cast=allow_cast)
+    model.load_state_dict(state, strict=True)
+    return model.to(device).eval()
+
+
+def save_model(model: nn.Module, directory: str | Path, name: str, args: dict) -> None:
+    """Write `<name>.json` ({name, args}) and `<name>.safetensors` (contiguous float tensors)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    cfg = {"name": type(model).__name__, "args": args}
+    (directory / f"{name}.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(directory / f"{name}.safetensors"))
