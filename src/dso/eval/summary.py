@@ -1,0 +1,55 @@
+"""Aggregate per-item evaluation rows into the paper's numbers, per family and overall."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["METRICS", "summarize", "summarize_rows"]
+
+# The headline numbers, in table order, and how to print them.
+METRICS = ("output_pct", "stable_pct", "rot_deg", "cd", "fscore")
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(sum(values) / len(values)) if values else None
+
+
+def _pct(count: int, total: int) -> float | None:
+    return 100.0 * count / total if total else None
+
+
+def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Numbers for one group of rows.
+
+    output_pct: samples with a mesh / samples. stable_pct: stable / outputs, where an output
+    the oracle could not simulate counts as not stable (a model cannot gain by producing
+    broken meshes). rot_deg: mean equilibrium tilt over outputs the oracle simulated.
+    cd / fscore: means over outputs whose geometry could be scored (fscore in percent).
+    """
+    outputs = [r for r in rows if r["output"]]
+    tilts = [r["tilt_deg"] for r in outputs if r["tilt_deg"] is not None]
+    cds = [r["cd"] for r in outputs if r["cd"] is not None]
+    fs = [r["fscore"] for r in outputs if r["fscore"] is not None]
+    return {
+        "n_prompts": len({(r["object_id"], r["view"]) for r in rows}),
+        "n_samples": len(rows),
+        "n_outputs": len(outputs),
+        "output_pct": _pct(len(outputs), len(rows)),
+        "stable_pct": _pct(sum(1 for r in outputs if r["stable"]), len(outputs)),
+        "rot_deg": _mean(tilts),
+        "cd": _mean(cds),
+        "fscore": _mean(fs),
+        "n_oracle_errors": len(outputs) - len(tilts),
+        "n_geometry_scored": len(cds),
+        "n_errors": sum(1 for r in rows if r["error"]),
+    }
+
+
+def summarize_rows(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """{"overall": summary, "families": {family: summary}} (families sorted by name)."""
+    families = sorted({r["family"] for r in rows})
+    return {
+        "overall": summarize(rows),
+        "families": {f: summarize([r for r in rows if r["family"] == f]) for f in families},
+    }

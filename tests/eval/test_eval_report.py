@@ -1,0 +1,118 @@
+"""Summaries, JSON / Markdown reports and figures from hand-made evaluation rows."""
+
+import json
+
+import numpy as np
+import pytest
+import trimesh
+from PIL import Image
+
+from dso.eval.plots import (
+    picture_grid,
+    plot_chamfer_vs_tilt,
+    plot_stability_over_steps,
+    plot_tilt_histograms,
+    read_eval_log,
+)
+from dso.eval.report import (
+    comparison_table,
+    family_table,
+    load_result,
+    results_summary,
+    write_report,
+)
+from dso.eval.summary import summarize_rows
+
+
+def _row(obj, family, view, *, output=True, stable=True, tilt=1.0, cd=0.04, f=80.0, error=None):
+    return {"object_id": obj, "family": family, "view": view, "sample": 0, "seed": view,
+            "output": output, "stable": stable if output else None,
+            "tilt_deg": tilt if output else None, "dso_angle_deg": None,
+            "cd": cd if output else None, "fscore": f if output else None, "error": error}
+
+
+def _result(name="base"):
+    rows = [
+        _row("a", "lamp", 0, tilt=2.0, cd=0.02, f=90.0),
+        _row("a", "lamp", 1, stable=False, tilt=40.0, cd=0.06, f=70.0),
+        _row("b", "lamp", 0, output=False, error="generate: boom"),
+        _row("c", "chair", 0, stable=False, tilt=None, cd=None, f=None, error="oracle: bad"),
+    ]
+    return {"meta": {"generator": name, "split": "eval", "seed": 0, "samples_per_image": 1,
+                     "preset": "accurate", "threshold_deg": 20.0, "n_points": 10000},
+            **summarize_rows(rows), "items": rows}
+
+
+def test_summary_numbers_by_hand():
+    res = _result()
+    lamp, chair, overall = res["families"]["lamp"], res["families"]["chair"], res["overall"]
+    assert lamp["n_prompts"] == 3 and lamp["output_pct"] == pytest.approx(200 / 3)
+    assert lamp["stable_pct"] == 50.0 and lamp["rot_deg"] == 21.0
+    assert lamp["cd"] == pytest.approx(0.04) and lamp["fscore"] == pytest.approx(80.0)
+    # an output the oracle could not simulate counts as not stable, has no tilt and no geometry
+    assert chair["stable_pct"] == 0.0 and chair["rot_deg"] is None and chair["cd"] is None
+    assert chair["n_oracle_errors"] == 1
+    assert overall["n_prompts"] == 4 and overall["output_pct"] == 75.0
+    assert overall["stable_pct"] == pytest.approx(100 / 3) and overall["n_errors"] == 2
+
+
+def test_report_files_hold_the_numbers(tmp_path):
+    res = _result()
+    paths = write_report(res, tmp_path / "rep")
+    assert load_result(tmp_path / "rep") == json.loads(paths["json"].read_text())
+    md = paths["markdown"].read_text()
+    assert "| lamp | 3 | 66.7 | 50.0 | 21.00 | 0.0400 | 80.00 |" in md
+    assert "| chair | 1 | 100.0 | 0.0 | — | — | — |" in md
+    assert "generate: boom" in md and "oracle: bad" in md
+    assert "**overall**" in family_table(res)
+
+
+def test_comparison_table_models_by_split():
+    results = {"base": {"eval": _result(), "wild": _result()["overall"]},
+               "dro": {"eval": _result("dro")}}
+    table = comparison_table(results, splits=["eval", "wild"])
+    lines = table.splitlines()
+    assert lines[0].startswith("| split | model | % Output | % Stable")
+    assert lines[2].startswith("| eval | base | 75.0 | 33.3 |")
+    assert lines[3].startswith("| eval | dro |") and lines[4].startswith("| wild | base |")
+    summary = results_summary(results)
+    assert summary["dro"]["eval"]["stable_pct"] == pytest.approx(100 / 3)
+    assert set(summary["base"]) == {"eval", "wild"}
+
+
+def _assert_png(path, min_side=100):
+    image = Image.open(path)
+    assert image.format == "PNG" and min(image.size) >= min_side
+    pixels = np.asarray(image.convert("L"))
+    assert pixels.std() > 5  # something was drawn
+
+
+def test_distribution_plots_are_real_pngs(tmp_path):
+    results = {"base": _result(), "dro": _result("dro")}
+    _assert_png(plot_tilt_histograms(results, tmp_path / "tilt.png"))
+    _assert_png(plot_chamfer_vs_tilt(results, tmp_path / "cd_tilt.png"))
+
+
+def test_stability_over_steps_from_run_folders(tmp_path):
+    for name, gain in (("dro", 2.0), ("dpo", 1.0)):
+        run = tmp_path / name
+        run.mkdir()
+        lines = [json.dumps({"step": s, "stable_pct": 80 + gain * s / 100, "fscore": 75.0})
+                 for s in (0, 100, 200)]
+        (run / "eval.jsonl").write_text("\n".join(lines) + "\n{\"step\": 30")  # torn last line
+    assert [r["step"] for r in read_eval_log(tmp_path / "dro")] == [0, 100, 200]
+    runs = {"dro": tmp_path / "dro", "dpo": tmp_path / "dpo"}
+    _assert_png(plot_stability_over_steps(runs, tmp_path / "steps.png"))
+    with pytest.raises(FileNotFoundError):
+        read_eval_log(tmp_path / "missing")
+
+
+def test_picture_grid_renders_meshes_and_marks_missing_output(tmp_path):
+    prompt = np.zeros((64, 64, 3), np.uint8)
+    prompt[16:48, 24:40] = 200
+    box = trimesh.creation.box((0.3, 0.3, 0.8))
+    rows = [(prompt, [box, None]), (prompt, [box, box])]
+    out = picture_grid(rows, ["base", "dro"], tmp_path / "grid.png", size=48)
+    _assert_png(out)
+    with pytest.raises(ValueError):
+        picture_grid([(prompt, [box])], ["base", "dro"], tmp_path / "bad.png")
