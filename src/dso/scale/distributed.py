@@ -1,0 +1,199 @@
+"""torch.distributed plumbing for `torchrun --nproc-per-node N -m dso train ...`.
+
+One process per device. `dist_context()` reads torchrun's environment (RANK, WORLD_SIZE,
+LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and joins the process group: gloo on CPU, nccl on CUDA.
+Without torchrun it is a single process and every helper below is a no-op, so the same training
+code runs both ways. The release's multi-GPU bug (same seed on every rank: identical data, t and
+noise, DESIGN.md §1) is what `rank_seed` / `rank_generator` / `rank_batch_indices` prevent.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process stands: its rank, the world size and its device."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str | None = None
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0 (the only rank that writes checkpoints and logs)."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """True when more than one process takes part."""
+        return self.world_size > 1
+
+
+def env_ranks(environ: Mapping[str, str] | None = None) -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) from torchrun's variables; (0, 1, 0) without them."""
+    env = os.environ if environ is None else environ
+    try:
+        rank = int(env.get("RANK", "0"))
+        world = int(env.get("WORLD_SIZE", "1"))
+        local = int(env.get("LOCAL_RANK", str(rank)))
+    except ValueError as err:
+        raise ValueError(f"RANK/WORLD_SIZE/LOCAL_RANK must be integers: {err}") from err
+    if world < 1 or not 0 <= rank < world or local < 0:
+        raise ValueError(f"inconsistent torchrun environment: RANK={rank} WORLD_SIZE={world} "
+                         f"LOCAL_RANK={local}")
+    return rank, world, local
+
+
+def dist_context(
+    device: str | torch.device | None = None,
+    backend: str | None = None,
+    timeout_s: float = 1800.0,
+) -> DistContext:
+    """Join the process group torchrun describes (if any) and return this rank's context.
+
+    `device` defaults to `cuda:LOCAL_RANK` when CUDA is available, else CPU; `backend`
+    defaults to nccl for CUDA and gloo for CPU. Safe to call twice (reuses the group).
+    """
+    rank, world, local = env_ranks()
+    dev = _pick_device(device, local)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if world == 1:
+        return DistContext(0, 1, local, None, dev)
+    if not dist.is_initialized():
+        dist.init_process_group(
+            backend=backend or ("nccl" if dev.type == "cuda" else "gloo"),
+            rank=rank,
+            world_size=world,
+            timeout=datetime.timedelta(seconds=timeout_s),
+        )
+    return DistContext(dist.get_rank(), dist.get_world_size(), local, dist.get_backend(), dev)
+
+
+def _pick_device(device: str | torch.device | None, local_rank: int) -> torch.device:
+    if device is None:
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", local_rank)
+    return dev
+
+
+def is_main() -> bool:
+    """True in a single process and on rank 0 of a group."""
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def world_size() -> int:
+    """Processes in the group (1 without one)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def barrier() -> None:
+    """Wait for every rank (no-op in a single process)."""
+    if world_size() > 1:
+        dist.barrier()
+
+
+def cleanup() -> None:
+    """Leave the process group if this process joined one."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def rank_seed(seed: int, rank: int, step: int = 0) -> int:
+    """A 63-bit seed that differs for every (seed, rank, step) (numpy SeedSequence mixing)."""
+    state = np.random.SeedSequence([int(seed), int(rank), int(step)]).generate_state(2, np.uint32)
+    return int((int(state[0]) << 31) ^ int(state[1])) & (2**63 - 1)
+
+
+def rank_generator(seed: int, rank: int, step: int = 0, device: str | torch.device = "cpu"
+                   ) -> torch.Generator:
+    """A torch.Generator for this rank's noise and t at this step."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(rank_seed(seed, rank, step))
+    return gen
+
+
+def rank_batch_indices(n_items: int, batch_size: int, *, seed: int, rank: int,
+                       world_size: int, step: int) -> np.ndarray:
+    """This rank's `batch_size` item indices for `step`: disjoint across ranks.
+
+    One permutation per step (same on all ranks, from (seed, step)); rank r takes the r-th
+    slice, wrapping around when the global batch exceeds `n_items`.
+    """
+    if n_items < 1 or batch_size < 1:
+        raise ValueError(f"need n_items >= 1 and batch_size >= 1, got {n_items}, {batch_size}")
+    perm = np.random.default_rng([int(seed), int(step)]).permutation(n_items)
+    start = rank * batch_size
+    return perm[np.arange(start, start + batch_size) % n_items]
+
+
+def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
+    """Average `tensor` over ranks in place and return it (unchanged in one process)."""
+    if world_size() > 1:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        tensor.div_(world_size())
+    return tensor
+
+
+def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
+    """All-reduce-mean the `.grad` of trainable parameters in one flat bucket.
+
+    The manual alternative to DDP (e.g. with several forwards per step); a parameter without a
+    gradient on this rank contributes zeros, so every rank issues the same collective.
+    """
+    if world_size() == 1:
+        return
+    trainable = [p for p in params if p.requires_grad]
+    if not trainable:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in trainable]
+    flat = all_reduce_mean(torch.cat([g.reshape(-1) for g in grads]))
+    offset = 0
+    for p in trainable:
+        n = p.numel()
+        p.grad = flat[offset:offset + n].view_as(p).clone()
+        offset += n
+
+
+def broadcast_module(module: torch.nn.Module, src: int = 0) -> None:
+    """Copy parameters and buffers from rank `src` to every rank (no-op in one process)."""
+    if world_size() == 1:
+        return
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(tensor.data, src=src)
+
+
+def wrap_ddp(model: torch.nn.Module, ctx: DistContext, **ddp_kwargs: object) -> torch.nn.Module:
+    """DistributedDataParallel around `model` (e.g. a PEFT-wrapped flow) when distributed.
+
+    Only parameters with `requires_grad` (the LoRA weights) are synchronised; the frozen base
+    stays local. Returns `model` itself in a single process. DDP broadcasts rank 0's weights at
+    construction, so every rank starts from the same adapter.
+    """
+    if not ctx.distributed:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=device_ids, **ddp_kwargs)
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The module inside a DDP wrapper (the model itself otherwise)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    return model.module if isinstance(model, DistributedDataParallel) else model

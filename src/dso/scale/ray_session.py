@@ -1,0 +1,130 @@
+"""Connect to a Ray cluster, or start a local one bound to loopback only.
+
+`ray_session(address=None, workers=N)` is the one way `dso` gets Ray:
+- already connected (`ray.is_initialized()`): reuse that connection and leave it open;
+- `address` given: connect to that cluster (the user's), disconnect afterwards;
+- neither: start a private local cluster with `workers` CPUs on 127.0.0.1 (no dashboard,
+  no usage stats, nothing listening beyond loopback) and shut it down afterwards.
+
+Every job `dso` starts gets one BLAS/OpenMP thread per worker (one task = one core).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from dso._optional import require
+
+# One thread per worker: a task owns exactly the one CPU it reserved (no oversubscription).
+SINGLE_THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+    "VECLIB_MAXIMUM_THREADS": "1",
+}
+
+# A local cluster stays on loopback and phones nobody: Ray on Linux otherwise picks the address
+# it would use to reach the internet, and may report usage statistics.
+_LOCAL_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # Ray's switch for "node ip = 127.0.0.1"
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
+
+
+def _ray() -> Any:
+    return require("ray", "ray", "distributed labelling and generation")
+
+
+@contextlib.contextmanager
+def _patched_env(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration (children started inside inherit them)."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _force_loopback() -> None:
+    """Make an already-imported Ray pick 127.0.0.1 as this node's address."""
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None and hasattr(constants, "ENABLE_RAY_CLUSTER"):
+        constants.ENABLE_RAY_CLUSTER = False
+
+
+def resolve_workers(workers: int | None) -> int:
+    """Number of worker processes for a local cluster (default: all cores)."""
+    if workers is None:
+        return max(1, os.cpu_count() or 1)
+    if int(workers) < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    return int(workers)
+
+
+def start_local(workers: int | None = None) -> None:
+    """Start a local Ray cluster with `workers` CPUs, bound to 127.0.0.1, in this process."""
+    with _patched_env(_LOCAL_ENV):
+        ray = _ray()
+        _force_loopback()
+        ray.init(
+            num_cpus=resolve_workers(workers),
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="warning",
+            configure_logging=True,
+            runtime_env={"env_vars": dict(SINGLE_THREAD_ENV)},
+            _node_ip_address="127.0.0.1",
+        )
+
+
+def connect(address: str) -> None:
+    """Connect this process to an existing Ray cluster at `address` ("auto", "host:port", ...)."""
+    ray = _ray()
+    ray.init(
+        address=address,
+        log_to_driver=False,
+        logging_level="warning",
+        runtime_env={"env_vars": dict(SINGLE_THREAD_ENV)},
+    )
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, workers: int | None = None) -> Iterator[Any]:
+    """Yield the `ray` module connected to a cluster; close what this call opened."""
+    ray = _ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    if address is None:
+        start_local(workers)
+    else:
+        connect(address)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def cluster_cpus(ray: Any) -> int:
+    """CPUs the connected cluster offers (at least 1)."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def cluster_gpus(ray: Any) -> int:
+    """GPUs the connected cluster offers (0 when none)."""
+    return int(ray.cluster_resources().get("GPU", 0))
+
+
+def node_addresses(ray: Any) -> list[str]:
+    """Addresses of the live nodes (tests check these are loopback)."""
+    return [n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")]
