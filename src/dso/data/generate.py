@@ -1,0 +1,262 @@
+"""`generate_dataset`: sample a generator on a prompt set into a resumable sample store.
+
+Work is cut into chunks of consecutive prompts. For each chunk the conditions shard, the latents
+shard and the meshes are written first (atomically), then the chunk's rows go into the index in
+one transaction. A prompt is done once its sample rows exist, so a rerun after a kill redoes at
+most the chunk that was in flight, and redoes it identically: sample j of the prompt at position
+i always has seed `seed + i * n + j` and sample id `i * n + j`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+
+from dso.data.manifest import export_manifest
+from dso.data.prompts import Prompt
+from dso.data.store import DatasetError, SampleStore, Summary, atomic_write_bytes, write_shard
+
+COND_DTYPES = ("float32", "float16", "bfloat16")
+# meta keys that must agree for a rerun to resume an existing dataset
+_RESUME_KEYS = ("generator", "weights_fingerprint", "sampler", "n", "seed", "latent_shape",
+                "prompts_fingerprint", "cond_dtype")
+
+
+def weights_fingerprint(generator) -> str:
+    """A hash of the generator's weights (its own `fingerprint` if it has one, else the flow's)."""
+    own = getattr(generator, "fingerprint", None)
+    if isinstance(own, str):
+        return own
+    import torch
+
+    h = hashlib.blake2b(digest_size=16)
+    for name, tensor in sorted(generator.flow.state_dict().items()):
+        h.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _sampler_dict(generator) -> dict:
+    sampler = getattr(generator, "sampler", None)
+    if sampler is None:
+        return {}
+    raw = asdict(sampler) if is_dataclass(sampler) else dict(vars(sampler))
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in raw.items()}
+
+
+def _prompts_fingerprint(prompts: Sequence[Prompt]) -> str:
+    h = hashlib.sha1()
+    for p in prompts:
+        h.update(p.prompt_id.encode() + b"\0")
+    return h.hexdigest()
+
+
+def _expected_meta(generator, prompts: Sequence[Prompt], n: int, seed: int,
+                   cond_dtype: str) -> dict:
+    from dso import __version__
+
+    return {
+        "generator": generator.name,
+        "weights_fingerprint": weights_fingerprint(generator),
+        "sampler": _sampler_dict(generator),
+        "n": n,
+        "seed": seed,
+        "latent_shape": list(generator.latent_shape),
+        "resolution": int(generator.resolution),
+        "prompts_fingerprint": _prompts_fingerprint(prompts),
+        "n_prompts": len(prompts),
+        "cond_dtype": cond_dtype,
+        "dso_version": __version__,
+    }
+
+
+def _open_or_init(store: SampleStore, expected: dict, prompts: Sequence[Prompt]) -> None:
+    meta = store.meta()
+    if "generator" not in meta:
+        with store.transaction():
+            store.set_meta(expected)
+            store.add_prompts([p.row(i) for i, p in enumerate(prompts)])
+        return
+    diffs = [k for k in _RESUME_KEYS if meta.get(k) != expected[k]]
+    if diffs:
+        detail = "; ".join(f"{k}: stored {meta.get(k)!r}, now {expected[k]!r}" for k in diffs)
+        raise DatasetError(
+            f"{store.root} was generated with other settings and cannot be resumed ({detail}). "
+            "Rerun with the same generator, weights, prompts, --n and --seed, or use a new --out."
+        )
+
+
+def _chunks(pending: list[int], size: int) -> list[list[int]]:
+    """Consecutive runs of prompt positions, each cut into pieces of at most `size`."""
+    out: list[list[int]] = []
+    for pos in pending:
+        if out and out[-1][-1] == pos - 1 and len(out[-1]) < size:
+            out[-1].append(pos)
+        else:
+            out.append([pos])
+    return out
+
+
+def _runs(positions: list[int]) -> list[list[int]]:
+    return _chunks(positions, len(positions) or 1)
+
+
+def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt], *, n: int,
+                     seed: int = 0, batch_size: int = 64, progress: bool = True,
+                     cond_dtype: str = "float32") -> Summary:
+    """Generate `n` samples per prompt into the store at `store_path`, resuming if it exists.
+
+    `batch_size` is the number of samples per generator call; a chunk (one shard, one
+    transaction) holds `max(1, batch_size // n)` prompts. Conditions are stored in `cond_dtype`
+    (float16 halves the size of DINOv2 tokens) and read back as float32.
+    """
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    if cond_dtype not in COND_DTYPES:
+        raise ValueError(f"cond_dtype must be one of {COND_DTYPES}, got {cond_dtype!r}")
+    if len({p.prompt_id for p in prompts}) != len(prompts):
+        raise ValueError("prompt ids must be unique")
+    start = time.perf_counter()
+    store = SampleStore.open(store_path, create=True)
+    with store, store.writer_lock():
+        _open_or_init(store, _expected_meta(generator, prompts, n, seed, cond_dtype), prompts)
+        _remove_temporaries(store.root)
+        done = store.done_prompt_ids()
+        pending = [i for i, p in enumerate(prompts) if p.prompt_id not in done]
+        counts = {"prompts": len(prompts), "already_done": len(prompts) - len(pending),
+                  "ok": 0, "empty": 0, "failed": 0}
+        bar = _bar(len(pending) * n, progress, f"generate {generator.name}")
+        for chunk in _chunks(pending, max(1, batch_size // n)):
+            rows = _run_chunk(store, generator, prompts, chunk, n=n, seed=seed,
+                              batch_size=batch_size, cond_dtype=cond_dtype)
+            for r in rows:
+                counts[r["status"]] += 1
+            bar.update(len(rows))
+            bar.set_postfix(ok=counts["ok"], empty=counts["empty"], failed=counts["failed"])
+        bar.close()
+        _sweep_orphans(store)
+        export_manifest(store)
+    return Summary("generate", counts, time.perf_counter() - start)
+
+
+def _bar(total: int, progress: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not progress, desc=desc, unit="sample")
+
+
+def _run_chunk(store: SampleStore, generator, prompts: Sequence[Prompt], chunk: list[int], *,
+               n: int, seed: int, batch_size: int, cond_dtype: str) -> list[dict]:
+    """Generate, write and commit one chunk; returns its sample rows."""
+    name = f"chunk-{chunk[0]:07d}-{chunk[-1]:07d}.safetensors"
+    images, failed = {}, {}
+    for pos in chunk:
+        try:
+            images[pos] = prompts[pos].load_image()
+        except Exception as err:  # one unreadable image must not stop the chunk
+            failed[pos] = f"image: {type(err).__name__}: {err}"
+    results, conds = _sample(generator, images, n=n, seed=seed, batch_size=batch_size,
+                             failed=failed)
+    cond_rows = _write_conditions(store, name, conds, prompts, cond_dtype)
+    rows = _write_samples(store, name, results, prompts, failed, chunk, n=n, seed=seed)
+    store.record_chunk(cond_rows, rows)
+    return rows
+
+
+def _sample(generator, images: dict, *, n: int, seed: int, batch_size: int,
+            failed: dict) -> tuple[dict, dict]:
+    """Samples keyed by (position, j) and conditions keyed by position, per run of prompts."""
+    results: dict = {}
+    conds: dict = {}
+    for run in _runs(sorted(images)):
+        try:
+            _sample_run(generator, images, run, n, seed, batch_size, results, conds)
+        except Exception:  # retry prompt by prompt so one bad prompt fails alone
+            for pos in run:
+                try:
+                    _sample_run(generator, images, [pos], n, seed, batch_size, results, conds)
+                except Exception as err:
+                    failed[pos] = f"generate: {type(err).__name__}: {err}"
+    return results, conds
+
+
+def _sample_run(generator, images: dict, run: list[int], n: int, seed: int, batch_size: int,
+                results: dict, conds: dict) -> None:
+    imgs = [images[p] for p in run]
+    cond = generator.condition(imgs)
+    out = generator.generate(imgs, n=n, seed=seed + run[0] * n, batch_size=batch_size)
+    got = {}
+    for s in out:
+        got[(run[s.prompt_index], s.sample_index)] = s
+    expected = {(p, j) for p in run for j in range(n)}
+    if set(got) != expected:
+        raise RuntimeError(f"generator returned {len(got)} samples, expected {len(expected)}")
+    results.update(got)
+    conds.update({p: cond[i] for i, p in enumerate(run)})
+
+
+def _write_conditions(store: SampleStore, name: str, conds: dict, prompts: Sequence[Prompt],
+                      cond_dtype: str) -> list[tuple[str, str | None, int | None]]:
+    import torch
+
+    order = sorted(conds)
+    if order:
+        stacked = torch.stack([conds[p].detach().float().cpu() for p in order])
+        write_shard(store.root / "conditions" / name,
+                    {"cond": stacked.to(getattr(torch, cond_dtype))})
+    return [(prompts[p].prompt_id, f"conditions/{name}", i) for i, p in enumerate(order)]
+
+
+def _write_samples(store: SampleStore, name: str, results: dict, prompts: Sequence[Prompt],
+                   failed: dict, chunk: list[int], *, n: int, seed: int) -> list[dict]:
+    import torch
+
+    order = sorted(results)
+    if order:
+        stacked = torch.stack([results[k].latent.detach().float().cpu() for k in order])
+        write_shard(store.root / "latents" / name, {"latents": stacked})
+    index = {k: i for i, k in enumerate(order)}
+    rows = []
+    for pos in chunk:
+        for j in range(n):
+            sid = pos * n + j
+            row = {"sample_id": sid, "prompt_id": prompts[pos].prompt_id, "sample_index": j,
+                   "seed": seed + sid}
+            if pos in failed or (pos, j) not in results:
+                row.update(status="failed", error=failed.get(pos, "no sample returned"))
+            else:
+                row.update(latent_shard=f"latents/{name}", latent_index=index[(pos, j)])
+                row.update(_write_mesh(store.root, sid, results[(pos, j)].mesh))
+            rows.append(row)
+    return rows
+
+
+def _write_mesh(root: Path, sample_id: int, mesh) -> dict:
+    if mesh is None:
+        return {"status": "empty"}
+    rel = f"meshes/{sample_id}.ply"
+    try:
+        atomic_write_bytes(root / rel, mesh.export(file_type="ply"))
+    except Exception as err:
+        return {"status": "failed", "error": f"mesh export: {type(err).__name__}: {err}"}
+    return {"status": "ok", "mesh_path": rel}
+
+
+def _remove_temporaries(root: Path) -> None:
+    for sub in ("latents", "conditions", "meshes", ""):
+        for f in (root / sub).glob(".*.tmp-*"):
+            f.unlink(missing_ok=True)
+
+
+def _sweep_orphans(store: SampleStore) -> None:
+    """Delete shard and mesh files no row refers to (left by a chunk killed before commit)."""
+    samples = store.samples()
+    used = {r["latent_shard"] for r in samples} | {r["mesh_path"] for r in samples}
+    used |= {p["cond_shard"] for p in store.prompts()}
+    for sub in ("latents", "conditions", "meshes"):
+        for f in (store.root / sub).iterdir():
+            if f"{sub}/{f.name}" not in used:
+                f.unlink(missing_ok=True)

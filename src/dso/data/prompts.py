@@ -1,0 +1,140 @@
+"""Prompt sets for `dso generate`: image files, or the rendered views of a world split."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+@dataclass
+class Prompt:
+    """One conditioning image and where it comes from."""
+
+    prompt_id: str
+    object_id: str
+    family: str | None = None
+    split: str | None = None
+    view: int = 0
+    image_path: str | None = None
+    loader: Callable[[], np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    def load_image(self) -> np.ndarray:
+        """The prompt as uint8 H x W x 3 RGB on black."""
+        if self.loader is not None:
+            return _as_rgb(np.asarray(self.loader()))
+        if self.image_path is None:
+            raise ValueError(f"prompt {self.prompt_id} has neither an image nor a path")
+        return load_image(self.image_path)
+
+    def row(self, position: int) -> dict:
+        """The prompt as a row of the store's prompts table."""
+        return {
+            "prompt_id": self.prompt_id, "position": position, "object_id": self.object_id,
+            "family": self.family, "split": self.split, "view": self.view,
+            "image_path": self.image_path,
+        }
+
+
+def _as_rgb(img: np.ndarray) -> np.ndarray:
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    if img.ndim != 3 or img.shape[2] not in (3, 4):
+        raise ValueError(f"expected an H x W x 3 image, got shape {img.shape}")
+    if img.dtype != np.uint8:
+        scale = 255.0 if img.max() <= 1.0 else 1.0
+        img = np.clip(np.asarray(img, dtype=np.float64) * scale, 0, 255).round().astype(np.uint8)
+    if img.shape[2] == 4:  # premultiply alpha onto black (the project's image convention)
+        alpha = img[..., 3:4].astype(np.float64) / 255.0
+        img = (img[..., :3].astype(np.float64) * alpha).round().astype(np.uint8)
+    return np.ascontiguousarray(img)
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file as uint8 H x W x 3 RGB on black (alpha premultiplied)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGBA") if im.mode in ("RGBA", "LA", "P") else im.convert("RGB")
+        return _as_rgb(np.asarray(im))
+
+
+def _expand(paths: Sequence[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise FileNotFoundError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {p}")
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"image not found: {p}")
+    return files
+
+
+def prompts_from_images(paths: Sequence[str | Path]) -> list[Prompt]:
+    """Prompts from image files or folders of them; ids are `<stem>-<content hash>`.
+
+    Identical images given twice become one prompt. Each image is its own object (view 0).
+    """
+    prompts: list[Prompt] = []
+    seen: set[str] = set()
+    for f in _expand(paths):
+        digest = hashlib.sha1(f.read_bytes()).hexdigest()[:10]
+        pid = f"{f.stem}-{digest}"
+        if pid in seen:
+            continue
+        seen.add(pid)
+        prompts.append(Prompt(pid, object_id=pid, family=None, split="images", view=0,
+                              image_path=str(f.resolve())))
+    if not prompts:
+        raise ValueError("no images given")
+    return prompts
+
+
+def prompts_from_world(world_dir: str | Path, split: str, views: int | None = None,
+                       limit: int | None = None) -> list[Prompt]:
+    """Prompts from the rendered views of a world split: first `limit` objects, `views` each."""
+    from dso.world import World
+
+    objects = list(World.open(world_dir).objects(split))
+    if not objects:
+        raise ValueError(f"world {world_dir} has no objects in split '{split}'")
+    if limit is not None:
+        objects = objects[:limit]
+    prompts: list[Prompt] = []
+    for obj in objects:
+        n_views = _n_views(obj)
+        for v in range(n_views if views is None else min(views, n_views)):
+            prompts.append(Prompt(
+                f"{obj.id}/v{v}", object_id=str(obj.id), family=obj.family, split=split,
+                view=v, image_path=_view_path(obj, v), loader=_view_loader(obj, v),
+            ))
+    return prompts
+
+
+def _n_views(obj) -> int:
+    views = obj.views
+    return views if isinstance(views, int) else len(views)
+
+
+def _view_path(obj, v: int) -> str | None:
+    views = obj.views
+    if isinstance(views, int):
+        return None
+    item = views[v]
+    return str(item) if isinstance(item, (str, Path)) else None
+
+
+def _view_loader(obj, v: int) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        return obj.images()[v]
+
+    return load

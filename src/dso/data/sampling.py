@@ -1,0 +1,150 @@
+"""Training batches drawn from a labelled store, one sampler per objective.
+
+Rows are drawn without replacement from epoch-wise permutations shared by all ranks (they depend
+on the seed and the epoch only); at step s, rank r takes the slice at position
+`(s * world_size + r) * k` of that stream. So a batch is a pure function of (seed, rank, step)
+for a given world size, ranks at the same step get disjoint rows, and each epoch visits every row.
+
+- `dro`: first half stable, second half unstable (unpaired by default, as the DRO formula needs
+  no pairs); with `paired_dro`, `x0[i]` and `x0[i + B/2]` are a stable and an unstable sample of
+  the same prompt, as the released code draws them.
+- `dpo`: `x0_w[i]` stable and `x0_l[i]` unstable, same prompt.
+- `sft`: stable samples only.
+With `other_view`, each row is conditioned on another view of the same object (DESIGN.md §1,
+as in the paper); an object with one view keeps its own.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from dso.data.store import Row, SampleStore
+
+OBJECTIVES = ("dro", "dpo", "sft")
+
+
+class BatchSource:
+    """Deterministic batches for one objective; see the module docstring for the rules."""
+
+    def __init__(self, store: SampleStore, objective: str, batch_size: int, seed: int,
+                 rank: int = 0, world_size: int = 1, other_view: bool = False,
+                 paired_dro: bool = False, split: str | None = None) -> None:
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world size {world_size}")
+        self.store, self.objective, self.batch_size = store, objective, int(batch_size)
+        self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
+        self.other_view, self.paired = other_view, paired_dro or objective == "dpo"
+        rows = store.labelled(split)
+        self.stable = [r for r in rows if r.stable]
+        self.unstable = [r for r in rows if not r.stable]
+        self._pairs = _mixed_prompts(rows)
+        self._views = _views_by_object(store)
+        self._perm_cache: dict[tuple[int, int], np.ndarray] = {}
+        self._validate(len(rows))
+
+    def _validate(self, n_rows: int) -> None:
+        b = self.batch_size
+        have = (f"{n_rows} labelled rows: {len(self.stable)} stable, {len(self.unstable)} "
+                f"unstable, {len(self._pairs)} prompts with both")
+        if b < 1 or (self.objective == "dro" and (b < 2 or (self.paired and b % 2))):
+            raise ValueError(f"batch size {b} is invalid for {self.objective}"
+                             + (" (paired DRO needs an even size >= 2)" if self.paired else ""))
+        if self.paired and not self._pairs:
+            raise ValueError(f"{self.objective} needs prompts with both outcomes; {have}")
+        if self.objective == "dro" and not (self.stable and self.unstable):
+            raise ValueError(f"dro needs stable and unstable samples; {have}")
+        if self.objective == "sft" and not self.stable:
+            raise ValueError(f"sft needs stable samples; {have}")
+
+    # ---- the stream ----------------------------------------------------------------------
+    def _perm(self, salt: int, size: int, epoch: int) -> np.ndarray:
+        key = (salt, epoch)
+        if key not in self._perm_cache:
+            if len(self._perm_cache) > 8:
+                self._perm_cache.clear()
+            rng = np.random.default_rng([self.seed, salt, epoch])
+            self._perm_cache[key] = rng.permutation(size)
+        return self._perm_cache[key]
+
+    def _take(self, salt: int, size: int, step: int, k: int) -> list[int]:
+        """Indices into a pool of `size` for this rank at `step`, `k` of them."""
+        start = (step * self.world_size + self.rank) * k
+        out = []
+        for pos in range(start, start + k):
+            epoch, off = divmod(pos, size)
+            out.append(int(self._perm(salt, size, epoch)[off]))
+        return out
+
+    def _rng(self, step: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.rank, step, 0xD50])
+
+    # ---- selection -----------------------------------------------------------------------
+    def select(self, step: int) -> dict[str, list]:
+        """The rows of batch `step` without loading tensors.
+
+        Keys: `rows` (dro/sft) or `w` and `l` (dpo): lists of Row; `cond_prompts`: the prompt
+        each row (or pair) is conditioned on.
+        """
+        if step < 0:
+            raise ValueError("step must be >= 0")
+        rng = self._rng(step)
+        if self.objective == "sft":
+            rows = [self.stable[i] for i in self._take(1, len(self.stable), step, self.batch_size)]
+            return {"rows": rows, "cond_prompts": self._cond(rows, rng)}
+        if self.paired:
+            k = self.batch_size if self.objective == "dpo" else self.batch_size // 2
+            picks = [self._pairs[i] for i in self._take(3, len(self._pairs), step, k)]
+            w = [ws[rng.integers(len(ws))] for ws, _ in picks]
+            lo = [ls[rng.integers(len(ls))] for _, ls in picks]
+            cond = self._cond(w, rng)
+            if self.objective == "dpo":
+                return {"w": w, "l": lo, "cond_prompts": cond}
+            return {"rows": w + lo, "cond_prompts": cond + cond}
+        half = self.batch_size // 2
+        rows = [self.stable[i] for i in self._take(1, len(self.stable), step, half)]
+        rows += [self.unstable[i]
+                 for i in self._take(2, len(self.unstable), step, self.batch_size - half)]
+        return {"rows": rows, "cond_prompts": self._cond(rows, rng)}
+
+    def _cond(self, rows: list[Row], rng: np.random.Generator) -> list[str]:
+        if not self.other_view:
+            return [r.prompt_id for r in rows]
+        out = []
+        for r in rows:
+            others = [p for p in self._views.get(r.object_id, ()) if p != r.prompt_id]
+            out.append(others[rng.integers(len(others))] if others else r.prompt_id)
+        return out
+
+    def batch(self, step: int) -> dict:
+        """Tensors for batch `step` (see the module docstring for keys and order)."""
+        import torch
+
+        sel = self.select(step)
+        cond = self.store.conditions(sel["cond_prompts"])
+        if self.objective == "dpo":
+            return {"x0_w": self.store.latents([r.sample_id for r in sel["w"]]),
+                    "x0_l": self.store.latents([r.sample_id for r in sel["l"]]), "cond": cond}
+        rows = sel["rows"]
+        return {"x0": self.store.latents([r.sample_id for r in rows]), "cond": cond,
+                "stable": torch.tensor([r.stable for r in rows], dtype=torch.bool)}
+
+
+def _mixed_prompts(rows: list[Row]) -> list[tuple[list[Row], list[Row]]]:
+    """(stable rows, unstable rows) of each prompt that has both, in prompt order."""
+    groups: dict[str, tuple[list[Row], list[Row]]] = defaultdict(lambda: ([], []))
+    for r in rows:
+        groups[r.prompt_id][0 if r.stable else 1].append(r)
+    return [groups[p] for p in sorted(groups) if groups[p][0] and groups[p][1]]
+
+
+def _views_by_object(store: SampleStore) -> dict[str, list[str]]:
+    """Prompt ids with a stored condition, grouped by object, in position order."""
+    views: dict[str, list[str]] = defaultdict(list)
+    for p in store.prompts():
+        if p["cond_shard"] is not None:
+            views[p["object_id"]].append(p["prompt_id"])
+    return dict(views)

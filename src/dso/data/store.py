@@ -1,0 +1,381 @@
+"""The on-disk sample store: a SQLite index (WAL mode) plus safetensors shards and mesh files.
+
+Layout of a dataset directory DS:
+  DS/index.sqlite          prompts, samples, labels, meta (schema v1, no migrations)
+  DS/latents/*.safetensors  one shard per generation chunk, tensor "latents" [M, C, r, r, r]
+  DS/conditions/*.safetensors  one shard per chunk, tensor "cond" [K, L, Dc]
+  DS/meshes/<sample_id>.ply
+Every file is written to a temporary name and renamed into place; rows pointing at files are
+inserted only after the files exist, in one transaction, so a kill at any moment leaves either
+a finished chunk or nothing that the index refers to.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+INDEX_NAME = "index.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS prompts (
+    prompt_id TEXT PRIMARY KEY,
+    position INTEGER NOT NULL UNIQUE,
+    object_id TEXT NOT NULL,
+    family TEXT,
+    split TEXT,
+    view INTEGER NOT NULL DEFAULT 0,
+    image_path TEXT,
+    cond_shard TEXT,
+    cond_index INTEGER
+);
+CREATE INDEX IF NOT EXISTS prompts_object ON prompts(object_id);
+CREATE TABLE IF NOT EXISTS samples (
+    sample_id INTEGER PRIMARY KEY,
+    prompt_id TEXT NOT NULL REFERENCES prompts(prompt_id),
+    sample_index INTEGER NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'empty', 'failed')),
+    error TEXT,
+    latent_shard TEXT,
+    latent_index INTEGER,
+    mesh_path TEXT,
+    UNIQUE (prompt_id, sample_index)
+);
+CREATE INDEX IF NOT EXISTS samples_prompt ON samples(prompt_id);
+CREATE TABLE IF NOT EXISTS labels (
+    sample_id INTEGER PRIMARY KEY REFERENCES samples(sample_id),
+    status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+    stable INTEGER,
+    tilt_deg REAL,
+    dso_angle_deg REAL,
+    mass_source TEXT,
+    preset TEXT NOT NULL,
+    threshold_deg REAL NOT NULL,
+    oracle_version TEXT NOT NULL,
+    error TEXT,
+    seconds REAL,
+    attempts INTEGER NOT NULL DEFAULT 1
+);
+"""
+
+PROMPT_COLUMNS = ("prompt_id", "position", "object_id", "family", "split", "view", "image_path")
+SAMPLE_COLUMNS = (
+    "sample_id", "prompt_id", "sample_index", "seed", "status", "error",
+    "latent_shard", "latent_index", "mesh_path",
+)
+LABEL_COLUMNS = (
+    "sample_id", "status", "stable", "tilt_deg", "dso_angle_deg", "mass_source", "preset",
+    "threshold_deg", "oracle_version", "error", "seconds", "attempts",
+)
+
+
+class DatasetError(RuntimeError):
+    """A dataset directory is missing, locked, or was written with other settings."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One labelled sample, as the training code sees it."""
+
+    sample_id: int
+    prompt_id: str
+    object_id: str
+    family: str | None
+    view: int
+    seed: int
+    stable: bool
+    tilt_deg: float
+    split: str | None = None
+
+
+@dataclass
+class Summary:
+    """What one `generate` or `label` run did: named counts and wall time."""
+
+    action: str
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{k} {v}" for k, v in self.counts.items())
+        return f"{self.action}: {parts} ({self.seconds:.1f} s)"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file and a rename."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_shard(path: Path, tensors: dict[str, Any]) -> None:
+    """Save torch tensors as one safetensors file, atomically (tmp + rename)."""
+    from safetensors.torch import save
+
+    data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+    atomic_write_bytes(path, data)
+
+
+class SampleStore:
+    """Handle on a dataset directory: the SQLite index and the shard files it points at."""
+
+    def __init__(self, root: Path, conn: sqlite3.Connection) -> None:
+        self.root = root
+        self.conn = conn
+        self._handles: OrderedDict[str, Any] = OrderedDict()
+
+    # ---- opening -------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path, create: bool = False) -> SampleStore:
+        """Open the dataset at `path`; with `create`, make the directory and schema if absent."""
+        root = Path(path)
+        index = root / INDEX_NAME
+        if not index.exists():
+            if not create:
+                raise DatasetError(
+                    f"no dataset at {root} (missing {INDEX_NAME}); create one with `dso generate`"
+                )
+            for sub in ("", "latents", "conditions", "meshes"):
+                (root / sub).mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(index, isolation_level=None, timeout=60.0)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        store = cls(root, conn)
+        store._init_schema()
+        return store
+
+    def _init_schema(self) -> None:
+        with self.transaction():
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    self.conn.execute(stmt)
+            got = self.conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()
+            if got is None:
+                self.conn.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?)", (json.dumps(SCHEMA_VERSION),)
+                )
+            elif json.loads(got[0]) != SCHEMA_VERSION:
+                raise DatasetError(
+                    f"{self.root} has schema version {got[0]}; this dso reads {SCHEMA_VERSION}"
+                )
+
+    def close(self) -> None:
+        """Close the shard handles and the database connection."""
+        self._handles.clear()
+        self.conn.close()
+
+    def __enter__(self) -> SampleStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on error)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    @contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """Exclusive advisory lock for a writing run; released by the OS even on SIGKILL."""
+        fh = open(self.root / ".lock", "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            fh.close()
+            raise DatasetError(f"{self.root} is being written by another process") from err
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+
+    # ---- meta ----------------------------------------------------------------------------
+    def meta(self) -> dict:
+        """All meta entries (generator, weights fingerprint, sampler settings, versions...)."""
+        rows = self.conn.execute("SELECT key, value FROM meta ORDER BY key").fetchall()
+        return {r["key"]: json.loads(r["value"]) for r in rows}
+
+    def set_meta(self, values: dict) -> None:
+        """Insert or replace meta entries (call inside or outside a transaction)."""
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            [(k, json.dumps(v, sort_keys=True)) for k, v in values.items()],
+        )
+
+    # ---- prompts and samples -------------------------------------------------------------
+    def add_prompts(self, prompts: Sequence[dict]) -> None:
+        """Insert prompt rows (dicts with PROMPT_COLUMNS); call inside a transaction."""
+        self.conn.executemany(
+            f"INSERT INTO prompts ({', '.join(PROMPT_COLUMNS)}) VALUES "
+            f"({', '.join('?' * len(PROMPT_COLUMNS))})",
+            [tuple(p.get(c) for c in PROMPT_COLUMNS) for p in prompts],
+        )
+
+    def prompts(self) -> list[dict]:
+        """All prompt rows in position order, with their condition location."""
+        rows = self.conn.execute("SELECT * FROM prompts ORDER BY position").fetchall()
+        return [dict(r) for r in rows]
+
+    def done_prompt_ids(self) -> set[str]:
+        """Prompts whose samples are recorded (generated, empty or failed)."""
+        rows = self.conn.execute("SELECT DISTINCT prompt_id FROM samples").fetchall()
+        return {r[0] for r in rows}
+
+    def record_chunk(self, conds: Sequence[tuple[str, str | None, int | None]],
+                     samples: Sequence[dict]) -> None:
+        """Commit one generated chunk: condition locations and sample rows, atomically."""
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE prompts SET cond_shard = ?, cond_index = ? WHERE prompt_id = ?",
+                [(shard, idx, pid) for pid, shard, idx in conds],
+            )
+            self.conn.executemany(
+                f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}) VALUES "
+                f"({', '.join('?' * len(SAMPLE_COLUMNS))})",
+                [tuple(s.get(c) for c in SAMPLE_COLUMNS) for s in samples],
+            )
+
+    def samples(self) -> list[dict]:
+        """All sample rows in sample_id order."""
+        rows = self.conn.execute("SELECT * FROM samples ORDER BY sample_id").fetchall()
+        return [dict(r) for r in rows]
+
+    # ---- labels --------------------------------------------------------------------------
+    def label_configs(self) -> list[tuple[str, float, str]]:
+        """Distinct (preset, threshold_deg, oracle_version) among stored labels."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT preset, threshold_deg, oracle_version FROM labels"
+        ).fetchall()
+        return [tuple(r) for r in rows]
+
+    def to_label(self, retry_failed: bool) -> list[dict]:
+        """Samples with a mesh and no label yet (plus those whose label errored, on retry)."""
+        cond = "l.sample_id IS NULL" + (" OR l.status = 'error'" if retry_failed else "")
+        rows = self.conn.execute(
+            "SELECT s.sample_id, s.mesh_path, COALESCE(l.attempts, 0) AS attempts "
+            "FROM samples s LEFT JOIN labels l USING (sample_id) "
+            f"WHERE s.status = 'ok' AND s.mesh_path IS NOT NULL AND ({cond}) "
+            "ORDER BY s.sample_id"
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def record_labels(self, labels: Sequence[dict]) -> None:
+        """Insert or replace label rows (dicts with LABEL_COLUMNS) in one transaction."""
+        with self.transaction():
+            self.conn.executemany(
+                f"INSERT OR REPLACE INTO labels ({', '.join(LABEL_COLUMNS)}) VALUES "
+                f"({', '.join('?' * len(LABEL_COLUMNS))})",
+                [tuple(lab.get(c) for c in LABEL_COLUMNS) for lab in labels],
+            )
+
+    def clear_labels(self) -> None:
+        """Delete every label (before relabelling with other oracle settings)."""
+        with self.transaction():
+            self.conn.execute("DELETE FROM labels")
+
+    def records(self) -> list[dict]:
+        """One dict per sample: its prompt's fields, the sample and its label (None if absent)."""
+        rows = self.conn.execute(
+            "SELECT s.*, p.object_id, p.family, p.split, p.view, p.image_path, "
+            "l.status AS label_status, l.stable, l.tilt_deg, l.dso_angle_deg, l.mass_source, "
+            "l.preset, l.threshold_deg, l.oracle_version, l.error AS label_error, "
+            "l.seconds, l.attempts "
+            "FROM samples s JOIN prompts p USING (prompt_id) "
+            "LEFT JOIN labels l USING (sample_id) ORDER BY s.sample_id"
+        ).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["stable"] = None if d["stable"] is None else bool(d["stable"])
+            out.append(d)
+        return out
+
+    def labelled(self, split: str | None = None) -> list[Row]:
+        """Samples with a successful label (optionally of one prompt split), by sample_id."""
+        sql = (
+            "SELECT s.sample_id, s.prompt_id, p.object_id, p.family, p.view, s.seed, "
+            "l.stable, l.tilt_deg, p.split FROM samples s JOIN prompts p USING (prompt_id) "
+            "JOIN labels l USING (sample_id) WHERE l.status = 'ok' AND s.latent_shard IS NOT NULL"
+        )
+        params: tuple = ()
+        if split is not None:
+            sql += " AND p.split = ?"
+            params = (split,)
+        rows = self.conn.execute(sql + " ORDER BY s.sample_id", params).fetchall()
+        return [
+            Row(r[0], r[1], r[2], r[3], int(r[4]), int(r[5]), bool(r[6]), float(r[7]), r[8])
+            for r in rows
+        ]
+
+    # ---- tensors -------------------------------------------------------------------------
+    def _handle(self, shard: str) -> Any:
+        from safetensors import safe_open
+
+        if shard in self._handles:
+            self._handles.move_to_end(shard)
+            return self._handles[shard]
+        handle = safe_open(str(self.root / shard), framework="pt")
+        self._handles[shard] = handle
+        if len(self._handles) > 64:
+            self._handles.popitem(last=False)
+        return handle
+
+    def _locations(self, table: str, key: str, kind: str, ids: Sequence) -> dict:
+        found: dict = {}
+        uniq = list(dict.fromkeys(ids))
+        for start in range(0, len(uniq), 500):
+            part = uniq[start:start + 500]
+            rows = self.conn.execute(
+                f"SELECT {key}, {kind}_shard, {kind}_index FROM {table} "
+                f"WHERE {key} IN ({', '.join('?' * len(part))})",
+                tuple(part),
+            ).fetchall()
+            found.update({r[0]: (r[1], r[2]) for r in rows if r[1] is not None})
+        missing = [i for i in uniq if i not in found]
+        if missing:
+            raise KeyError(f"no stored {kind} for {key} {missing[:5]}")
+        return found
+
+    def _gather(self, locations: dict, ids: Sequence, name: str):
+        import torch
+
+        parts = []
+        for i in ids:
+            shard, index = locations[i]
+            parts.append(self._handle(shard).get_slice(name)[index:index + 1])
+        return torch.cat(parts).float()
+
+    def latents(self, sample_ids: Sequence[int]):
+        """Sampled x0 latents, in the order given: float32 [B, C, r, r, r]."""
+        ids = [int(i) for i in sample_ids]
+        return self._gather(self._locations("samples", "sample_id", "latent", ids), ids, "latents")
+
+    def conditions(self, prompt_ids: Sequence[str]):
+        """Condition tokens of prompts, in the order given: float32 [B, L, Dc]."""
+        ids = list(prompt_ids)
+        return self._gather(self._locations("prompts", "prompt_id", "cond", ids), ids, "cond")

@@ -1,0 +1,192 @@
+"""generate_dataset: rows, seeds, files, failures, resume checks and crash-resume."""
+
+import hashlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import trimesh
+from data_toy_generator import ToyGenerator, toy_prompts
+
+from dso.data import DatasetError, SampleStore, generate_dataset
+
+HERE = Path(__file__).parent
+
+
+def _snapshot(path: Path) -> dict:
+    """Everything a dataset holds, independent of how it was chunked."""
+    with SampleStore.open(path) as store:
+        samples = store.samples()
+        ok = [s["sample_id"] for s in samples if s["latent_shard"]]
+        prompts = [p for p in store.prompts() if p["cond_shard"]]
+        meshes = {s["sample_id"]: hashlib.sha1((path / s["mesh_path"]).read_bytes()).hexdigest()
+                  for s in samples if s["mesh_path"]}
+        strip = ("latent_shard", "latent_index")
+        return {
+            "samples": [{k: v for k, v in s.items() if k not in strip} for s in samples],
+            "prompts": [p["prompt_id"] for p in store.prompts()],
+            "latents": store.latents(ok) if ok else None,
+            "conds": store.conditions([p["prompt_id"] for p in prompts]),
+            "meshes": meshes,
+        }
+
+
+def _assert_same(a: dict, b: dict) -> None:
+    assert a["samples"] == b["samples"]
+    assert a["prompts"] == b["prompts"]
+    assert torch.equal(a["latents"], b["latents"])
+    assert torch.equal(a["conds"], b["conds"])
+    assert a["meshes"] == b["meshes"]
+
+
+def test_rows_seeds_files_and_manifest(tmp_path):
+    prompts = toy_prompts(6)
+    summary = generate_dataset(tmp_path / "ds", ToyGenerator(), prompts, n=3, seed=100,
+                               batch_size=6, progress=False)
+    assert summary.counts["ok"] + summary.counts["empty"] == 18
+    assert summary.counts["empty"] > 0 and summary.counts["failed"] == 0
+    with SampleStore.open(tmp_path / "ds") as store:
+        samples = store.samples()
+        assert [s["sample_id"] for s in samples] == list(range(18))
+        assert all(s["seed"] == 100 + s["sample_id"] for s in samples)
+        assert [s["prompt_id"] for s in samples[::3]] == [p.prompt_id for p in prompts]
+        for s in samples:
+            want = torch.randn((2, 2, 2, 2), generator=torch.Generator().manual_seed(s["seed"]))
+            assert torch.equal(store.latents([s["sample_id"]])[0], want)
+            if s["status"] == "ok":
+                mesh = trimesh.load(tmp_path / "ds" / s["mesh_path"])
+                assert mesh.is_watertight and len(mesh.faces) == 12
+            else:
+                assert s["mesh_path"] is None
+        cond = ToyGenerator().condition([p.load_image() for p in prompts])
+        assert torch.equal(store.conditions([p.prompt_id for p in prompts]), cond)
+        meta = store.meta()
+        assert meta["generator"] == "toy" and meta["n"] == 3 and meta["seed"] == 100
+        assert meta["sampler"] == {"steps": 2, "guidance": 1.0}
+    lines = (tmp_path / "ds" / "manifest.jsonl").read_text().splitlines()
+    assert len(lines) == 18 and '"seed": 100' in lines[0]
+
+
+def test_bad_prompt_fails_alone(tmp_path):
+    prompts = toy_prompts(4, bad=(1,))
+    summary = generate_dataset(tmp_path / "ds", ToyGenerator(), prompts, n=2, seed=0,
+                               batch_size=8, progress=False)
+    assert summary.counts["failed"] == 2
+    with SampleStore.open(tmp_path / "ds") as store:
+        by_prompt = {}
+        for s in store.samples():
+            by_prompt.setdefault(s["prompt_id"], []).append(s)
+        bad = by_prompt[prompts[1].prompt_id]
+        assert [s["status"] for s in bad] == ["failed", "failed"]
+        assert "cannot condition" in bad[0]["error"]
+        for p in (prompts[0], prompts[2], prompts[3]):  # same chunk, still generated
+            assert all(s["status"] in ("ok", "empty") for s in by_prompt[p.prompt_id])
+        assert store.conditions([prompts[2].prompt_id]).shape == (1, 4, 3)
+
+
+def test_batching_does_not_change_samples(tmp_path):
+    prompts = toy_prompts(5)
+    generate_dataset(tmp_path / "a", ToyGenerator(), prompts, n=2, seed=1, batch_size=2,
+                     progress=False)
+    generate_dataset(tmp_path / "b", ToyGenerator(), prompts, n=2, seed=1, batch_size=64,
+                     progress=False, cond_dtype="float32")
+    _assert_same(_snapshot(tmp_path / "a"), _snapshot(tmp_path / "b"))
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    prompts = toy_prompts(4)
+    generate_dataset(tmp_path / "ds", ToyGenerator(), prompts, n=2, seed=1, progress=False)
+    again = generate_dataset(tmp_path / "ds", ToyGenerator(), prompts, n=2, seed=1,
+                             progress=False)
+    assert again.counts["already_done"] == 4 and again.counts["ok"] == 0
+    with pytest.raises(DatasetError, match="n: stored 2, now 3"):
+        generate_dataset(tmp_path / "ds", ToyGenerator(), prompts, n=3, seed=1, progress=False)
+    with pytest.raises(DatasetError, match="weights_fingerprint"):
+        generate_dataset(tmp_path / "ds", ToyGenerator(scale=2.0), prompts, n=2, seed=1,
+                         progress=False)
+    with pytest.raises(DatasetError, match="prompts_fingerprint"):
+        generate_dataset(tmp_path / "ds", ToyGenerator(), prompts[:3], n=2, seed=1,
+                         progress=False)
+
+
+def test_files_of_an_uncommitted_chunk_are_replaced_or_swept(tmp_path):
+    prompts = toy_prompts(4)
+    ds = tmp_path / "ds"
+    generate_dataset(ds, ToyGenerator(), prompts[:4], n=2, seed=1, batch_size=4,
+                     progress=False)
+    reference = _snapshot(ds)
+    # a run killed after writing files but before its transaction: drop the last chunk's rows
+    with SampleStore.open(ds) as store, store.transaction():
+        store.conn.execute("DELETE FROM samples WHERE prompt_id IN (?, ?)",
+                           (prompts[2].prompt_id, prompts[3].prompt_id))
+    (ds / "latents" / "chunk-0000002-0000003.safetensors").write_bytes(b"half-written")
+    (ds / "latents" / "chunk-0000009-0000009.safetensors").write_bytes(b"orphan")
+    (ds / "meshes" / ".7.ply.tmp-123").write_bytes(b"tmp")
+    summary = generate_dataset(ds, ToyGenerator(), prompts[:4], n=2, seed=1, batch_size=4,
+                               progress=False)
+    assert summary.counts["already_done"] == 2
+    _assert_same(_snapshot(ds), reference)
+    assert sorted(f.name for f in (ds / "latents").iterdir()) == [
+        "chunk-0000000-0000001.safetensors", "chunk-0000002-0000003.safetensors"]
+    assert not list((ds / "meshes").glob(".*"))
+
+
+_SCRIPT = """
+import sys
+sys.path.insert(0, {here!r})
+from data_toy_generator import ToyGenerator, toy_prompts
+from dso.data import generate_dataset
+generate_dataset({ds!r}, ToyGenerator(delay={delay}), toy_prompts(30), n=2, seed=5,
+                 batch_size=2, progress=False)
+"""
+
+
+def _count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:  # schema not created yet
+        return 0
+
+
+def _run_and_kill(script: str, db: Path, at_least: int, timeout: float = 60.0) -> int:
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    try:
+        while _count(db) < at_least:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "no progress"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    return _count(db)
+
+
+def test_generation_survives_sigkill(tmp_path):
+    ds = tmp_path / "ds"
+    script = textwrap.dedent(_SCRIPT).format(here=str(HERE), ds=str(ds), delay=0.05)
+    first = _run_and_kill(script, ds / "index.sqlite", at_least=6)
+    second = _run_and_kill(script, ds / "index.sqlite", at_least=first + 20)
+    assert 0 < first < second < 60, (first, second)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    generate_dataset(tmp_path / "ref", ToyGenerator(), toy_prompts(30), n=2, seed=5,
+                     batch_size=2, progress=False)
+    _assert_same(_snapshot(ds), _snapshot(tmp_path / "ref"))
+    with SampleStore.open(ds) as store:
+        used = {s["latent_shard"] for s in store.samples()}
+        assert {f"latents/{f.name}" for f in (ds / "latents").iterdir()} == used

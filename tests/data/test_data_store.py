@@ -1,0 +1,96 @@
+"""The SQLite index and safetensors shards: round trip, WAL, locking, errors."""
+
+import sqlite3
+
+import pytest
+import torch
+
+from dso.data.store import DatasetError, SampleStore, write_shard
+
+
+def _prompt(pid, pos, obj="o1", view=0):
+    return {"prompt_id": pid, "position": pos, "object_id": obj, "family": "lamp",
+            "split": "train", "view": view, "image_path": None}
+
+
+def _fill(store):
+    lat = torch.arange(3 * 2 * 8, dtype=torch.float32).reshape(3, 2, 2, 2, 2)
+    cond = torch.randn(2, 4, 5, generator=torch.Generator().manual_seed(0))
+    write_shard(store.root / "latents" / "c0.safetensors", {"latents": lat})
+    write_shard(store.root / "conditions" / "c0.safetensors", {"cond": cond})
+    with store.transaction():
+        store.add_prompts([_prompt("a", 0), _prompt("b", 1, view=1)])
+    samples = [
+        {"sample_id": 10 + i, "prompt_id": "ab"[i // 2], "sample_index": i % 2, "seed": 7 + i,
+         "status": "ok", "latent_shard": "latents/c0.safetensors", "latent_index": i,
+         "mesh_path": f"meshes/{10 + i}.ply"} for i in range(3)
+    ]
+    samples.append({"sample_id": 2**40, "prompt_id": "b", "sample_index": 1, "seed": 2**40,
+                    "status": "failed", "error": "boom"})
+    store.record_chunk([("a", "conditions/c0.safetensors", 0),
+                        ("b", "conditions/c0.safetensors", 1)], samples)
+    return lat, cond
+
+
+def test_round_trip_and_reopen(tmp_path):
+    with SampleStore.open(tmp_path / "ds", create=True) as store:
+        lat, cond = _fill(store)
+        store.set_meta({"generator": "toy", "sampler": {"steps": 3}})
+        store.record_labels([
+            {"sample_id": 10, "status": "ok", "stable": 1, "tilt_deg": 1.5, "preset": "accurate",
+             "threshold_deg": 20.0, "oracle_version": "1.0", "attempts": 1},
+            {"sample_id": 11, "status": "ok", "stable": 0, "tilt_deg": 80.0,
+             "preset": "accurate", "threshold_deg": 20.0, "oracle_version": "1.0",
+             "attempts": 1},
+            {"sample_id": 12, "status": "error", "error": "bad mesh", "preset": "accurate",
+             "threshold_deg": 20.0, "oracle_version": "1.0", "attempts": 1},
+        ])
+    with SampleStore.open(tmp_path / "ds") as store:
+        assert store.meta()["generator"] == "toy"
+        assert store.meta()["sampler"] == {"steps": 3}
+        got = store.latents([12, 10, 12])
+        assert got.dtype == torch.float32 and got.shape == (3, 2, 2, 2, 2)
+        assert torch.equal(got, lat[[2, 0, 2]])
+        assert torch.equal(store.conditions(["b", "a"]), cond[[1, 0]])
+        rows = store.labelled()
+        assert [(r.sample_id, r.stable, r.tilt_deg) for r in rows] == [(10, True, 1.5),
+                                                                      (11, False, 80.0)]
+        assert rows[0].object_id == "o1" and rows[0].seed == 7 and rows[0].split == "train"
+        assert store.labelled(split="eval") == []
+        big = [s for s in store.samples() if s["status"] == "failed"][0]
+        assert big["sample_id"] == 2**40  # 64-bit ids (the release used int8)
+        assert {s["sample_id"] for s in store.to_label(retry_failed=False)} == set()
+        assert [s["sample_id"] for s in store.to_label(retry_failed=True)] == [12]
+        with pytest.raises(KeyError, match="latent"):
+            store.latents([2**40])
+
+
+def test_wal_mode_and_duplicate_rows_rejected(tmp_path):
+    with SampleStore.open(tmp_path / "ds", create=True) as store:
+        _fill(store)
+        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        with pytest.raises(sqlite3.IntegrityError):
+            store.record_chunk([], [{"sample_id": 99, "prompt_id": "a", "sample_index": 0,
+                                     "seed": 0, "status": "ok"}])
+        # the failed transaction left nothing behind
+        assert 99 not in {s["sample_id"] for s in store.samples()}
+    conn = sqlite3.connect(tmp_path / "ds" / "index.sqlite")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path):
+    with pytest.raises(DatasetError, match="dso generate"):
+        SampleStore.open(tmp_path / "nothing")
+
+
+def test_writer_lock_is_exclusive(tmp_path):
+    a = SampleStore.open(tmp_path / "ds", create=True)
+    b = SampleStore.open(tmp_path / "ds")
+    with a.writer_lock():
+        with pytest.raises(DatasetError, match="another process"):
+            with b.writer_lock():
+                pass
+    with b.writer_lock():
+        pass
+    a.close()
+    b.close()
