@@ -1,0 +1,128 @@
+"""`check_many`: many meshes over worker processes, order kept, failures isolated.
+
+Workers come from a forkserver (spawn where there is none) context, never a plain fork, since
+torch may be loaded in the parent; each worker uses one thread. Items travel in small chunks to
+keep the per-item overhead low. A worker that dies (e.g. a segfault) only costs the items it
+held: those are re-run one at a time in a fresh process, and the one that kills it again gets an
+error result.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+import numpy as np
+import trimesh
+from tqdm import tqdm
+
+from dso.physics.config import OracleConfig
+from dso.physics.loading import MeshLike, describe
+from dso.physics.oracle import evaluate, resolve_config
+from dso.physics.result import CheckResult
+
+_CHUNK = 8
+
+
+def default_workers() -> int:
+    """Cores available to this process."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _context() -> mp.context.BaseContext:
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["dso.physics.oracle"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _init_worker() -> None:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
+
+def _portable(mesh: MeshLike) -> Any:
+    """What crosses the process boundary: arrays, not a Trimesh with its caches."""
+    if isinstance(mesh, trimesh.Trimesh):
+        return (np.asarray(mesh.vertices), np.asarray(mesh.faces))
+    return mesh
+
+
+def _run_chunk(chunk: list[tuple[Any, str | None]], config: OracleConfig) -> list[CheckResult]:
+    return [evaluate(item, config, path).result for item, path in chunk]
+
+
+def _crashed(path: str | None, config: OracleConfig) -> CheckResult:
+    return CheckResult(path=path, preset=config.preset, threshold_deg=config.threshold_deg,
+                       error="the worker process died while checking this mesh "
+                             "(crash in a native library?)", error_kind="crash")
+
+
+def _pool_pass(items: list[tuple[Any, str | None]], config: OracleConfig, workers: int,
+               results: list[CheckResult | None], bar: tqdm) -> None:
+    chunks = [list(range(i, min(i + _CHUNK, len(items)))) for i in range(0, len(items), _CHUNK)]
+    with ProcessPoolExecutor(workers, mp_context=_context(), initializer=_init_worker) as pool:
+        futures: list[tuple[list[int], Future]] = [
+            (idx, pool.submit(_run_chunk, [items[i] for i in idx], config)) for idx in chunks]
+        for idx, future in futures:
+            try:
+                for i, result in zip(idx, future.result(), strict=True):
+                    results[i] = result
+                bar.update(len(idx))
+            except BrokenProcessPool:
+                continue  # these items are retried one by one below
+
+
+def _isolated(items: list[tuple[Any, str | None]], todo: list[int], config: OracleConfig,
+              results: list[CheckResult | None], bar: tqdm) -> None:
+    pool = None
+    for i in todo:
+        pool = pool or ProcessPoolExecutor(1, mp_context=_context(), initializer=_init_worker)
+        try:
+            results[i] = pool.submit(_run_chunk, [items[i]], config).result()[0]
+        except BrokenProcessPool:
+            results[i] = _crashed(items[i][1], config)
+            pool.shutdown(wait=False)
+            pool = None
+        bar.update(1)
+    if pool is not None:
+        pool.shutdown()
+
+
+def check_many(meshes: Sequence[MeshLike], *, workers: int | None = None,
+               progress: bool = True, **kwargs: Any) -> list[CheckResult]:
+    """`check_mesh` on every item (same keyword arguments), in order, over `workers` processes.
+
+    workers=None uses every available core; 1 (or 0) runs in this process. One item's failure
+    never affects another's result. An invalid config raises ValueError before any work starts.
+    """
+    config = resolve_config(kwargs.pop("up", "z"), kwargs.pop("preset", "accurate"),
+                            kwargs.pop("threshold", 20.0), kwargs.pop("config", None))
+    if kwargs:
+        raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+    items = [(_portable(m), describe(m)) for m in meshes]
+    results: list[CheckResult | None] = [None] * len(items)
+    workers = min(default_workers() if workers is None else max(1, workers), max(1, len(items)))
+    with tqdm(total=len(items), disable=not progress, file=sys.stderr, unit="mesh",
+              desc="checking") as bar:
+        if workers == 1:
+            for i, (item, path) in enumerate(items):
+                results[i] = evaluate(item, config, path).result
+                bar.update(1)
+        else:
+            _pool_pass(items, config, workers, results, bar)
+            todo = [i for i, r in enumerate(results) if r is None]
+            if todo:
+                _isolated(items, todo, config, results, bar)
+    return [r for r in results if r is not None]

@@ -1,0 +1,70 @@
+"""Oracle settings: one typed config, two presets, validated up front."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+PRESETS = ("accurate", "dso")
+UP_AXES = ("z", "y")
+
+
+@dataclass(frozen=True)
+class OracleConfig:
+    """Everything that decides a verdict. Build it with `OracleConfig.from_preset`.
+
+    `accurate` (default): exact mass from the mesh, hull collision, dt 5 ms, early stop, verdict
+    on the tilt of the up axis. `dso`: the original release (MuJoCo legacy inertia on the full
+    mesh, dt 1 ms, the full 10 s, verdict on `2*acos(w)`).
+    """
+
+    preset: str = "accurate"
+    up: str = "z"
+    threshold_deg: float = 20.0
+    dt: float = 0.005
+    horizon_s: float = 10.0
+    early_stop: bool = True
+    inertia: str = "exact"  # "exact" (mesh, with fallback chain) | "legacy" (MuJoCo, full mesh)
+    verdict_angle: str = "tilt"  # "tilt" = acos(R_zz) | "dso" = 2*acos(w)
+    max_faces: int = 1_000_000
+    on_too_many_faces: str = "decimate"  # | "refuse"
+    max_wall_s: float = 60.0  # wall-clock bound on the simulation loop, per mesh
+    fallen_deg: float = 45.0  # early stop: "fallen" past max(fallen_deg, threshold + 25)
+    density: float = 1000.0
+    record_every_s: float = 0.0  # > 0 keeps poses for rendering
+
+    @classmethod
+    def from_preset(cls, preset: str = "accurate", **overrides: object) -> OracleConfig:
+        """The preset's settings with `overrides` applied; raises ValueError if invalid."""
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        base = cls() if preset == "accurate" else cls(
+            preset="dso", dt=0.001, early_stop=False, inertia="legacy", verdict_angle="dso")
+        config = dataclasses.replace(base, **overrides)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        checks = [
+            (self.preset in PRESETS, f"preset must be one of {PRESETS}"),
+            (self.up in UP_AXES, f"up must be one of {UP_AXES}"),
+            (0.0 < self.threshold_deg < 180.0, "threshold_deg must be in (0, 180)"),
+            (0.0 < self.dt <= 0.05, "dt must be in (0, 0.05] s"),
+            (self.horizon_s > 0.0, "horizon_s must be > 0"),
+            (self.inertia in ("exact", "legacy"), "inertia must be 'exact' or 'legacy'"),
+            (self.verdict_angle in ("tilt", "dso"), "verdict_angle must be 'tilt' or 'dso'"),
+            (self.max_faces >= 0, "max_faces must be >= 0 (0 = no cap)"),
+            (self.on_too_many_faces in ("decimate", "refuse"),
+             "on_too_many_faces must be 'decimate' or 'refuse'"),
+            (self.max_wall_s > 0.0, "max_wall_s must be > 0"),
+            (self.density > 0.0, "density must be > 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"invalid OracleConfig: {message}")
+
+    @property
+    def fallen_limit_deg(self) -> float:
+        """Tilt past which the early stop declares the object fallen."""
+        return min(179.0, max(self.fallen_deg, self.threshold_deg + 25.0))

@@ -1,0 +1,181 @@
+"""Turn any mesh input into a validated, normalised, z-up triangle mesh.
+
+Input classes: a path trimesh can load (scenes are flattened with their transforms), a
+`trimesh.Trimesh`, a `trimesh.Scene`, or a `(vertices, faces)` pair. Every way an input can be
+unusable raises `MeshInputError` with a message saying what is wrong.
+
+Normalisation follows the original evaluation (DESIGN.md §3): centre the bounding box, scale so
+max |coordinate| = 0.5, put the lowest point on z = 0. A y-up input is turned z-up by a proper
+rotation (+90 deg about x), never by swapping axes, which would mirror the object.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import trimesh
+
+MeshLike = Any  # str | Path | trimesh.Trimesh | trimesh.Scene | tuple[vertices, faces]
+
+# Rotation taking a y-up frame to z-up: +90 deg about x, (x, y, z) -> (x, -z, y). det = +1.
+Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+
+
+class MeshInputError(ValueError):
+    """The input cannot be evaluated; `kind` names the class of problem."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def describe(mesh: MeshLike) -> str | None:
+    """A short name for the input, used as `CheckResult.path` (None for in-memory meshes)."""
+    if isinstance(mesh, (str, Path)):
+        return str(mesh)
+    return None
+
+
+def _from_file(path: Path) -> trimesh.Trimesh:
+    if not path.exists():
+        raise MeshInputError("missing", f"file not found: {path}")
+    if path.is_dir():
+        raise MeshInputError("missing", f"is a directory, not a mesh file: {path}")
+    try:
+        loaded = trimesh.load(str(path), process=False)
+    except Exception as err:  # trimesh raises many types for unparsable files
+        raise MeshInputError("unparsable", f"cannot parse {path.name}: {err}") from err
+    return _from_object(loaded, source=path.name)
+
+
+def _from_scene(scene: trimesh.Scene, source: str) -> trimesh.Trimesh:
+    parts = []
+    for node in scene.graph.nodes_geometry:
+        transform, name = scene.graph[node]
+        geom = scene.geometry[name]
+        if isinstance(geom, trimesh.Trimesh) and len(geom.faces):
+            part = trimesh.Trimesh(geom.vertices, geom.faces, process=False)
+            part.apply_transform(transform)
+            parts.append(part)
+    if not parts:
+        raise MeshInputError("empty", f"{source}: scene holds no triangle mesh")
+    return trimesh.util.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _from_object(obj: Any, source: str) -> trimesh.Trimesh:
+    if isinstance(obj, trimesh.Trimesh):
+        return trimesh.Trimesh(obj.vertices, obj.faces, process=False)
+    if isinstance(obj, trimesh.Scene):
+        return _from_scene(obj, source)
+    if isinstance(obj, trimesh.PointCloud):
+        raise MeshInputError("point_cloud", f"{source}: a point cloud has no surface (no faces)")
+    if isinstance(obj, (tuple, list)) and len(obj) == 2:
+        return _from_arrays(obj[0], obj[1], source)
+    if type(obj).__name__ in ("Path2D", "Path3D"):
+        raise MeshInputError("unsupported", f"{source}: a 2D/3D path, not a surface mesh")
+    raise MeshInputError("unsupported", f"{source}: unsupported input type {type(obj).__name__}")
+
+
+def _from_arrays(vertices: Any, faces: Any, source: str) -> trimesh.Trimesh:
+    try:
+        v = np.asarray(vertices, dtype=np.float64)
+        f = np.asarray(faces) if faces is not None else np.zeros((0, 3), dtype=np.int64)
+    except (TypeError, ValueError) as err:
+        raise MeshInputError("unsupported", f"{source}: cannot read arrays: {err}") from err
+    if v.ndim != 2 or v.shape[1] != 3:
+        raise MeshInputError("unsupported", f"{source}: vertices must be (N, 3), got {v.shape}")
+    if f.size == 0:
+        raise MeshInputError("point_cloud", f"{source}: no faces (a point cloud has no surface)")
+    if f.ndim != 2 or f.shape[1] != 3 or not np.issubdtype(f.dtype, np.integer):
+        raise MeshInputError("unsupported", f"{source}: faces must be integer (M, 3), got "
+                             f"{f.dtype} {f.shape}")
+    if f.min() < 0 or f.max() >= len(v):
+        raise MeshInputError("unsupported", f"{source}: face index out of range "
+                             f"[0, {len(v)}) (min {f.min()}, max {f.max()})")
+    return trimesh.Trimesh(v, f.astype(np.int64), process=False)
+
+
+def load_raw(mesh: MeshLike) -> trimesh.Trimesh:
+    """Load any supported input as an unprocessed Trimesh (raises MeshInputError)."""
+    if isinstance(mesh, (str, Path)):
+        return _from_file(Path(mesh))
+    return _from_object(mesh, source="input")
+
+
+def validate(mesh: trimesh.Trimesh, source: str = "input") -> None:
+    """Reject empty meshes, non-finite vertices, point clouds and flat/zero-volume shapes."""
+    v = np.asarray(mesh.vertices)
+    if len(v) == 0 or len(mesh.faces) == 0:
+        kind = "point_cloud" if len(v) else "empty"
+        raise MeshInputError(kind, f"{source}: mesh is empty ({len(v)} vertices, "
+                             f"{len(mesh.faces)} faces)")
+    bad = ~np.isfinite(v).all(axis=1)
+    if bad.any():
+        raise MeshInputError("non_finite", f"{source}: {int(bad.sum())} vertices are NaN or inf")
+    used = v[np.unique(mesh.faces)]
+    extent = used.max(axis=0) - used.min(axis=0)
+    size = float(extent.max())
+    if size <= 0.0:
+        raise MeshInputError("degenerate", f"{source}: all faces collapse to one point")
+    centred = (used - used.mean(axis=0)) / size
+    singular = np.linalg.svd(centred, compute_uv=False)
+    if singular[-1] < 1e-6 * singular[0]:
+        raise MeshInputError("flat", f"{source}: the mesh is flat (zero volume): it spans "
+                             "a plane or a line, so it cannot stand")
+
+
+def to_z_up(mesh: trimesh.Trimesh, up: str) -> trimesh.Trimesh:
+    """Rotate a y-up mesh to z-up (a proper rotation, handedness kept); z-up is returned as is."""
+    if up == "z":
+        return mesh
+    if up != "y":
+        raise MeshInputError("usage", f"up must be 'z' or 'y', got {up!r}")
+    rotated = np.asarray(mesh.vertices) @ Y_UP_TO_Z_UP.T
+    return trimesh.Trimesh(rotated, mesh.faces, process=False)
+
+
+def normalise(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """Centre the bounding box, scale to max |coordinate| 0.5, lowest point on z = 0."""
+    v = np.asarray(mesh.vertices, dtype=np.float64)
+    lo, hi = v.min(axis=0), v.max(axis=0)
+    centre = 0.5 * (lo + hi)
+    scale = 0.5 / (0.5 * float((hi - lo).max()))
+    v = (v - centre) * scale
+    v[:, 2] -= v[:, 2].min()
+    return trimesh.Trimesh(v, mesh.faces, process=False)
+
+
+def cap_faces(mesh: trimesh.Trimesh, max_faces: int, policy: str) -> tuple[trimesh.Trimesh, bool]:
+    """Enforce the face cap: decimate (fast-simplification) or refuse; returns (mesh, decimated)."""
+    n = len(mesh.faces)
+    if max_faces <= 0 or n <= max_faces:
+        return mesh, False
+    if policy == "refuse":
+        raise MeshInputError("too_many_faces", f"{n} faces exceed the cap of {max_faces} "
+                             "(raise max_faces or use on_too_many_faces='decimate')")
+    import fast_simplification
+
+    v, f = fast_simplification.simplify(
+        np.asarray(mesh.vertices, dtype=np.float32), np.asarray(mesh.faces, dtype=np.int32),
+        target_reduction=1.0 - max_faces / n,
+    )
+    if len(f) == 0:
+        raise MeshInputError("too_many_faces", f"decimating {n} faces to {max_faces} failed")
+    return trimesh.Trimesh(v.astype(np.float64), f.astype(np.int64), process=False), True
+
+
+def prepare(mesh: MeshLike, up: str = "z", max_faces: int = 0,
+            on_too_many_faces: str = "decimate") -> tuple[trimesh.Trimesh, bool]:
+    """Load, validate, cap, rotate to z-up and normalise. Returns (mesh, decimated)."""
+    source = describe(mesh) or "input"
+    raw = load_raw(mesh)
+    validate(raw, source)
+    merged = trimesh.Trimesh(raw.vertices, raw.faces, process=False)
+    merged.merge_vertices(merge_tex=True, merge_norm=True)
+    merged.update_faces(merged.nondegenerate_faces())
+    if len(merged.faces) == 0:
+        raise MeshInputError("degenerate", f"{source}: every face is degenerate")
+    capped, decimated = cap_faces(merged, max_faces, on_too_many_faces)
+    return normalise(to_z_up(capped, up)), decimated

@@ -1,0 +1,104 @@
+"""`check_mesh`: does this mesh stand under gravity? Never raises for bad input."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import trimesh
+
+from dso.physics.analytic import support_diagnostics
+from dso.physics.config import OracleConfig
+from dso.physics.loading import MeshInputError, MeshLike, describe, prepare
+from dso.physics.mass import mass_properties
+from dso.physics.model import build_hull_model, build_legacy_model
+from dso.physics.result import CheckResult
+from dso.physics.simulate import SimOutcome, SimulationError, simulate
+
+
+@dataclass
+class Evaluation:
+    """A result plus what rendering needs: the normalised mesh and the recorded poses."""
+
+    result: CheckResult
+    mesh: trimesh.Trimesh | None = None
+    frames: list[np.ndarray] | None = None
+    dt_frame: float = 0.0
+
+
+def resolve_config(up: str = "z", preset: str = "accurate", threshold: float = 20.0,
+                   config: OracleConfig | None = None) -> OracleConfig:
+    """`config` when given, else the preset with `up` and `threshold` (raises ValueError)."""
+    if config is not None:
+        config.validate()
+        return config
+    return OracleConfig.from_preset(preset, up=up, threshold_deg=float(threshold))
+
+
+def check_mesh(mesh: MeshLike, *, up: str = "z", preset: str = "accurate",
+               threshold: float = 20.0, config: OracleConfig | None = None,
+               path: str | None = None) -> CheckResult:
+    """Stand `mesh` upright on flat ground, simulate, and say whether it stays up.
+
+    `mesh`: a file path, a `trimesh.Trimesh`/`trimesh.Scene`, or `(vertices, faces)`.
+    `config` (when given) replaces `up`, `preset` and `threshold`. Bad input never raises: it
+    gives `status="error"` with a message; an invalid config raises ValueError.
+    """
+    return evaluate(mesh, resolve_config(up, preset, threshold, config), path).result
+
+
+def evaluate(mesh: MeshLike, config: OracleConfig, path: str | None = None) -> Evaluation:
+    """`check_mesh` with the normalised mesh and recorded poses kept (for rendering)."""
+    start = time.perf_counter()
+    result = CheckResult(path=path if path is not None else describe(mesh),
+                         preset=config.preset, threshold_deg=config.threshold_deg)
+    evaluation = Evaluation(result)
+    try:
+        _run(mesh, config, evaluation)
+        result.status = "ok"
+    except MeshInputError as err:
+        result.error, result.error_kind = str(err), err.kind
+    except SimulationError as err:
+        result.error, result.error_kind = str(err), "simulation"
+    except ValueError as err:  # hull, MuJoCo compilation
+        result.error, result.error_kind = f"cannot build the model: {err}", "model"
+    except Exception as err:  # noqa: BLE001 - one bad item must never stop a batch
+        result.error, result.error_kind = f"{type(err).__name__}: {err}", "internal"
+    result.seconds = time.perf_counter() - start
+    return evaluation
+
+
+def _run(mesh: MeshLike, config: OracleConfig, evaluation: Evaluation) -> None:
+    result = evaluation.result
+    normalised, result.decimated = prepare(mesh, config.up, config.max_faces,
+                                           config.on_too_many_faces)
+    result.faces = len(normalised.faces)
+    vertices = np.asarray(normalised.vertices)
+    if config.inertia == "legacy":
+        model = build_legacy_model(vertices, np.asarray(normalised.faces), config.dt)
+        result.mass_source = "legacy"
+    else:
+        props = mass_properties(normalised, config.density)
+        model = build_hull_model(vertices, props, config.dt)
+        result.mass_source = props.source
+    support = support_diagnostics(vertices, model.body_ipos[1])
+    if support is not None:
+        result.com_margin = support.com_margin
+        result.topple_angle_deg = support.topple_angle_deg
+    outcome = simulate(model, horizon_s=config.horizon_s, early_stop=config.early_stop,
+                       fallen_deg=config.fallen_limit_deg, max_wall_s=config.max_wall_s,
+                       record_every_s=config.record_every_s)
+    _fill(result, outcome, config)
+    evaluation.mesh, evaluation.frames = normalised, outcome.frames
+    evaluation.dt_frame = config.record_every_s
+
+
+def _fill(result: CheckResult, outcome: SimOutcome, config: OracleConfig) -> None:
+    result.tilt_deg = outcome.tilt_deg
+    result.dso_angle_deg = outcome.dso_angle_deg
+    angle = outcome.tilt_deg if config.verdict_angle == "tilt" else outcome.dso_angle_deg
+    result.stable = bool(angle < config.threshold_deg)
+    result.final_pos, result.final_quat = outcome.final_pos, outcome.final_quat
+    result.sim_seconds = outcome.sim_seconds
+    result.stop_reason = outcome.stop_reason

@@ -1,0 +1,54 @@
+"""The per-mesh answer of the oracle, JSON-safe."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+ORACLE_VERSION = "1.0"  # bump whenever a change can alter a verdict (labels cache on it)
+
+
+@dataclass
+class CheckResult:
+    """One mesh's verdict. Angles in degrees, lengths in the normalised frame (max |x| = 0.5).
+
+    status is "ok" or "error"; on error `error` says why, `error_kind` names the class
+    (missing, unparsable, empty, point_cloud, non_finite, flat, degenerate, too_many_faces,
+    unsupported, simulation, model, internal) and the physical fields are None/NaN.
+    """
+
+    path: str | None = None
+    status: str = "error"
+    stable: bool | None = None
+    tilt_deg: float = math.nan  # angle of the body's up axis from vertical at the end
+    dso_angle_deg: float = math.nan  # the original release's 2*acos(w)
+    mass_source: str | None = None  # mesh | repaired | voxel | hull | legacy
+    seconds: float = 0.0  # wall time spent on this mesh
+    sim_seconds: float = 0.0  # simulated time
+    final_pos: list[float] | None = None
+    final_quat: list[float] | None = None  # (w, x, y, z)
+    com_margin: float | None = None  # > 0: COM inside the support polygon at the start
+    topple_angle_deg: float | None = None  # < 0: COM outside
+    error: str | None = None
+    error_kind: str | None = None
+    preset: str = "accurate"
+    threshold_deg: float = 20.0
+    stop_reason: str | None = None  # fallen | settled | horizon
+    faces: int | None = None  # faces evaluated (after decimation)
+    decimated: bool = False
+    oracle_version: str = ORACLE_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-safe dict (NaN and inf become None)."""
+        return {key: _json_safe(value) for key, value in asdict(self).items()}
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item"):  # numpy scalar
+        return _json_safe(value.item())
+    return value
