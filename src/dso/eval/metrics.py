@@ -157,16 +157,17 @@ def chamfer_fscore(
     n_points: int = 10000,
     threshold: float = 0.05,
     icp: bool = True,
-    icp_points: int = 1000,
+    icp_points: int | None = None,
     seed: int = 0,
     workers: int = -1,
 ) -> tuple[float, float]:
     """(Chamfer distance, F-score@threshold in percent) of `pred` against `gt` (DESIGN.md §6).
 
     Both are normalised to the unit cube; with `icp`, the prediction is rigidly aligned to the
-    ground truth first (ICP is fitted on `icp_points` of the prediction's samples, then applied
-    to all of them). Deterministic for a given `seed`. `gt` may be a `prepare_target` result,
-    whose own sample count then applies to the ground-truth side.
+    ground truth first (ICP is fitted on `icp_points` of the prediction's samples, default
+    min(1000, n_points // 4), then applied to all of them). Deterministic for a given `seed`.
+    `gt` may be a `prepare_target` result, whose own sample count then applies to the ground
+    truth side.
     """
     if isinstance(gt, GeometryTarget):
         target = gt
@@ -174,7 +175,8 @@ def chamfer_fscore(
         target = prepare_target(gt, n_points=n_points, seed=seed)
     points = surface_points(pred, n_points, seed)
     if icp:
-        fit = points[: max(3, min(icp_points, len(points)))]
+        k = min(1000, n_points // 4) if icp_points is None else icp_points
+        fit = points[: max(3, min(k, len(points)))]
         transform, _ = icp_align(fit, target.tree, workers=workers)
         points = points @ transform[:3, :3].T + transform[:3, 3]
     return chamfer_points(points, target.tree, threshold=threshold, workers=workers)

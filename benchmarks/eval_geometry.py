@@ -1,0 +1,60 @@
+"""Per-object cost of the geometry metrics (Chamfer + F-score, ICP) at several sample counts.
+
+    .venv/bin/python benchmarks/eval_geometry.py
+
+A ground-truth mesh (a table-like object) against its 32^3 voxel reconstruction, turned by a
+few degrees (what the built-in generator outputs looks like). The ground truth is prepared once
+per object (as `evaluate` does, shared by its views); the time below is per prediction.
+Printed side by side in one run, so ratios hold on a busy machine.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import trimesh
+
+from dso.eval.metrics import chamfer_fscore, prepare_target
+from dso.geometry import grid_to_mesh, mesh_to_grid, normalize_mesh
+
+
+def _object() -> trimesh.Trimesh:
+    top = trimesh.creation.box((0.9, 0.6, 0.08))
+    top.apply_translation([0, 0, 0.6])
+    legs = [trimesh.creation.cylinder(radius=0.04, height=0.6) for _ in range(4)]
+    for leg, (x, y) in zip(legs, [(-0.4, -0.25), (0.4, -0.25), (-0.4, 0.25), (0.4, 0.25)],
+                           strict=True):
+        leg.apply_translation([x, y, 0.3])
+    return normalize_mesh(trimesh.util.concatenate([top, *legs]))
+
+
+def _time(fn, repeat: int) -> float:
+    fn()
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - start) / repeat
+
+
+def main(repeat: int = 20) -> None:
+    gt = _object()
+    pred = grid_to_mesh(mesh_to_grid(gt, 32))
+    pred.apply_transform(trimesh.transformations.rotation_matrix(np.radians(4), [0, 0, 1]))
+    print(f"gt faces {len(gt.faces)}, prediction faces {len(pred.faces)}")
+    base = None
+    for n in (10000, 5000, 2000):
+        target = prepare_target(gt, n_points=n)
+        prep = _time(lambda n=n: prepare_target(gt, n_points=n), repeat)
+        for icp in (True, False):
+            dt = _time(lambda t=target, n=n, i=icp: chamfer_fscore(pred, t, n_points=n, icp=i,
+                                                                   workers=1), repeat)
+            base = base or dt
+            cd, f = chamfer_fscore(pred, target, n_points=n, icp=icp)
+            print(f"n_points={n:5d} icp={icp!s:5}  {1000 * dt:6.1f} ms/object "
+                  f"({dt / base:4.2f}x of 10k+ICP)  CD {cd:.4f}  F {f:6.2f}  "
+                  f"[gt prep {1000 * prep:.1f} ms/object]")
+
+
+if __name__ == "__main__":
+    main()

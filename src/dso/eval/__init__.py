@@ -1,0 +1,40 @@
+"""Evaluation (DESIGN.md §6): % Output, % Stable, mean tilt, Chamfer distance and F-score@0.05
+(percent) per family and overall; JSON / Markdown reports and figures.
+
+    from dso.eval import evaluate, write_report
+    result = evaluate(get_generator("dso-tiny"), World.open(path), "eval")
+    write_report(result, "reports/base-eval")
+
+Names are imported on first use, so `dso --help` does not pay for trimesh and scipy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "chamfer_fscore": "dso.eval.metrics",
+    "icp_align": "dso.eval.metrics",
+    "normalize_unit_cube": "dso.eval.metrics",
+    "prepare_target": "dso.eval.metrics",
+    "comparison_table": "dso.eval.report",
+    "load_result": "dso.eval.report",
+    "results_summary": "dso.eval.report",
+    "write_report": "dso.eval.report",
+    "evaluate": "dso.eval.run",
+    "make_eval_fn": "dso.eval.run",
+    "select_prompts": "dso.eval.run",
+    "METRICS": "dso.eval.summary",
+    "summarize_rows": "dso.eval.summary",
+    "compare_gallery": "dso.eval.gallery",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'dso.eval' has no attribute {name!r}")

@@ -1,0 +1,96 @@
+"""`dso eval` (one generator on one split) and `dso eval-compare` (models x splits table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+SPLITS = ("eval", "wild", "synthetic")
+
+
+def _open_world(path: Path | None):
+    from dso.world import World
+
+    if path is not None:
+        return World.open(path)
+    from dso.world import default_world
+
+    return default_world()
+
+
+def eval_command(
+    generator: str = typer.Option("dso-tiny", "--generator", "-g", help="generator name"),
+    out: Path = typer.Option(..., "--out", "-o", help="report folder (results.json, report.md, "
+                             "figures)"),
+    split: str = typer.Option("eval", "--split", help="eval | wild | synthetic"),
+    weights: Path | None = typer.Option(None, "--weights", help="generator weights folder"),
+    adapter: Path | None = typer.Option(None, "--adapter", help="training run (LoRA adapter)"),
+    world: Path | None = typer.Option(None, "--world", help="world folder (default: built-in)"),
+    limit: int | None = typer.Option(None, "--limit", help="at most N prompt images"),
+    samples: int = typer.Option(1, "--samples", help="samples per prompt image"),
+    seed: int = typer.Option(0, "--seed"),
+    workers: int | None = typer.Option(None, "--workers", help="oracle worker processes"),
+    preset: str = typer.Option("accurate", "--preset", help="oracle preset: accurate | dso"),
+    threshold: float = typer.Option(20.0, "--threshold", help="stable iff tilt < this (deg)"),
+    points: int = typer.Option(10000, "--points", help="surface points per mesh for CD / F"),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="write figures"),
+) -> None:
+    """% Output, % Stable, tilt, Chamfer and F-score@0.05 of a generator on a world split."""
+    if split not in SPLITS:
+        raise typer.BadParameter(f"choose one of {', '.join(SPLITS)}", param_hint="--split")
+    from dso.eval.plots import plot_chamfer_vs_tilt, plot_tilt_histograms
+    from dso.eval.report import family_table, write_report
+    from dso.eval.run import evaluate
+    from dso.models import get_generator
+
+    gen = get_generator(generator, weights=weights)
+    label = generator
+    if adapter is not None:
+        from dso.train import load_adapter
+
+        load_adapter(gen, adapter)
+        label = f"{generator}+{adapter.name}"
+    result = evaluate(gen, _open_world(world), split, samples_per_image=samples, seed=seed,
+                      limit=limit, preset=preset, threshold=threshold, workers=workers,
+                      n_points=points)
+    result["meta"].update(generator=label, adapter=None if adapter is None else str(adapter))
+    paths = write_report(result, out)
+    if plots:
+        plot_tilt_histograms({label: result}, out / "tilt_hist.png", threshold=threshold)
+        plot_chamfer_vs_tilt({label: result}, out / "chamfer_vs_tilt.png")
+    typer.echo(family_table(result))
+    typer.echo(f"wrote {paths['json']} and {paths['markdown']}")
+
+
+def compare_command(
+    runs: list[str] = typer.Argument(..., help="MODEL=REPORT_DIR entries; a model may repeat "
+                                     "for several splits"),
+    out: Path = typer.Option(..., "--out", "-o", help="folder for comparison.md/json, figures"),
+) -> None:
+    """Models x splits table (and figures) from reports written by `dso eval`."""
+    from dso.eval.plots import plot_chamfer_vs_tilt, plot_tilt_histograms
+    from dso.eval.report import comparison_table, load_result, results_summary, save_json
+
+    results: dict[str, dict[str, dict]] = {}
+    for entry in runs:
+        model, sep, path = entry.partition("=")
+        if not sep or not model or not path:
+            raise typer.BadParameter(f"expected MODEL=REPORT_DIR, got {entry!r}")
+        result = load_result(path)
+        results.setdefault(model, {})[result["meta"]["split"]] = result
+    table = comparison_table(results)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "comparison.md").write_text(table + "\n")
+    save_json(results_summary(results), out / "comparison.json")
+    for split in dict.fromkeys(s for per in results.values() for s in per):
+        per_model = {m: per[split] for m, per in results.items() if split in per}
+        plot_tilt_histograms(per_model, out / f"tilt_hist_{split}.png")
+        plot_chamfer_vs_tilt(per_model, out / f"chamfer_vs_tilt_{split}.png")
+    typer.echo(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `dso eval` and `dso eval-compare` to the CLI."""
+    app.command("eval")(eval_command)
+    app.command("eval-compare")(compare_command)

@@ -1,0 +1,55 @@
+"""Picture grid of several generators on the same prompts and seeds (base vs fine-tuned)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dso.eval.plots import picture_grid
+from dso.eval.run import Prompt, select_prompts
+
+__all__ = ["compare_gallery", "spread_prompts"]
+
+
+def spread_prompts(prompts: list[Prompt], n: int) -> list[Prompt]:
+    """Up to `n` prompts taken round-robin over families (in first-seen order)."""
+    by_family: dict[str, list[Prompt]] = {}
+    for p in prompts:
+        by_family.setdefault(str(p.obj.family), []).append(p)
+    queues = list(by_family.values())
+    out: list[Prompt] = []
+    depth = 0
+    while len(out) < n and any(depth < len(q) for q in queues):
+        out += [q[depth] for q in queues if depth < len(q)][: n - len(out)]
+        depth += 1
+    return out
+
+
+def compare_gallery(
+    generators: Mapping[str, Any],
+    world: Any,
+    split: str,
+    out: str | Path,
+    *,
+    n_prompts: int = 6,
+    seed: int = 0,
+    size: int = 96,
+) -> Path:
+    """Generate one sample per prompt with each generator (same seeds) and draw
+    `prompt | model 1 | model 2 ...` rows, prompts spread over the split's families."""
+    prompts = spread_prompts(select_prompts(world.objects(split)), n_prompts)
+    if not prompts:
+        raise ValueError(f"split {split!r} has no prompts")
+    images = [p.image for p in prompts]
+    columns: list[list[Any]] = []
+    for generator in generators.values():
+        try:
+            samples = sorted(generator.generate(images, n=1, seed=seed),
+                             key=lambda s: s.prompt_index)
+            columns.append([s.mesh for s in samples])
+        except Exception:  # a failing model shows as "no output" rather than losing the figure
+            columns.append([None] * len(images))
+    rows = [(image, [col[i] for col in columns]) for i, image in enumerate(images)]
+    labels = [f"{p.obj.family} {p.obj.id} v{p.view}" for p in prompts]
+    return picture_grid(rows, list(generators), out, size=size, row_labels=labels)

@@ -1,0 +1,53 @@
+"""Chamfer / F-score for many (world object, predicted mesh) pairs, ground truth sampled once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tqdm import tqdm
+
+from dso.eval.metrics import GeometryTarget, chamfer_fscore, prepare_target
+
+__all__ = ["score_geometry"]
+
+
+def _target(obj: Any, cache: dict[str, GeometryTarget | str], n_points: int,
+            seed: int) -> GeometryTarget | str:
+    """The object's prepared ground truth, or an error message (cached either way)."""
+    key = str(obj.id)
+    if key not in cache:
+        try:
+            mesh = obj.mesh()
+            if mesh is None:
+                raise ValueError("the object has no ground-truth mesh")
+            cache[key] = prepare_target(mesh, n_points=n_points, seed=seed)
+        except Exception as err:
+            cache[key] = f"ground truth {key}: {type(err).__name__}: {err}"
+    return cache[key]
+
+
+def score_geometry(
+    pairs: Sequence[tuple[Any, Any]],
+    *,
+    n_points: int = 10000,
+    threshold: float = 0.05,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[tuple[float | None, float | None, str | None]]:
+    """(cd, fscore, error) per (object, predicted mesh) pair; a failing pair gets
+    (None, None, message) and the others go on."""
+    cache: dict[str, GeometryTarget | str] = {}
+    out: list[tuple[float | None, float | None, str | None]] = []
+    for obj, mesh in tqdm(pairs, desc="geometry", unit="mesh", disable=not progress):
+        target = _target(obj, cache, n_points, seed)
+        if isinstance(target, str):
+            out.append((None, None, target))
+            continue
+        try:
+            cd, f = chamfer_fscore(mesh, target, n_points=n_points, threshold=threshold,
+                                   seed=seed, workers=1)
+            out.append((cd, f, None))
+        except Exception as err:
+            out.append((None, None, f"{type(err).__name__}: {err}"))
+    return out

@@ -1,0 +1,202 @@
+"""`evaluate`: % Output, % Stable, mean tilt, Chamfer and F-score of a generator on a world split.
+
+One pass: generate for every prompt image, run the oracle once over all outputs (one
+`check_many` call), score geometry against each object's ground truth (sampled once per
+object), then aggregate per family and overall. A failure on one item (generation, oracle,
+geometry) is recorded in that item's row and never stops the run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from dso.eval.geometry_pass import score_geometry
+from dso.eval.summary import summarize_rows
+
+__all__ = ["Prompt", "evaluate", "make_eval_fn", "select_prompts"]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One evaluation image: view `view` of world object `obj`."""
+
+    obj: Any  # dso.world.WorldObject (id, family, split, mesh(), images())
+    view: int
+    image: np.ndarray
+
+
+def select_prompts(objects: Iterable[Any], limit: int | None = None) -> list[Prompt]:
+    """Every view of every object, view-major (view 0 of all objects, then view 1, ...), so a
+    small `limit` still spreads over many objects and families."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    per_object = [(obj, list(obj.images())) for obj in objects]
+    n_views = max((len(images) for _, images in per_object), default=0)
+    prompts = [
+        Prompt(obj, view, images[view])
+        for view in range(n_views)
+        for obj, images in per_object
+        if view < len(images)
+    ]
+    return prompts if limit is None else prompts[:limit]
+
+
+def _generate_chunk(generator, images, n, seed, progress) -> list[tuple[Any, str | None]]:
+    samples = generator.generate(images, n=n, seed=seed, progress=progress)
+    ordered = sorted(samples, key=lambda s: (s.prompt_index, s.sample_index))
+    if len(ordered) != len(images) * n:
+        raise RuntimeError(f"generator returned {len(ordered)} samples for {len(images)} x {n}")
+    return [(s, None) for s in ordered]
+
+
+def _generate(generator, prompts: Sequence[Prompt], n: int, seed: int, chunk: int,
+              progress: bool) -> list[tuple[Any, str | None]]:
+    """(sample or None, error) per (prompt, sample), prompt-major. A chunk that raises is
+    retried image by image so that one bad prompt costs only its own samples."""
+    out: list[tuple[Any, str | None]] = []
+    bar = tqdm(total=len(prompts), desc="generate", unit="img", disable=not progress)
+    for start in range(0, len(prompts), chunk):
+        images = [p.image for p in prompts[start:start + chunk]]
+        # sample j of image i gets seed + i * n + j: pass the global offset of this chunk
+        try:
+            out += _generate_chunk(generator, images, n, seed + start * n, False)
+        except Exception:
+            for i, image in enumerate(images):
+                try:
+                    out += _generate_chunk(generator, [image], n, seed + (start + i) * n, False)
+                except Exception as err:  # one prompt's failure must not stop the run
+                    out += [(None, f"generate: {type(err).__name__}: {err}")] * n
+        bar.update(len(images))
+    bar.close()
+    return out
+
+
+def _oracle(meshes: list, preset: str, threshold: float, workers: int | None,
+            progress: bool) -> list[dict]:
+    """One `check_many` over all outputs; each result as a dict (status, stable, tilt_deg...)."""
+    if not meshes:
+        return []
+    from dso.physics import check_many
+
+    results = check_many(meshes, workers=workers, preset=preset, threshold=threshold,
+                         progress=progress)
+    return [r.to_dict() for r in results]
+
+
+def _base_row(prompt: Prompt, sample_index: int, sample, error: str | None) -> dict[str, Any]:
+    mesh = getattr(sample, "mesh", None) if sample is not None else None
+    return {
+        "object_id": str(prompt.obj.id),
+        "family": str(prompt.obj.family),
+        "view": prompt.view,
+        "sample": sample_index,
+        "seed": None if getattr(sample, "seed", None) is None else int(sample.seed),
+        "output": mesh is not None,
+        "stable": None,
+        "tilt_deg": None,
+        "dso_angle_deg": None,
+        "cd": None,
+        "fscore": None,
+        "error": error,
+    }
+
+
+def _add_error(row: dict[str, Any], message: str) -> None:
+    row["error"] = message if not row["error"] else f"{row['error']}; {message}"
+
+
+def _apply_oracle(rows: list[dict], verdicts: list[dict]) -> None:
+    for row, verdict in zip(rows, verdicts, strict=True):
+        if verdict.get("status") == "ok":
+            row["stable"] = bool(verdict["stable"])
+            row["tilt_deg"] = float(verdict["tilt_deg"])
+            angle = verdict.get("dso_angle_deg")
+            row["dso_angle_deg"] = None if angle is None else float(angle)
+        else:  # an output the simulator cannot check counts as not stable (see summarize_rows)
+            row["stable"] = False
+            _add_error(row, f"oracle: {verdict.get('error') or 'failed'}")
+
+
+def evaluate(
+    generator,
+    world,
+    split: str,
+    *,
+    samples_per_image: int = 1,
+    seed: int = 0,
+    limit: int | None = None,
+    preset: str = "accurate",
+    threshold: float = 20.0,
+    workers: int | None = None,
+    progress: bool = True,
+    n_points: int = 10000,
+    chunk: int = 64,
+) -> dict[str, Any]:
+    """Evaluate `generator` on the prompts of `world`'s `split` (DESIGN.md §6).
+
+    `world` is a `dso.world.World` or a path to one. `limit` caps the number of prompt images
+    (view-major, see `select_prompts`). Returns a JSON-ready dict: `meta`, `overall` and
+    `families` (each with n_prompts, n_samples, output_pct, stable_pct, rot_deg, cd, fscore
+    and error counts) and `items` (one row per generated sample).
+    """
+    if samples_per_image < 1:
+        raise ValueError(f"samples_per_image must be >= 1, got {samples_per_image}")
+    if isinstance(world, (str, Path)):
+        from dso.world import World
+
+        world = World.open(world)
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    prompts = select_prompts(world.objects(split), limit)
+    if not prompts:
+        raise ValueError(f"split {split!r} has no prompts")
+    generated = _generate(generator, prompts, samples_per_image, seed, chunk, progress)
+    times["generate_s"] = time.perf_counter() - t0
+
+    rows, outputs = [], []
+    for k, (sample, error) in enumerate(generated):
+        prompt = prompts[k // samples_per_image]
+        rows.append(_base_row(prompt, k % samples_per_image, sample, error))
+        if rows[-1]["output"]:
+            outputs.append((k, prompt, sample.mesh))
+
+    t1 = time.perf_counter()
+    verdicts = _oracle([m for _, _, m in outputs], preset, threshold, workers, progress)
+    _apply_oracle([rows[k] for k, _, _ in outputs], verdicts)
+    times["oracle_s"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    geometry = score_geometry([(p.obj, m) for _, p, m in outputs], n_points=n_points,
+                              seed=seed, progress=progress)
+    for (k, _, _), (cd, f, err) in zip(outputs, geometry, strict=True):
+        rows[k]["cd"], rows[k]["fscore"] = cd, f
+        if err:
+            _add_error(rows[k], f"geometry: {err}")
+    times["geometry_s"] = time.perf_counter() - t2
+    times["total_s"] = time.perf_counter() - t0
+
+    meta = {
+        "generator": getattr(generator, "name", type(generator).__name__),
+        "split": split, "seed": seed, "samples_per_image": samples_per_image, "limit": limit,
+        "preset": preset, "threshold_deg": threshold, "n_points": n_points,
+        "fscore_threshold": 0.05, "fscore_scale": "percent", "timings": times,
+    }
+    return {"meta": meta, **summarize_rows(rows), "items": rows}
+
+
+def make_eval_fn(world, split: str = "eval", *, limit: int | None = 64, **kwargs: Any):
+    """A training hook `eval_fn(generator, step) -> overall numbers` (dso.train guardrails):
+    `evaluate` on the first `limit` prompts of `split`, quietly, returning `overall`."""
+    kwargs.setdefault("progress", False)
+
+    def eval_fn(generator, step: int) -> dict[str, Any]:
+        return dict(evaluate(generator, world, split, limit=limit, **kwargs)["overall"])
+
+    return eval_fn
