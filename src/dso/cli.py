@@ -12,6 +12,7 @@ import typer
 
 ROOMS = (
     "dso.env",
+    "dso.eval.cli",
 )
 
 app = typer.Typer(
