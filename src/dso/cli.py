@@ -13,6 +13,8 @@ import typer
 ROOMS = (
     "dso.env",
     "dso.eval.cli",
+    "dso.data.cli",
+    "dso.physics.cli",
 )
 
 app = typer.Typer(
