@@ -12,6 +12,7 @@ import typer
 
 ROOMS = (
     "dso.env",
+    "dso.demo.cli",
     "dso.eval.cli",
     "dso.data.cli",
     "dso.physics.cli",

@@ -1,0 +1,128 @@
+"""`run_demo`: every stage of DSO on the built-in model and world, resumable stage by stage.
+
+Stages (each skips what a previous run of the same folder already finished):
+world -> dataset (generate + label) -> fine-tune DRO, DPO, SFT -> evaluate base and the three
+adapters on the eval and in-the-wild splits -> results.json, report.md and figures.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dso.demo.config import MODELS, OBJECTIVES, SPLITS, DemoConfig
+from dso.demo.report import write_outputs
+
+
+def _stage(log: Callable[[str], None], name: str, timings: dict[str, float]):
+    """Context manager that logs a stage and records its wall time."""
+
+    class _Timer:
+        def __enter__(self):
+            log(f"== {name}")
+            self.start = time.perf_counter()
+
+        def __exit__(self, *exc):
+            timings[name] = round(time.perf_counter() - self.start, 1)
+            if exc[0] is None:
+                log(f"   {name}: {timings[name]:.1f} s")
+
+    return _Timer()
+
+
+def _world(out: Path, cfg: DemoConfig, progress: bool):
+    from dso.world import World, build_world
+
+    path = out / "world"
+    if (path / "world.json").exists():
+        world = World.open(path)
+        if len(world.objects("train")) >= cfg.world_train:
+            return world
+    return build_world(path, n_train=cfg.world_train, seed=cfg.seed, n_eval=cfg.world_eval,
+                       eval_views=cfg.eval_views, wild_per_family=cfg.wild_per_family,
+                       n_synthetic=0, workers=cfg.workers, progress=progress)
+
+
+def _dataset(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:
+    from dso.data import generate_dataset, label_dataset
+    from dso.data.prompts import prompts_from_world
+    from dso.data.stats import dataset_stats
+    from dso.data.store import SampleStore
+    from dso.models import get_generator
+
+    path = out / "dataset"
+    prompts = prompts_from_world(out / "world", "train", views=cfg.prompt_views,
+                                 limit=cfg.world_train)
+    generate_dataset(path, get_generator("dso-tiny"), prompts, n=cfg.samples_per_prompt,
+                     seed=cfg.seed, progress=progress)
+    label_dataset(path, workers=cfg.workers, progress=progress)
+    with SampleStore.open(path) as store:
+        return dataset_stats(store)
+
+
+def _train(out: Path, objective: str, cfg: DemoConfig, progress: bool) -> Path:
+    from dso.train import TrainConfig, train
+    from dso.train.checkpoint import latest_checkpoint
+    from dso.train.lora import find_adapter
+
+    run = out / "runs" / objective
+    try:
+        find_adapter(run)
+        return run
+    except FileNotFoundError:
+        pass
+    config = TrainConfig(dataset=str(out / "dataset"), out=str(run), objective=objective,
+                         steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                         lora_rank=cfg.lora_rank, lora_alpha=2.0 * cfg.lora_rank,
+                         seed=cfg.seed, save_every=max(1, cfg.steps // 3))
+    train(config, resume=latest_checkpoint(run) is not None, progress=progress)
+    return run
+
+
+def _evaluate(out: Path, model: str, run: Path | None, split: str, cfg: DemoConfig,
+              progress: bool) -> dict[str, Any]:
+    from dso.eval import evaluate
+    from dso.eval.report import save_json
+    from dso.models import get_generator
+    from dso.train import load_adapter
+
+    path = out / "eval" / f"{model}_{split}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    generator = get_generator("dso-tiny")
+    if run is not None:
+        load_adapter(generator, run)
+    result = evaluate(generator, out / "world", split, seed=cfg.seed, limit=cfg.eval_limit,
+                      workers=cfg.workers, n_points=cfg.n_points, progress=progress)
+    save_json(result, path)
+    return result
+
+
+def run_demo(out: str | Path, config: DemoConfig | None = None, *, progress: bool = True,
+             log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the whole demo into `out`; returns {model: {split: evaluation result}}."""
+    cfg = config or DemoConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "demo_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    with _stage(log, "world", timings):
+        _world(out, cfg, progress)
+    with _stage(log, "dataset", timings):
+        stats = _dataset(out, cfg, progress)
+    runs: dict[str, Path | None] = {"base": None}
+    for objective in OBJECTIVES:
+        with _stage(log, f"train {objective}", timings):
+            runs[objective] = _train(out, objective, cfg, progress)
+    results: dict[str, dict[str, Any]] = {m: {} for m in MODELS}
+    for model in MODELS:
+        for split in SPLITS:
+            with _stage(log, f"eval {model} {split}", timings):
+                results[model][split] = _evaluate(out, model, runs[model], split, cfg, progress)
+    timings["total"] = round(time.perf_counter() - start, 1)
+    write_outputs(out, results, runs, stats, timings, cfg, log=log)
+    return results
