@@ -1,2 +1,20 @@
 """Generators: TRELLIS-compatible stage-1 models (flow transformer, structure VAE, sampler,
-condition encoders) and the built-in `dso-tiny` model."""
+condition encoders) and the built-in `dso-tiny` model, behind one `Generator` interface."""
+
+from dso.models.generator import (
+    GeneratedSample,
+    Generator,
+    available_generators,
+    get_generator,
+    register_generator,
+)
+from dso.models.sampler import SamplerConfig
+
+__all__ = [
+    "GeneratedSample",
+    "Generator",
+    "SamplerConfig",
+    "available_generators",
+    "get_generator",
+    "register_generator",
+]

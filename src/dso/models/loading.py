@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from dso.models.encoders import TinyImageEncoder
 from dso.models.flow import SparseStructureFlowModel
 from dso.models.vae import SparseStructureDecoder, SparseStructureEncoder
 
@@ -23,6 +24,7 @@ MODEL_CLASSES: dict[str, type[nn.Module]] = {
     "SparseStructureFlowModel": SparseStructureFlowModel,
     "SparseStructureDecoder": SparseStructureDecoder,
     "SparseStructureEncoder": SparseStructureEncoder,
+    "TinyImageEncoder": TinyImageEncoder,
 }
 
 

@@ -1,0 +1,112 @@
+"""Condition encoders: images (uint8 H x W x 3, RGB on black) -> condition tokens [B, L, Dc].
+
+- `TinyImageEncoder`: the built-in model's small convolutional encoder (64 px -> 8 x 8 = 64
+  tokens), trained jointly with the `dso-tiny` flow.
+- `Dinov2Condition`: TRELLIS's DINOv2 ViT-L/14 with 4 registers through `transformers`
+  (`pip install 'dso[trellis]'`), weights from a local folder only: 518 px input, last block's
+  output before the final norm, then a non-affine layer norm -> [B, 1374, 1024] (DESIGN.md §4.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from dso._optional import require
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def images_to_tensor(images: Sequence[np.ndarray], size: int) -> torch.Tensor:
+    """uint8 H x W x 3 arrays -> float [B, 3, size, size] in [0, 1] (PIL Lanczos resize)."""
+    if len(images) == 0:
+        raise ValueError("no images given")
+    out = []
+    for i, img in enumerate(images):
+        arr = np.asarray(img)
+        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+            raise ValueError(f"image {i}: expected uint8 H x W x 3, got {arr.dtype} {arr.shape}")
+        if arr.shape[:2] != (size, size):
+            arr = np.asarray(Image.fromarray(arr).resize((size, size), Image.LANCZOS))
+        out.append(torch.from_numpy(arr.copy()).permute(2, 0, 1))
+    return torch.stack(out).float() / 255.0
+
+
+class TinyImageEncoder(nn.Module):
+    """Strided convolutions 64 px -> (64/8)^2 tokens of width `width`, plus position, LayerNorm."""
+
+    def __init__(self, image_size: int = 64, width: int = 128, hidden: int = 64) -> None:
+        super().__init__()
+        if image_size % 8:
+            raise ValueError(f"image_size must be a multiple of 8, got {image_size}")
+        self.image_size = image_size
+        self.width = width
+        self.convs = nn.Sequential(
+            nn.Conv2d(3, hidden // 2, 4, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv2d(hidden // 2, hidden, 4, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv2d(hidden, width, 4, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv2d(width, width, 3, padding=1),
+        )
+        self.pos_emb = nn.Parameter(torch.zeros((image_size // 8) ** 2, width))
+        nn.init.normal_(self.pos_emb, std=0.02)
+        self.norm = nn.LayerNorm(width)
+
+    @property
+    def num_tokens(self) -> int:
+        """Number of condition tokens per image."""
+        return (self.image_size // 8) ** 2
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """float [B, 3, S, S] in [0, 1] -> tokens [B, (S/8)^2, width]."""
+        h = self.convs(pixels * 2 - 1).flatten(2).transpose(1, 2)
+        return self.norm(h + self.pos_emb)
+
+    @torch.no_grad()
+    def encode_images(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """uint8 images -> condition tokens (no grad)."""
+        device = self.pos_emb.device
+        return self(images_to_tensor(images, self.image_size).to(device))
+
+
+class Dinov2Condition(nn.Module):
+    """DINOv2-with-registers features in TRELLIS's convention, from a local folder."""
+
+    def __init__(self, path: str | Path, image_size: int = 518, device: str = "cpu") -> None:
+        super().__init__()
+        transformers = require("transformers", "trellis", "the DINOv2 condition encoder")
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"no DINOv2 model at {path}: expected a transformers folder (config.json and "
+                "weights) of Dinov2WithRegistersModel, e.g. facebook/dinov2-with-registers-large"
+            )
+        self.model = transformers.Dinov2WithRegistersModel.from_pretrained(
+            str(path), local_files_only=True
+        )
+        self.model.to(device).eval()
+        self.image_size = image_size
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.to(device)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """float [B, 3, S, S] in [0, 1] -> [B, 1 + registers + (S/14)^2, hidden]."""
+        x = (pixels - self.mean) / self.std
+        out = self.model(pixel_values=x, output_hidden_states=True)
+        feats = out.hidden_states[-1]  # last block's output, before the final layer norm
+        return F.layer_norm(feats, feats.shape[-1:])
+
+    @torch.no_grad()
+    def encode_images(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """uint8 images (RGB on black = premultiplied) -> condition tokens (no grad)."""
+        return self(images_to_tensor(images, self.image_size).to(self.mean.device))

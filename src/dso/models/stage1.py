@@ -1,0 +1,113 @@
+"""`StageOneGenerator`: the shared machinery of generators built from a flow, a structure VAE and
+a condition encoder (both `dso-tiny` and TRELLIS stage 1 are such generators)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from dso.models.generator import Generator
+from dso.models.sampler import SamplerConfig, sample
+from dso.models.vae import SparseStructureDecoder, SparseStructureEncoder
+
+
+def seeded_noise(shape: Sequence[int], seeds: Sequence[int]) -> torch.Tensor:
+    """[len(seeds), *shape] normal noise; row k from `Generator().manual_seed(seeds[k])`."""
+    rows = [
+        torch.randn(tuple(shape), generator=torch.Generator().manual_seed(int(s))) for s in seeds
+    ]
+    return torch.stack(rows)
+
+
+class StageOneGenerator(Generator):
+    """Generator from a flow transformer, a VAE decoder (+ optional encoder) and a cond encoder."""
+
+    def __init__(
+        self,
+        name: str,
+        flow: nn.Module,
+        decoder: SparseStructureDecoder,
+        cond_encoder: nn.Module,
+        encoder: SparseStructureEncoder | None = None,
+        sampler: SamplerConfig | None = None,
+        device: str | torch.device = "cpu",
+        decode_batch: int = 32,
+    ) -> None:
+        self.name = name
+        self.device = torch.device(device)
+        self.flow = flow.to(self.device).eval()
+        self.decoder = decoder.to(self.device).eval()
+        self.encoder = encoder.to(self.device).eval() if encoder is not None else None
+        self.cond_encoder = cond_encoder.to(self.device).eval()
+        self.sampler = sampler or SamplerConfig()
+        self.decode_batch = decode_batch
+        res = flow.resolution
+        self.latent_shape = (flow.in_channels, res, res, res)
+        self.resolution = res * 2 ** _upsamples(decoder)
+        if decoder.latent_channels != flow.in_channels:
+            raise ValueError(
+                f"decoder latent channels {decoder.latent_channels} != flow channels "
+                f"{flow.in_channels}"
+            )
+
+    def condition(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """uint8 H x W x 3 images -> condition tokens [B, L, Dc] on the generator's device."""
+        self.cond_encoder.eval()
+        return self.cond_encoder.encode_images(images)
+
+    @torch.no_grad()
+    def sample_latents(
+        self, cond: torch.Tensor, seeds: Sequence[int], **sampler_overrides: object
+    ) -> torch.Tensor:
+        """Euler-sample one latent per (cond row, seed); float32 [B, C, r, r, r] on CPU."""
+        if cond.shape[0] != len(seeds):
+            raise ValueError(f"{cond.shape[0]} condition rows but {len(seeds)} seeds")
+        cfg = self.sampler.override(**sampler_overrides)
+        noise = seeded_noise(self.latent_shape, seeds).to(self.device)
+        was_training = self.flow.training
+        self.flow.eval()
+        try:
+            x = sample(self.flow, noise, cond.to(self.device), cfg)
+        finally:
+            self.flow.train(was_training)
+        return x.float().cpu()
+
+    @torch.no_grad()
+    def decode_logits(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents [B, C, r, r, r] -> occupancy logits [B, R, R, R] (float32, CPU)."""
+        if latents.dim() != 5 or tuple(latents.shape[1:]) != self.latent_shape:
+            raise ValueError(
+                f"latents must be [B, {self.latent_shape}], got {tuple(latents.shape)}"
+            )
+        parts = [
+            self.decoder(chunk.to(self.device))[:, 0].float().cpu()
+            for chunk in latents.split(self.decode_batch)
+        ]
+        return torch.cat(parts)
+
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        """Latents -> occupancy bool [B, R, R, R] (occupied where the logit > 0)."""
+        return (self.decode_logits(latents) > 0).numpy()
+
+    @torch.no_grad()
+    def encode(self, occupancy: np.ndarray) -> torch.Tensor:
+        """Occupancy bool [B, R, R, R] or [R, R, R] -> posterior-mean latents (float32, CPU)."""
+        if self.encoder is None:
+            raise RuntimeError(f"generator {self.name!r} has no structure encoder loaded")
+        occ = np.asarray(occupancy)
+        occ = occ[None] if occ.ndim == 3 else occ
+        r = self.resolution
+        if occ.ndim != 4 or occ.shape[1:] != (r, r, r):
+            raise ValueError(f"occupancy must be [B, {r}, {r}, {r}], got {occ.shape}")
+        x = torch.from_numpy(occ.astype(np.float32))[:, None]
+        parts = [self.encoder(c.to(self.device)).float().cpu() for c in x.split(self.decode_batch)]
+        return torch.cat(parts)
+
+
+def _upsamples(decoder: SparseStructureDecoder) -> int:
+    from dso.models.vae import UpsampleBlock3d
+
+    return sum(isinstance(b, UpsampleBlock3d) for b in decoder.blocks)

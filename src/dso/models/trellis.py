@@ -1,0 +1,69 @@
+"""TRELLIS stage 1 behind the `Generator` interface, from the user's own released files.
+
+`weights=DIR` holds (directly or under `DIR/ckpts/`) the released
+`ss_flow_img_dit_L_16l8_fp16.{json,safetensors}` and `ss_dec_conv3d_16l8_fp16.{json,safetensors}`
+(optionally `ss_enc_conv3d_16l8_fp16.*`, needed only for `encode`), and a `transformers` folder
+of DINOv2-with-registers (ViT-L/14) at `DIR/dinov2/`. Nothing is downloaded. Images should be
+background-removed, object-centred crops (RGB on black), as TRELLIS's own preprocessing makes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from dso.models.encoders import Dinov2Condition
+from dso.models.loading import ModelLoadError, load_model
+from dso.models.sampler import SamplerConfig
+from dso.models.stage1 import StageOneGenerator
+
+FLOW_NAME = "ss_flow_img_dit_L_16l8_fp16"
+DECODER_NAME = "ss_dec_conv3d_16l8_fp16"
+ENCODER_NAME = "ss_enc_conv3d_16l8_fp16"
+
+
+def _find(directory: Path, name: str) -> Path | None:
+    for d in (directory, directory / "ckpts"):
+        if (d / f"{name}.json").is_file():
+            return d
+    return None
+
+
+class TrellisGenerator(StageOneGenerator):
+    """TRELLIS-image-large stage 1: DINOv2 [B, 1374, 1024] -> 8 x 16^3 latents -> 64^3 grids."""
+
+    @classmethod
+    def load(
+        cls,
+        weights: str | Path | None = None,
+        device: str | torch.device = "cpu",
+        dinov2: str | Path | None = None,
+    ) -> TrellisGenerator:
+        """Load released stage-1 files from `weights`; DINOv2 from `dinov2` or DIR/dinov2."""
+        if weights is None:
+            raise ModelLoadError("the trellis generator needs weights=DIR (your released files)")
+        directory = Path(weights)
+        found = {n: _find(directory, n) for n in (FLOW_NAME, DECODER_NAME, ENCODER_NAME)}
+        for n in (FLOW_NAME, DECODER_NAME):
+            if found[n] is None:
+                raise ModelLoadError(f"{n}.json not found in {directory} or {directory / 'ckpts'}")
+        flow = load_model(found[FLOW_NAME], FLOW_NAME)
+        decoder = load_model(found[DECODER_NAME], DECODER_NAME)
+        enc_dir = found[ENCODER_NAME]
+        encoder = load_model(enc_dir, ENCODER_NAME) if enc_dir is not None else None
+        cond = Dinov2Condition(Path(dinov2) if dinov2 is not None else directory / "dinov2")
+        hidden = cond.model.config.hidden_size
+        if hidden != flow.cond_channels:
+            raise ModelLoadError(
+                f"DINOv2 width {hidden} != flow cond_channels {flow.cond_channels}"
+            )
+        return cls(
+            name="trellis",
+            flow=flow,
+            decoder=decoder,
+            encoder=encoder,
+            cond_encoder=cond,
+            sampler=SamplerConfig(),
+            device=device,
+        )

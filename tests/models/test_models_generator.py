@@ -1,0 +1,102 @@
+"""The Generator contract on a small random dso-tiny-format model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from dso.models import GeneratedSample, Generator, available_generators, get_generator
+from dso.models.loading import ModelLoadError
+
+
+def _images(k: int, size: int = 24) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(k)]
+
+
+@pytest.fixture
+def gen(tiny_dir: Path) -> Generator:
+    return get_generator("dso-tiny", weights=tiny_dir)
+
+
+def test_interface_shapes(gen: Generator) -> None:
+    assert isinstance(gen, Generator)
+    assert gen.resolution == 8 and gen.latent_shape == (2, 4, 4, 4)
+    assert gen.sampler.steps == 3 and gen.sampler.guidance == 2.0  # from generator.json
+    cond = gen.condition(_images(3))
+    assert cond.shape == (3, 4, 16)
+    lat = gen.sample_latents(cond, [1, 2, 3])
+    assert lat.shape == (3, 2, 4, 4, 4) and lat.dtype == torch.float32
+    occ = gen.decode(lat)
+    assert occ.shape == (3, 8, 8, 8) and occ.dtype == bool
+    assert gen.encode(occ).shape == (3, 2, 4, 4, 4)
+    assert gen.encode(occ[0]).shape == (1, 2, 4, 4, 4)
+    x = torch.randn(2, *gen.latent_shape)
+    assert gen.flow(x, torch.tensor([500.0, 20.0]), cond[:2]).shape == x.shape
+
+
+def test_generate_seeds_and_batching(gen: Generator) -> None:
+    images = _images(3)
+    a = gen.generate(images, n=2, seed=10, batch_size=4)
+    assert [(s.prompt_index, s.sample_index, s.seed) for s in a] == [
+        (i, j, 10 + 2 * i + j) for i in range(3) for j in range(2)
+    ]
+    assert all(isinstance(s, GeneratedSample) for s in a)
+    b = gen.generate(images, n=2, seed=10, batch_size=1)
+    for x, y in zip(a, b, strict=True):
+        assert torch.allclose(x.latent, y.latent, atol=1e-5)
+    # one sample alone, from its seed and its prompt
+    alone = gen.sample_latents(gen.condition([images[2]]), [a[5].seed])
+    assert torch.allclose(alone[0], a[5].latent, atol=1e-5)
+    # different seeds, different samples; a different prompt changes the sample
+    assert not torch.allclose(a[0].latent, a[1].latent)
+    c = gen.generate(images[:1], n=1, seed=12)
+    assert not torch.allclose(c[0].latent, a[2].latent, atol=1e-3)
+
+
+def test_meshes_follow_the_occupancy(gen: Generator) -> None:
+    samples = gen.generate(_images(2), n=2, seed=0)
+    for s in samples:
+        assert s.occupancy.shape == (8, 8, 8)
+        if s.occupancy.any():
+            assert isinstance(s.mesh, trimesh.Trimesh) and s.mesh.is_watertight
+            assert np.all(np.abs(s.mesh.vertices) <= 0.5 + 1e-9)
+        else:
+            assert s.mesh is None
+    assert any(s.mesh is not None for s in samples)
+
+
+def test_empty_grid_gives_no_mesh(tiny_dir: Path) -> None:
+    gen = get_generator("dso-tiny", weights=tiny_dir)
+    with torch.no_grad():
+        gen.decoder.out_layer[2].bias.fill_(-1e3)
+    (s,) = gen.generate(_images(1), n=1)
+    assert not s.occupancy.any() and s.mesh is None
+
+
+def test_sampler_overrides(gen: Generator) -> None:
+    cond = gen.condition(_images(1))
+    a = gen.sample_latents(cond, [0], steps=2, guidance=0.0)
+    b = gen.sample_latents(cond, [0], steps=2, guidance=5.0)
+    assert not torch.allclose(a, b)
+    with pytest.raises(TypeError, match="unknown sampler settings"):
+        gen.generate(_images(1), cfg_strength=3.0)
+
+
+def test_registry_and_errors(tmp_path: Path) -> None:
+    assert {"dso-tiny", "trellis"} <= set(available_generators())
+    with pytest.raises(KeyError, match="unknown generator 'nope'"):
+        get_generator("nope")
+    with pytest.raises(ModelLoadError, match="no dso-tiny weights"):
+        get_generator("dso-tiny", weights=tmp_path)
+    with pytest.raises(ModelLoadError, match="needs weights=DIR"):
+        get_generator("trellis")
+
+
+def test_bad_images_are_refused(gen: Generator) -> None:
+    with pytest.raises(ValueError, match="expected uint8 H x W x 3"):
+        gen.condition([np.zeros((8, 8), dtype=np.uint8)])

@@ -1,0 +1,108 @@
+"""TRELLIS stage 1 behind the Generator interface, with small random models in the released
+format and a tiny randomly initialised DINOv2-with-registers saved locally (no hub access)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from models_testlib import randomise
+
+from dso.models import get_generator
+from dso.models.flow import SparseStructureFlowModel
+from dso.models.loading import ModelLoadError, save_model
+from dso.models.trellis import DECODER_NAME, ENCODER_NAME, FLOW_NAME
+from dso.models.vae import SparseStructureDecoder, SparseStructureEncoder
+
+transformers = pytest.importorskip("transformers")
+
+FLOW = dict(
+    resolution=4,
+    in_channels=8,
+    out_channels=8,
+    model_channels=32,
+    cond_channels=32,
+    num_blocks=1,
+    num_heads=2,
+    mlp_ratio=4,
+    patch_size=1,
+    pe_mode="ape",
+    qk_rms_norm=True,
+    use_fp16=True,
+)
+DEC = dict(
+    out_channels=1,
+    latent_channels=8,
+    num_res_blocks=1,
+    num_res_blocks_middle=1,
+    channels=[16, 8],
+    use_fp16=True,
+)
+ENC = dict(
+    in_channels=1,
+    latent_channels=8,
+    num_res_blocks=1,
+    num_res_blocks_middle=1,
+    channels=[8, 16],
+    use_fp16=True,
+)
+
+
+@pytest.fixture(scope="module")
+def trellis_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("trellis")
+    ckpts = root / "ckpts"
+    save_model(randomise(SparseStructureFlowModel(**FLOW)), ckpts, FLOW_NAME, FLOW)
+    save_model(randomise(SparseStructureDecoder(**DEC), 0.1), ckpts, DECODER_NAME, DEC)
+    save_model(randomise(SparseStructureEncoder(**ENC), 0.1), ckpts, ENCODER_NAME, ENC)
+    config = transformers.Dinov2WithRegistersConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        mlp_ratio=2,
+        image_size=518,
+        patch_size=14,
+        num_register_tokens=4,
+    )
+    transformers.Dinov2WithRegistersModel(config).save_pretrained(root / "dinov2")
+    return root
+
+
+def test_dinov2_tokens_follow_trellis_convention(trellis_dir: Path) -> None:
+    gen = get_generator("trellis", weights=trellis_dir)
+    images = [np.full((64, 64, 3), 40 * k, dtype=np.uint8) for k in range(2)]
+    cond = gen.condition(images)
+    assert cond.shape == (2, 1374, 32)  # 1 cls + 4 registers + 37 x 37 patches
+    # the features are the last block's output before the final norm, then a plain layer norm
+    model = gen.cond_encoder.model
+    pixels = (torch.zeros(1, 3, 518, 518) - gen.cond_encoder.mean) / gen.cond_encoder.std
+    out = model(pixel_values=pixels, output_hidden_states=True)
+    assert torch.allclose(model.layernorm(out.hidden_states[-1]), out.last_hidden_state, atol=1e-5)
+    pre = out.hidden_states[-1]
+    assert torch.allclose(cond[0], F.layer_norm(pre, pre.shape[-1:])[0], atol=1e-4)
+
+
+def test_trellis_generates_through_the_interface(trellis_dir: Path) -> None:
+    gen = get_generator("trellis", weights=trellis_dir)
+    assert gen.resolution == 8 and gen.latent_shape == (8, 4, 4, 4)
+    assert all(p.dtype == torch.float32 for p in gen.flow.parameters())
+    images = [np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)]
+    a = gen.generate(images, n=2, seed=3, steps=2)
+    b = gen.generate(images, n=2, seed=3, steps=2, batch_size=1)
+    assert [s.seed for s in a] == [3, 4]
+    assert torch.allclose(a[1].latent, b[1].latent, atol=1e-5)
+    assert a[0].occupancy.shape == (8, 8, 8)
+    assert gen.encode(a[0].occupancy).shape == (1, 8, 4, 4, 4)
+
+
+def test_trellis_errors_are_clear(trellis_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match=f"{FLOW_NAME}.json not found"):
+        get_generator("trellis", weights=tmp_path)
+    with pytest.raises(FileNotFoundError, match="no DINOv2 model"):
+        from dso.models.trellis import TrellisGenerator
+
+        TrellisGenerator.load(trellis_dir, dinov2=tmp_path)
