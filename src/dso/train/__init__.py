@@ -1,0 +1,28 @@
+"""LoRA fine-tuning of a generator's flow transformer with DRO, DPO or SFT.
+
+Heavy modules (torch, peft) are imported on first use of these names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "TrainConfig": "dso.train.config",
+    "train": "dso.train.recipe",
+    "Recipe": "dso.train.recipe",
+    "TrainResult": "dso.train.recipe",
+    "load_adapter": "dso.train.lora",
+    "GeometryGuard": "dso.train.guardrails",
+    "read_log": "dso.train.logging",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'dso.train' has no attribute {name!r}")

@@ -1,0 +1,87 @@
+"""Checkpoints: adapter safetensors + optimizer/scheduler/RNG state + step, written atomically.
+
+Layout: RUN/checkpoints/step_00000050/{adapter.safetensors, adapter_config.json, state.pt}.
+A checkpoint folder is written under a temporary name and renamed when complete, so a crash
+never leaves a half-written checkpoint that resume would pick up.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dso.train.lora import LoraSpec, load_adapter_state, save_adapter
+
+CHECKPOINTS = "checkpoints"
+STATE_FILE = "state.pt"
+_NAME = re.compile(r"^step_(\d{8})$")
+
+
+def checkpoint_dir(run_dir: str | Path, step: int) -> Path:
+    """RUN/checkpoints/step_XXXXXXXX."""
+    return Path(run_dir) / CHECKPOINTS / f"step_{step:08d}"
+
+
+def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints of a run as (step, folder), oldest first."""
+    root = Path(run_dir) / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.iterdir():
+        match = _NAME.match(path.name)
+        if match and (path / STATE_FILE).is_file():
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The most recent complete checkpoint folder, or None."""
+    found = list_checkpoints(run_dir)
+    return found[-1][1] if found else None
+
+
+def save_checkpoint(
+    run_dir: str | Path,
+    step: int,
+    model: Any,
+    spec: LoraSpec,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    *,
+    keep: int = 2,
+) -> Path:
+    """Write the checkpoint for `step` (steps completed) and prune all but the last `keep`."""
+    final = checkpoint_dir(run_dir, step)
+    tmp = final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_adapter(model, spec, tmp)
+    state = {
+        "step": step,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    torch.save(state, tmp / STATE_FILE)
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    for _, old in list_checkpoints(run_dir)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(
+    folder: str | Path, model: Any, optimizer: torch.optim.Optimizer, scheduler: Any
+) -> int:
+    """Restore adapter, optimizer, scheduler and RNG from `folder`; return the step."""
+    folder = Path(folder)
+    load_adapter_state(model, folder)
+    state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"])

@@ -1,0 +1,127 @@
+"""LoRA adapters on the flow transformer (PEFT), saved as safetensors.
+
+Only `generator.flow` is adapted (DESIGN.md §1: stability is decided by the coarse structure).
+An adapter folder holds `adapter.safetensors` (PEFT state dict, adapter name stripped) and
+`adapter_config.json` (rank, alpha, dropout, targets).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+ADAPTER_FILE = "adapter.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
+FORMAT = "dso-lora-v1"
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    """What an adapter needs to be rebuilt on a fresh copy of the base network."""
+
+    rank: int
+    alpha: float
+    dropout: float
+    targets: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able dict with a format tag."""
+        return {"format": FORMAT, **asdict(self), "targets": list(self.targets)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LoraSpec:
+        """Inverse of to_json."""
+        if data.get("format") != FORMAT:
+            raise ValueError(f"not a {FORMAT} adapter config: format={data.get('format')!r}")
+        return cls(int(data["rank"]), float(data["alpha"]), float(data["dropout"]),
+                   tuple(data["targets"]))
+
+
+def present_targets(module: torch.nn.Module, targets: tuple[str, ...]) -> list[str]:
+    """The target names that match at least one Linear layer of `module` (by last name part)."""
+    found = {name.rsplit(".", 1)[-1] for name, sub in module.named_modules()
+             if isinstance(sub, torch.nn.Linear)}
+    return [t for t in targets if t in found]
+
+
+def apply_lora(flow: torch.nn.Module, spec: LoraSpec) -> Any:
+    """Wrap `flow` in a PEFT model with LoRA on the named Linear layers; base frozen.
+
+    The returned PeftModel is called like `flow` and has `disable_adapter()`.
+    """
+    from peft import LoraConfig, get_peft_model
+
+    targets = present_targets(flow, spec.targets)
+    if not targets:
+        raise ValueError(
+            f"none of the LoRA targets {list(spec.targets)} names a Linear layer of "
+            f"{type(flow).__name__}"
+        )
+    config = LoraConfig(r=spec.rank, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
+                        target_modules=targets, bias="none")
+    return get_peft_model(flow, config)
+
+
+def adapter_state(model: Any) -> dict[str, torch.Tensor]:
+    """The LoRA weights of a PEFT model, contiguous on CPU."""
+    from peft import get_peft_model_state_dict
+
+    return {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()}
+
+
+def save_adapter(model: Any, spec: LoraSpec, folder: str | Path) -> Path:
+    """Write adapter.safetensors and adapter_config.json into `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(adapter_state(model), str(folder / ADAPTER_FILE), metadata={"format": FORMAT})
+    (folder / ADAPTER_CONFIG).write_text(json.dumps(spec.to_json(), indent=2) + "\n")
+    return folder
+
+
+def load_adapter_state(model: Any, folder: str | Path) -> None:
+    """Load adapter.safetensors from `folder` into a PEFT model; every key must match."""
+    from peft import set_peft_model_state_dict
+
+    state = load_file(str(Path(folder) / ADAPTER_FILE))
+    result = set_peft_model_state_dict(model, state)
+    unexpected = list(getattr(result, "unexpected_keys", []) or [])
+    if unexpected:
+        raise ValueError(f"adapter in {folder} does not fit this network: {unexpected[:3]}")
+
+
+def find_adapter(run_or_ckpt_dir: str | Path) -> Path:
+    """The folder holding the adapter: the folder itself, else its latest checkpoint."""
+    from dso.train.checkpoint import latest_checkpoint
+
+    root = Path(run_or_ckpt_dir)
+    if (root / ADAPTER_FILE).is_file():
+        return root
+    latest = latest_checkpoint(root)
+    if latest is None:
+        raise FileNotFoundError(f"no {ADAPTER_FILE} in {root} nor in {root}/checkpoints/*")
+    return latest
+
+
+def load_adapter(generator: Any, run_or_ckpt_dir: str | Path, *, merge: bool = True) -> Any:
+    """Put a trained adapter on `generator.flow` (in place) and return the generator.
+
+    `run_or_ckpt_dir` is a run folder (its final adapter, else its latest checkpoint) or a
+    checkpoint folder. With `merge` the LoRA weights are folded into the base Linear layers
+    (no runtime cost); otherwise `generator.flow` becomes the PEFT model.
+    """
+    from peft import PeftModel
+
+    if isinstance(generator.flow, PeftModel):
+        raise ValueError("generator.flow already carries an adapter")
+    folder = find_adapter(run_or_ckpt_dir)
+    spec = LoraSpec.from_json(json.loads((folder / ADAPTER_CONFIG).read_text()))
+    model = apply_lora(generator.flow, spec)
+    load_adapter_state(model, folder)
+    model.eval()
+    generator.flow = model.merge_and_unload() if merge else model
+    return generator

@@ -1,0 +1,269 @@
+"""The LoRA fine-tuning recipe: setup -> train loop -> save (torchtune style, no inheritance).
+
+Per optimizer step: `grad_accum` micro-batches from the BatchSource, each a function of
+(seed, rank, index); t ~ logit-normal and noise drawn from a generator reseeded from
+(seed, rank, step, micro), so a resumed run reproduces the uninterrupted one exactly. DPO pairs
+share t and noise between w and l; the DPO reference is the same network with adapters
+disabled. Only rank 0 writes to the run folder (`self.writes`); `rank`/`world_size` are explicit
+so distributed training only has to wrap the model and pass them in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from dso.models.rectified_flow import per_sample_error, sample_t
+from dso.objectives import dpo_loss, dro_loss, sft_loss
+from dso.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from dso.train.config import TrainConfig
+from dso.train.guardrails import EvalFn, GeometryGuard, run_eval
+from dso.train.logging import EVAL_FILE, LOG_FILE, RunLog, read_log, truncate_log
+from dso.train.lora import LoraSpec, apply_lora, save_adapter
+
+# Fields that may change when a run is resumed (they do not change the optimisation path).
+RESUMABLE_CHANGES = frozenset({"steps", "eval_every", "save_every", "keep_checkpoints",
+                               "device", "tensorboard", "extra"})
+
+
+@dataclass
+class TrainResult:
+    """What a call to `Recipe.train` did."""
+
+    run_dir: Path
+    steps: int                                  # optimizer steps completed in total
+    resumed_from: int                           # step the run resumed at (0: fresh)
+    losses: list[float] = field(default_factory=list)   # losses of the steps run now
+    evals: list[dict[str, Any]] = field(default_factory=list)
+    seconds_per_step: float = float("nan")
+
+
+def step_seed(seed: int, rank: int, step: int, micro: int) -> int:
+    """A 63-bit seed for one micro-batch, independent across (seed, rank, step, micro)."""
+    hi, lo = np.random.SeedSequence([seed, rank, step, micro]).generate_state(2)
+    return (int(hi) & 0x7FFFFFFF) << 32 | int(lo)
+
+
+def warmup_factor(warmup: int):
+    """LR multiplier: linear from 1/warmup to 1 over `warmup` steps, then constant."""
+    def factor(step: int) -> float:
+        return 1.0 if warmup <= 0 else min(1.0, (step + 1) / warmup)
+    return factor
+
+
+def _nanmean(values: list[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+class Recipe:
+    """LoRA fine-tuning of `generator.flow` with DRO, DPO or SFT."""
+
+    def __init__(self, config: TrainConfig, *, generator: Any = None, source: Any = None,
+                 eval_fn: EvalFn | None = None, rank: int = 0, world_size: int = 1,
+                 progress: bool = True) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world_size {world_size}")
+        self.config = config
+        self.generator = generator
+        self.source = source
+        self.eval_fn = eval_fn
+        self.rank, self.world_size = rank, world_size
+        self.writes = rank == 0          # the one place that decides who writes
+        self.progress = progress and self.writes
+        self.run_dir = Path(config.out)
+        self.device = torch.device(config.device)
+        self.start_step = 0
+
+    # ---------------------------------------------------------------- setup
+    def setup(self, *, resume: bool = False) -> Recipe:
+        """Load generator and data, add LoRA, build optimizer/scheduler, maybe resume."""
+        cfg = self.config
+        self._check_run_folder(resume)
+        if self.writes:
+            cfg.save(self.run_dir)
+        torch.manual_seed(cfg.seed)  # LoRA A initialisation
+        if self.generator is None:
+            from dso.models import get_generator
+            self.generator = get_generator(cfg.generator, cfg.weights, device=cfg.device)
+        self.spec = LoraSpec(cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets)
+        self.model = apply_lora(self.generator.flow.to(self.device), self.spec)
+        self.generator.flow = self.model
+        self.model.train()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
+                                                           warmup_factor(cfg.warmup))
+        if self.source is None:
+            self.source = self._open_source()
+        if resume:
+            self._resume()
+        self.log = RunLog(self.run_dir, enabled=self.writes, tensorboard=cfg.tensorboard)
+        self.eval_log = RunLog(self.run_dir, enabled=self.writes, name=EVAL_FILE)
+        baseline = [r for r in read_log(self.run_dir, EVAL_FILE) if r.get("step") == 0]
+        self.guard = GeometryGuard()
+        if baseline:
+            self.guard.check(baseline[0])
+        return self
+
+    def _check_run_folder(self, resume: bool) -> None:
+        busy = (self.run_dir / LOG_FILE).exists() or latest_checkpoint(self.run_dir)
+        if busy and not resume:
+            raise FileExistsError(f"{self.run_dir} already holds a run; resume it or pick "
+                                  "another --out")
+        if resume and (self.run_dir / "config.json").exists():
+            saved = TrainConfig.load(self.run_dir).to_dict()
+            new = self.config.to_dict()
+            changed = sorted(k for k in new if new[k] != saved[k] and k not in RESUMABLE_CHANGES)
+            if changed:
+                raise ValueError(f"cannot resume {self.run_dir} with changed settings: "
+                                 + ", ".join(f"{k} {saved[k]!r} -> {new[k]!r}" for k in changed))
+
+    def _open_source(self) -> Any:
+        from dso.data import SampleStore
+        from dso.data.sampling import BatchSource
+
+        cfg = self.config
+        store = SampleStore.open(cfg.dataset)
+        return BatchSource(store, cfg.objective, cfg.batch_size, cfg.seed, rank=self.rank,
+                           world_size=self.world_size, other_view=cfg.other_view,
+                           paired_dro=cfg.paired_dro)
+
+    def _resume(self) -> None:
+        ckpt = latest_checkpoint(self.run_dir)
+        if ckpt is not None:
+            self.start_step = load_checkpoint(ckpt, self.model, self.optimizer, self.scheduler)
+        if self.writes:
+            truncate_log(self.run_dir, self.start_step)
+            truncate_log(self.run_dir, self.start_step, EVAL_FILE)
+
+    # ----------------------------------------------------------------- loop
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.device.type == "cuda" and self.config.bf16:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _errors(self, x0: torch.Tensor, cond: torch.Tensor, t: torch.Tensor,
+                eps: torch.Tensor) -> torch.Tensor:
+        with self._autocast():
+            return per_sample_error(self.model, x0, cond, t, eps).float()
+
+    def _noise(self, shape: torch.Size, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        gen = torch.Generator().manual_seed(seed)
+        t = sample_t(shape[0], gen, self.config.t_mean, self.config.t_std)
+        eps = torch.randn(shape, generator=gen)
+        return t.to(self.device), eps.to(self.device)
+
+    def micro_loss(self, batch: dict[str, torch.Tensor], seed: int
+                   ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Loss and stats of one micro-batch, with t and noise drawn from `seed`."""
+        cfg, dev = self.config, self.device
+        torch.manual_seed(seed)  # LoRA dropout
+        cond = batch["cond"].to(dev)
+        if cfg.objective == "dpo":
+            x_w, x_l = batch["x0_w"].to(dev), batch["x0_l"].to(dev)
+            t, eps = self._noise(x_w.shape, seed)     # shared by w and l of each pair
+            args = (torch.cat([x_w, x_l]), torch.cat([cond, cond]), t.repeat(2),
+                    torch.cat([eps, eps]))
+            err = self._errors(*args)
+            with torch.no_grad(), self.model.disable_adapter():
+                ref = self._errors(*args)
+            n = x_w.shape[0]
+            return dpo_loss(err[:n], err[n:], ref[:n], ref[n:], cfg.beta)
+        x0 = batch["x0"].to(dev)
+        t, eps = self._noise(x0.shape, seed)
+        if cfg.paired_dro:  # row i (stable) pairs with row i + B/2 (unstable): same t, noise
+            half = x0.shape[0] // 2
+            t, eps = t[:half].repeat(2), torch.cat([eps[:half], eps[:half]])
+        err = self._errors(x0, cond, t, eps)
+        if cfg.objective == "dro":
+            return dro_loss(err, batch["stable"].to(dev), ascent_bound=cfg.ascent_bound)
+        return sft_loss(err)
+
+    def train_step(self, step: int) -> dict[str, float]:
+        """One optimizer step (step = steps completed before it); returns its log record."""
+        cfg = self.config
+        began = time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]
+        losses, stats = [], []
+        for micro in range(cfg.grad_accum):
+            batch = self.source.batch(step * cfg.grad_accum + micro)
+            loss, micro_stats = self.micro_loss(batch, step_seed(cfg.seed, self.rank, step, micro))
+            (loss / cfg.grad_accum).backward()
+            losses.append(float(loss.detach()))
+            stats.append(micro_stats)
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        max_norm = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        record = {"step": step + 1, "loss": float(np.mean(losses))}
+        record.update({k: _nanmean([s[k] for s in stats]) for k in stats[0]})
+        record.update(grad_norm=grad_norm, lr=lr, seconds=time.perf_counter() - began)
+        return record
+
+    def _evaluate(self, step: int, result: TrainResult) -> None:
+        if self.eval_fn is None or not self.config.eval_every:
+            return
+        record = run_eval(self.eval_fn, self.generator, step, self.guard)
+        self.eval_log.write(record)
+        result.evals.append(record)
+
+    def train(self) -> TrainResult:
+        """Run from the start (or resumed) step to `config.steps`, then save."""
+        cfg = self.config
+        result = TrainResult(self.run_dir, self.start_step, self.start_step)
+        if self.start_step == 0:
+            self._evaluate(0, result)
+        bar = tqdm(range(self.start_step, cfg.steps), initial=self.start_step, total=cfg.steps,
+                   desc=f"train {cfg.objective}", disable=not self.progress, unit="step")
+        seconds = []
+        for step in bar:
+            record = self.train_step(step)
+            self.log.write(record)
+            result.losses.append(record["loss"])
+            seconds.append(record["seconds"])
+            bar.set_postfix(loss=f"{record['loss']:.4f}")
+            done = step + 1
+            if cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.steps:
+                self._evaluate(done, result)
+            if done % cfg.save_every == 0 or done == cfg.steps:
+                self.checkpoint(done)
+        bar.close()
+        result.steps = max(self.start_step, cfg.steps)
+        if cfg.eval_every and self.start_step < cfg.steps:
+            self._evaluate(cfg.steps, result)
+        result.seconds_per_step = float(np.mean(seconds)) if seconds else float("nan")
+        self.save()
+        return result
+
+    # ----------------------------------------------------------------- save
+    def checkpoint(self, step: int) -> None:
+        """Write the checkpoint for `step` (rank 0 only)."""
+        if self.writes:
+            save_checkpoint(self.run_dir, step, self.model, self.spec, self.optimizer,
+                            self.scheduler, keep=self.config.keep_checkpoints)
+
+    def save(self) -> None:
+        """Write the final adapter into the run folder (rank 0 only)."""
+        if self.writes:
+            save_adapter(self.model, self.spec, self.run_dir)
+        self.log.close()
+
+
+def train(config: TrainConfig, *, generator: Any = None, source: Any = None,
+          eval_fn: EvalFn | None = None, resume: bool = False, rank: int = 0,
+          world_size: int = 1, progress: bool = True) -> TrainResult:
+    """Fine-tune with LoRA as `config` says; see `Recipe` for the pieces."""
+    recipe = Recipe(config, generator=generator, source=source, eval_fn=eval_fn, rank=rank,
+                    world_size=world_size, progress=progress)
+    return recipe.setup(resume=resume).train()

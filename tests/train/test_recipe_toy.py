@@ -1,0 +1,113 @@
+"""The recipe on a real tiny flow transformer and a toy labelled set (fast, CPU)."""
+
+import json
+import math
+
+import pytest
+import torch
+from train_fixtures import ToySource, tiny_generator
+
+from dso.models.rectified_flow import per_sample_error, sample_t
+from dso.train import TrainConfig, read_log, train
+from dso.train.recipe import Recipe
+
+
+def _config(tmp_path, objective, **kw):
+    base = dict(dataset="unused", out=str(tmp_path / objective), objective=objective, steps=20,
+                batch_size=8, lr=2e-3, warmup=2, save_every=10, lora_rank=8, lora_alpha=16)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _errors(flow, rows, draws=8):
+    """Per-row error averaged over fixed draws of t and noise."""
+    g = torch.Generator().manual_seed(99)
+    x0, cond = rows["x0"], rows["cond"]
+    total = torch.zeros(len(x0))
+    with torch.no_grad():
+        for _ in range(draws):
+            t = sample_t(len(x0), g)
+            eps = torch.randn(x0.shape, generator=g)
+            total += per_sample_error(flow, x0, cond, t, eps)
+    return total / draws
+
+
+def _margin(flow, rows):
+    """Mean error on unstable minus mean error on stable rows (fixed t and noise)."""
+    err, stable = _errors(flow, rows), rows["stable"]
+    return float(err[~stable].mean() - err[stable].mean())
+
+
+def test_twenty_dro_steps_favour_stable_samples(tmp_path):
+    gen, source = tiny_generator(), ToySource("dro", 8)
+    rows = source.all_rows()
+    before = _margin(gen.flow, rows)
+    result = train(_config(tmp_path, "dro"), generator=gen, source=source, progress=False)
+    after = _margin(gen.flow, rows)
+    assert result.steps == 20 and len(result.losses) == 20
+    assert after > before + 0.05, (before, after)
+    log = read_log(tmp_path / "dro")
+    assert [r["step"] for r in log] == list(range(1, 21))
+    for key in ("loss", "err_stable", "err_unstable", "grad_norm", "lr", "ascent_clipped"):
+        assert all(math.isfinite(r[key]) for r in log), key
+    assert log[0]["lr"] == pytest.approx(1e-3) and log[5]["lr"] == pytest.approx(2e-3)
+    early = sum(r["err_unstable"] - r["err_stable"] for r in log[:5])
+    late = sum(r["err_unstable"] - r["err_stable"] for r in log[-5:])
+    assert late > early
+
+
+def test_dpo_starts_at_ln2_and_logs_reference_errors(tmp_path):
+    gen = tiny_generator()
+    cfg = _config(tmp_path, "dpo", steps=6, beta=50.0, batch_size=4)
+    train(cfg, generator=gen, source=ToySource("dpo", 4), progress=False)
+    log = read_log(tmp_path / "dpo")
+    assert log[0]["loss"] == pytest.approx(math.log(2.0), abs=1e-6)
+    assert log[0]["err_stable"] == pytest.approx(log[0]["ref_err_stable"], abs=1e-7)
+    assert log[-1]["loss"] < math.log(2.0)
+    assert log[-1]["implicit_acc"] > 0
+    # the reference never moves: adapters disabled means the base network
+    assert {r["step"]: r for r in log}[1]["ref_err_unstable"] > 0
+
+
+def test_sft_lowers_the_error_and_writes_the_run_folder(tmp_path):
+    gen, source = tiny_generator(), ToySource("sft", 4)
+    rows = source.all_rows()
+    before = _errors(gen.flow, rows)[rows["stable"]].mean()
+    cfg = _config(tmp_path, "sft", steps=12, grad_accum=2, batch_size=4)
+    train(cfg, generator=gen, source=source, progress=False)
+    run = tmp_path / "sft"
+    assert _errors(gen.flow, rows)[rows["stable"]].mean() < 0.98 * before
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["objective"] == "sft" and saved["grad_accum"] == 2
+    assert (run / "adapter.safetensors").is_file() and (run / "adapter_config.json").is_file()
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "step_00000010", "step_00000012"]
+
+
+def test_run_folder_is_not_overwritten_and_resume_checks_settings(tmp_path):
+    cfg = _config(tmp_path, "sft", steps=2, batch_size=4)
+    train(cfg, generator=tiny_generator(), source=ToySource("sft", 4), progress=False)
+    with pytest.raises(FileExistsError, match="resume"):
+        Recipe(cfg, generator=tiny_generator(), source=ToySource("sft", 4)).setup()
+    changed = _config(tmp_path, "sft", steps=2, batch_size=4, lr=1e-2)
+    with pytest.raises(ValueError, match="lr"):
+        Recipe(changed, generator=tiny_generator(), source=ToySource("sft", 4)).setup(resume=True)
+
+
+def test_eval_hook_runs_at_start_periodically_and_at_end(tmp_path):
+    calls = []
+
+    def hook(generator, step):
+        assert not generator.flow.training and not torch.is_grad_enabled()
+        calls.append(step)
+        return {"stable_pct": 50.0 + step, "fscore": 70.0 - step, "cd": 0.05}
+
+    cfg = _config(tmp_path, "dro", steps=6, eval_every=2)
+    with pytest.warns(UserWarning, match="geometry degraded"):
+        result = train(cfg, generator=tiny_generator(), source=ToySource("dro", 8),
+                       eval_fn=hook, progress=False)
+    assert calls == [0, 2, 4, 6]
+    evals = read_log(tmp_path / "dro", "eval.jsonl")
+    assert [e["step"] for e in evals] == [0, 2, 4, 6]
+    assert evals[1]["geometry_warnings"] and "F-score" in evals[1]["geometry_warnings"][0]
+    assert result.evals[-1]["stable_pct"] == 56.0
