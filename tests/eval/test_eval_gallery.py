@@ -1,0 +1,36 @@
+"""Base vs tuned picture grid on the same prompts and seeds."""
+
+import numpy as np
+from conftest import ShapeGenerator, block_grid
+from PIL import Image
+
+from dso.eval.gallery import compare_gallery, spread_prompts
+from dso.eval.run import select_prompts
+
+
+class AlwaysBlock(ShapeGenerator):
+    name = "tuned"
+
+    def decode(self, latents):
+        return np.stack([block_grid() for _ in range(len(latents))])
+
+
+class Failing(ShapeGenerator):
+    def generate(self, images, **kw):
+        raise RuntimeError("no weights")
+
+
+def test_spread_prompts_cycles_families(toy_world):
+    prompts = spread_prompts(select_prompts(toy_world.objects("eval")), 4)
+    assert [p.obj.family for p in prompts] == ["block", "topple", "void", "block"]
+    assert len(spread_prompts(select_prompts(toy_world.objects("eval")), 100)) == 8
+
+
+def test_gallery_png_has_a_column_per_model(tmp_path, toy_world):
+    gens = {"base": ShapeGenerator(), "dro": AlwaysBlock(), "broken": Failing()}
+    out = compare_gallery(gens, toy_world, "eval", tmp_path / "grid.png", n_prompts=3, size=48)
+    image = Image.open(out)
+    assert image.format == "PNG"
+    width, height = image.size
+    assert width > height  # 4 columns (prompt + 3 models) by 3 rows
+    assert np.asarray(image.convert("L")).std() > 5
