@@ -72,11 +72,14 @@ class ToyObject:
     split: str
     brightness: int
     n_views: int = 2
+    has_gt: bool = True
 
     def images(self):
         return [np.full((32, 32, 3), self.brightness + v, np.uint8) for v in range(self.n_views)]
 
     def mesh(self):
+        if not self.has_gt:
+            return None
         box = trimesh.creation.box((0.5, 0.5, 0.625))
         box.apply_translation([0, 0, -0.5 + 0.3125])
         return box

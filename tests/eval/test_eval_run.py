@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import trimesh
-from conftest import DARK, ShapeGenerator
+from conftest import BRIGHT, DARK, ShapeGenerator, ToyObject, ToyWorld
 
 from dso.eval.run import evaluate, make_eval_fn, select_prompts
 
@@ -73,3 +73,10 @@ def test_select_prompts_and_eval_hook(toy_generator, toy_world):
     assert numbers["n_prompts"] == 2 and numbers["stable_pct"] == 100.0
     with pytest.raises(ValueError, match="no prompts"):
         evaluate(toy_generator, toy_world, "synthetic", progress=False)
+
+
+def test_prompts_without_ground_truth_get_no_geometry_and_no_error(toy_generator):
+    world = ToyWorld([ToyObject("s0", "synthetic", "synthetic", BRIGHT, has_gt=False)])
+    res = evaluate(toy_generator, world, "synthetic", workers=1, progress=False, n_points=500)
+    assert res["overall"]["stable_pct"] == 100.0 and res["overall"]["cd"] is None
+    assert res["overall"]["n_errors"] == 0 and res["overall"]["n_geometry_scored"] == 0

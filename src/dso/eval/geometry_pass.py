@@ -12,16 +12,16 @@ from dso.eval.metrics import GeometryTarget, chamfer_fscore, prepare_target
 __all__ = ["score_geometry"]
 
 
-def _target(obj: Any, cache: dict[str, GeometryTarget | str], n_points: int,
-            seed: int) -> GeometryTarget | str:
-    """The object's prepared ground truth, or an error message (cached either way)."""
+def _target(obj: Any, cache: dict[str, GeometryTarget | str | None], n_points: int,
+            seed: int) -> GeometryTarget | str | None:
+    """The object's prepared ground truth, None when it has none (e.g. synthetic prompts),
+    or an error message; cached either way."""
     key = str(obj.id)
     if key not in cache:
         try:
             mesh = obj.mesh()
-            if mesh is None:
-                raise ValueError("the object has no ground-truth mesh")
-            cache[key] = prepare_target(mesh, n_points=n_points, seed=seed)
+            cache[key] = None if mesh is None else prepare_target(mesh, n_points=n_points,
+                                                                  seed=seed)
         except Exception as err:
             cache[key] = f"ground truth {key}: {type(err).__name__}: {err}"
     return cache[key]
@@ -36,11 +36,15 @@ def score_geometry(
     progress: bool = True,
 ) -> list[tuple[float | None, float | None, str | None]]:
     """(cd, fscore, error) per (object, predicted mesh) pair; a failing pair gets
-    (None, None, message) and the others go on."""
-    cache: dict[str, GeometryTarget | str] = {}
+    (None, None, message) and the others go on; an object without ground truth gets
+    (None, None, None)."""
+    cache: dict[str, GeometryTarget | str | None] = {}
     out: list[tuple[float | None, float | None, str | None]] = []
     for obj, mesh in tqdm(pairs, desc="geometry", unit="mesh", disable=not progress):
         target = _target(obj, cache, n_points, seed)
+        if target is None:
+            out.append((None, None, None))
+            continue
         if isinstance(target, str):
             out.append((None, None, target))
             continue

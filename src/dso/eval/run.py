@@ -166,6 +166,7 @@ def evaluate(
         rows.append(_base_row(prompt, k % samples_per_image, sample, error))
         if rows[-1]["output"]:
             outputs.append((k, prompt, sample.mesh))
+    del generated  # latents and grids are not needed any more
 
     t1 = time.perf_counter()
     verdicts = _oracle([m for _, _, m in outputs], preset, threshold, workers, progress)
