@@ -16,6 +16,7 @@ ROOMS = (
     "dso.eval.cli",
     "dso.data.cli",
     "dso.physics.cli",
+    "dso.train.cli",
 )
 
 app = typer.Typer(

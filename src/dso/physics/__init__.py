@@ -1,12 +1,34 @@
 """The stability oracle: does a mesh stand under gravity? (DESIGN.md §3)
 
-    from dso.physics import check_mesh, check_many
+    from dso.physics.import check_mesh, check_many  # noqa: F401
     check_mesh("chair.obj").stable
+
+Names are imported lazily so that `dso --help` does not load MuJoCo.
 """
 
-from dso.physics.batch import check_many
-from dso.physics.config import PRESETS, OracleConfig
-from dso.physics.oracle import check_mesh
-from dso.physics.result import ORACLE_VERSION, CheckResult
+from __future__ import annotations
 
-__all__ = ["ORACLE_VERSION", "PRESETS", "CheckResult", "OracleConfig", "check_many", "check_mesh"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "check_mesh": "dso.physics.oracle",
+    "check_many": "dso.physics.batch",
+    "CheckResult": "dso.physics.result",
+    "ORACLE_VERSION": "dso.physics.result",
+    "OracleConfig": "dso.physics.config",
+    "PRESETS": "dso.physics.config",
+}
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from dso.physics.batch import check_many  # noqa: F401
+    from dso.physics.config import PRESETS, OracleConfig  # noqa: F401
+    from dso.physics.oracle import check_mesh  # noqa: F401
+    from dso.physics.result import ORACLE_VERSION, CheckResult  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'dso.physics' has no attribute {name!r}")

@@ -12,10 +12,10 @@ object's rotation and its position the displacement of the mesh origin.
 
 from __future__ import annotations
 
-import mujoco
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
+from dso.physics._mujoco import mujoco
 from dso.physics.mass import MassProperties
 
 DENSITY = 1000.0

@@ -12,8 +12,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-import mujoco
 import numpy as np
+
+from dso.physics._mujoco import mujoco
 
 CHECK_EVERY_S = 0.05  # simulated seconds between checks (one chunk of steps)
 SETTLE_WINDOW_S = 0.5  # the body must stay settled this long

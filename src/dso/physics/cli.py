@@ -1,0 +1,86 @@
+"""`dso check MESH...`: the stability oracle on the command line.
+
+Contract: with --json, stdout holds exactly one JSON object per input mesh, one per line, in
+input order. Exit 0 when every mesh was evaluated, 1 when any could not be (or --render could
+not be made), 2 on usage errors. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+
+class Up(str, Enum):
+    """Which axis of the input points up."""
+
+    z = "z"
+    y = "y"
+
+
+class Preset(str, Enum):
+    """Oracle preset."""
+
+    accurate = "accurate"
+    dso = "dso"
+
+
+def check(
+    meshes: list[Path] = typer.Argument(..., help="Mesh files (.obj .ply .stl .off .glb ...)."),
+    up: Up = typer.Option(Up.z, "--up", help="Up axis of the input (y for glTF/TRELLIS)."),
+    preset: Preset = typer.Option(Preset.accurate, "--preset",
+                                  help="accurate (default) or dso (the original release)."),
+    threshold: float = typer.Option(20.0, "--threshold", help="Stable iff tilt < DEG.",
+                                    metavar="DEG"),
+    workers: int = typer.Option(None, "--workers", help="Worker processes (default: cores).",
+                                min=1),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per mesh per line."),
+    render: Path = typer.Option(None, "--render", metavar="FILE",
+                                help="Write FILE.png (start and end pose) or FILE.gif (the fall)."),
+) -> None:
+    """Does each mesh stand under gravity? Simulates it upright on flat ground for 10 s."""
+    if not 0.0 < threshold < 180.0:
+        raise typer.BadParameter("must be in (0, 180)", param_hint="--threshold")
+    if render is not None and render.suffix.lower() not in (".png", ".gif"):
+        raise typer.BadParameter("must end in .png or .gif", param_hint="--render")
+    from dso.physics.batch import check_many
+    from dso.physics.summary import summary_lines
+
+    paths = [str(p) for p in meshes]
+    results = check_many(paths, workers=workers, up=up.value, preset=preset.value,
+                         threshold=threshold)
+    if as_json:
+        for result in results:
+            typer.echo(json.dumps(result.to_dict(), allow_nan=False))
+    else:
+        typer.echo("\n".join(summary_lines(results)))
+    code = 0 if all(r.status == "ok" for r in results) else 1
+    if render is not None and not _render(paths, results, render, up.value, preset.value,
+                                          threshold):
+        code = 1
+    raise typer.Exit(code)
+
+
+def _render(paths: list[str], results: list, out: Path, up: str, preset: str,
+            threshold: float) -> bool:
+    from dso.physics.render import RenderUnavailable, render_checks
+
+    good = [p for p, r in zip(paths, results, strict=True) if r.status == "ok"]
+    if not good:
+        typer.echo("--render: no mesh could be evaluated, nothing to draw", err=True)
+        return False
+    try:
+        backend = render_checks(good, out, up=up, preset=preset, threshold=threshold)
+    except RenderUnavailable as err:
+        typer.echo(f"--render: {err}", err=True)
+        return False
+    typer.echo(f"wrote {out} ({backend} renderer)", err=True)
+    return True
+
+
+def register(app: typer.Typer) -> None:
+    """Add `dso check` to the CLI."""
+    app.command("check")(check)

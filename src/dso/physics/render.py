@@ -1,0 +1,158 @@
+"""`--render FILE.png|FILE.gif`: pictures of the start and end pose, or of the whole fall.
+
+The meshes are simulated again with their poses recorded (the early stop for "fallen" is lifted
+so the picture shows where the object ends up), then drawn by MuJoCo's offscreen renderer when a
+GL backend works (EGL, or OSMesa; tried in a child process so a broken GL cannot take this one
+down) and otherwise by dso's pure-numpy renderer. Frames are composed with Pillow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from dso.physics.config import OracleConfig
+from dso.physics.oracle import Evaluation, evaluate
+from dso.physics.render_mujoco import MujocoUnavailable, render_with_mujoco
+
+MAX_MESHES = 12  # meshes drawn in one picture
+GIF_FPS = 10
+PANEL = 256  # pixels per panel
+INSTALL_HINT = ("install the software renderer's dependencies (numpy, pillow; `pip install dso`) "
+                "or a GL backend for MuJoCo: `apt-get install libegl1` (MUJOCO_GL=egl) or "
+                "`apt-get install libosmesa6` (MUJOCO_GL=osmesa)")
+
+
+class RenderUnavailable(RuntimeError):
+    """No renderer could draw the picture; the message says what to install."""
+
+
+def quat_to_matrix(quat: np.ndarray) -> np.ndarray:
+    """Rotation matrix of a (w, x, y, z) quaternion."""
+    w, x, y, z = np.asarray(quat, dtype=np.float64) / np.linalg.norm(quat)
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def posed_vertices(vertices: np.ndarray, qpos: np.ndarray) -> np.ndarray:
+    """Vertices moved by a free joint's qpos (position, then quaternion w x y z)."""
+    return np.asarray(vertices) @ quat_to_matrix(qpos[3:7]).T + np.asarray(qpos[:3])
+
+
+def _record(paths: list[str], config: OracleConfig, gif: bool) -> list[Evaluation]:
+    record = dataclasses.replace(config, fallen_deg=179.0,
+                                 record_every_s=1.0 / GIF_FPS if gif else config.horizon_s)
+    return [evaluate(p, record) for p in paths[:MAX_MESHES]]
+
+
+def _floor_tiles(centre: np.ndarray, parity: int, half: float = 1.6, tile: float = 0.2):
+    """Every other tile of a checker floor at z = 0, shifted like the object."""
+    n = int(round(2 * half / tile))
+    vertices, faces = [], []
+    for i in range(n):
+        for j in range(n):
+            if (i + j) % 2 != parity:
+                continue
+            x, y = -half + i * tile, -half + j * tile
+            k = len(vertices)
+            vertices += [[x, y, 0], [x + tile, y, 0], [x + tile, y + tile, 0], [x, y + tile, 0]]
+            faces += [[k, k + 1, k + 2], [k, k + 2, k + 3]]
+    return trimesh.Trimesh(np.asarray(vertices) - centre, faces, process=False)
+
+
+def _software_frame(mesh: trimesh.Trimesh, qpos: np.ndarray, size: int) -> np.ndarray:
+    from dso.render import render_mesh
+
+    v = posed_vertices(mesh.vertices, qpos)
+    centre = np.array([v[:, 0].mean(), v[:, 1].mean(), 0.5])
+    kw = {"size": size, "azimuth_deg": 30.0, "elevation_deg": 20.0, "frame_radius": 0.9}
+    image = render_mesh(trimesh.Trimesh(v - centre, mesh.faces, process=False), **kw)
+    floor = np.maximum(render_mesh(_floor_tiles(centre, 0), color=(0.3, 0.32, 0.38), **kw),
+                       render_mesh(_floor_tiles(centre, 1), color=(0.2, 0.22, 0.26), **kw))
+    drawn = image.max(axis=2, keepdims=True) > 0
+    return np.where(drawn, image, floor)  # the floor never hides an object above it
+
+
+def _poses(evaluation: Evaluation, indices: list[int]) -> list[np.ndarray]:
+    frames = evaluation.frames or []
+    return [frames[min(i, len(frames) - 1)] for i in indices]
+
+
+def _frames(evaluations: list[Evaluation], indices: list[list[int]],
+            backend: str) -> list[list[np.ndarray]]:
+    scenes = [(e.mesh, _poses(e, idx)) for e, idx in zip(evaluations, indices, strict=True)]
+    if backend == "software":
+        return [[_software_frame(mesh, q, PANEL) for q in qpos] for mesh, qpos in scenes]
+    return render_with_mujoco(scenes, PANEL, backend)
+
+
+def _backends() -> list[str]:
+    chosen = os.environ.get("MUJOCO_GL", "").strip().lower()
+    if chosen in ("egl", "osmesa"):
+        return [chosen, "software"]
+    return ["egl", "osmesa", "software"]
+
+
+def _draw(evaluations: list[Evaluation], indices: list[list[int]]) -> tuple[list, str]:
+    errors = []
+    for backend in _backends():
+        try:
+            return _frames(evaluations, indices, backend), backend
+        except (MujocoUnavailable, ImportError) as err:
+            errors.append(f"{backend}: {err}")
+    raise RenderUnavailable("no renderer works here (" + "; ".join(errors) + "); " + INSTALL_HINT)
+
+
+def _label(image: np.ndarray, text: str) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    pil = Image.fromarray(image)
+    ImageDraw.Draw(pil).text((4, 4), text, fill=(255, 255, 255))
+    return np.asarray(pil)
+
+
+def _caption(evaluation: Evaluation) -> str:
+    r = evaluation.result
+    name = Path(r.path).name if r.path else "mesh"
+    verdict = "stable" if r.stable else "FALLS"
+    return f"{name}: {verdict}, tilt {r.tilt_deg:.1f} deg"
+
+
+def render_checks(paths: list[str], out: Path, *, up: str = "z", preset: str = "accurate",
+                  threshold: float = 20.0) -> str:
+    """Draw the meshes' start and end poses (.png) or their fall (.gif) to `out`.
+
+    One row per mesh in a PNG (start | end), meshes side by side in a GIF. Returns the backend
+    used ("egl", "osmesa" or "software"); raises RenderUnavailable when none works.
+    """
+    from PIL import Image
+
+    config = OracleConfig.from_preset(preset, up=up, threshold_deg=threshold)
+    gif = Path(out).suffix.lower() == ".gif"
+    evaluations = [e for e in _record(paths, config, gif) if e.result.status == "ok"]
+    if not evaluations:
+        raise RenderUnavailable("no mesh could be evaluated, nothing to draw")
+    n_frames = max(len(e.frames or []) for e in evaluations) if gif else 2
+    indices = [list(range(n_frames)) if gif else [0, len(e.frames or [1]) - 1]
+               for e in evaluations]
+    drawn, backend = _draw(evaluations, indices)
+    captions = [_caption(e) for e in evaluations]
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    if gif:
+        frames = [np.concatenate([_label(d[t], c) for d, c in zip(drawn, captions, strict=True)],
+                                 axis=1) for t in range(n_frames)]
+        images = [Image.fromarray(f) for f in frames]
+        images[0].save(out, save_all=True, append_images=images[1:], loop=0,
+                       duration=int(1000 / GIF_FPS))
+    else:
+        rows = [np.concatenate([_label(d[0], "start"), _label(d[1], c)], axis=1)
+                for d, c in zip(drawn, captions, strict=True)]
+        Image.fromarray(np.concatenate(rows, axis=0)).save(out)
+    return backend

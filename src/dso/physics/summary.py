@@ -1,0 +1,50 @@
+"""Human-readable tables of oracle results."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from dso.physics.result import CheckResult
+
+MAX_ROWS = 100  # beyond this many meshes only the summary and the failures are listed
+
+
+def _num(value: float | None, fmt: str = "{:.1f}") -> str:
+    return "-" if value is None or not math.isfinite(value) else fmt.format(value)
+
+
+def result_rows(results: Sequence[CheckResult]) -> list[str]:
+    """One line per mesh: verdict, angles, mass source, wall time."""
+    names = [r.path or f"#{i}" for i, r in enumerate(results)]
+    width = min(48, max([4] + [len(n) for n in names]))
+    head = (f"{'mesh':<{width}}  {'verdict':<8} {'tilt':>6} {'dso':>6} {'margin':>7} "
+            f"{'mass':<8} {'ms':>7}")
+    rows = [head, "-" * len(head)]
+    for name, r in zip(names, results, strict=True):
+        verdict = "ERROR" if r.status != "ok" else ("stable" if r.stable else "FALLS")
+        rows.append(f"{name[-width:]:<{width}}  {verdict:<8} {_num(r.tilt_deg):>6} "
+                    f"{_num(r.dso_angle_deg):>6} {_num(r.com_margin, '{:.3f}'):>7} "
+                    f"{r.mass_source or '-':<8} {_num(r.seconds * 1e3, '{:.0f}'):>7}")
+    return rows
+
+
+def summary_lines(results: Sequence[CheckResult]) -> list[str]:
+    """Count, % stable, mean tilt, failures (with their messages)."""
+    ok = [r for r in results if r.status == "ok"]
+    failed = [r for r in results if r.status != "ok"]
+    lines = [] if len(results) > MAX_ROWS else result_rows(results) + [""]
+    if ok:
+        stable = sum(1 for r in ok if r.stable)
+        mean_tilt = sum(r.tilt_deg for r in ok) / len(ok)
+        lines.append(f"{len(results)} meshes: {len(ok)} evaluated, {stable} stable "
+                     f"({100.0 * stable / len(ok):.1f}%), mean tilt {mean_tilt:.2f} deg, "
+                     f"{len(failed)} failed")
+    else:
+        lines.append(f"{len(results)} meshes: none could be evaluated")
+    for i, r in enumerate(failed):
+        if i == 20:
+            lines.append(f"  ... and {len(failed) - 20} more failures")
+            break
+        lines.append(f"  failed: {r.path or '(in-memory mesh)'}: {r.error}")
+    return lines
