@@ -1,18 +1,13 @@
 """generate_dataset: rows, seeds, files, failures, resume checks and crash-resume."""
 
 import hashlib
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 import torch
 import trimesh
+from data_proc import run, run_and_kill
 from data_toy_generator import ToyGenerator, toy_prompts
 
 from dso.data import DatasetError, SampleStore, generate_dataset
@@ -141,6 +136,7 @@ def test_files_of_an_uncommitted_chunk_are_replaced_or_swept(tmp_path):
 _SCRIPT = """
 import sys
 sys.path.insert(0, {here!r})
+from data_proc import run, run_and_kill
 from data_toy_generator import ToyGenerator, toy_prompts
 from dso.data import generate_dataset
 generate_dataset({ds!r}, ToyGenerator(delay={delay}), toy_prompts(30), n=2, seed=5,
@@ -148,42 +144,14 @@ generate_dataset({ds!r}, ToyGenerator(delay={delay}), toy_prompts(30), n=2, seed
 """
 
 
-def _count(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.OperationalError:  # schema not created yet
-        return 0
-
-
-def _run_and_kill(script: str, db: Path, at_least: int, timeout: float = 60.0) -> int:
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = time.monotonic() + timeout
-    try:
-        while _count(db) < at_least:
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "no progress"
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
-    return _count(db)
-
-
 def test_generation_survives_sigkill(tmp_path):
     ds = tmp_path / "ds"
     script = textwrap.dedent(_SCRIPT).format(here=str(HERE), ds=str(ds), delay=0.05)
-    first = _run_and_kill(script, ds / "index.sqlite", at_least=6)
-    second = _run_and_kill(script, ds / "index.sqlite", at_least=first + 20)
-    assert 0 < first < second < 60, (first, second)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    db = ds / "index.sqlite"
+    first = run_and_kill(script, db, "samples", at_least=6)
+    second = run_and_kill(script, db, "samples", at_least=first + 20)
+    assert 0 < first < second < 60, (first, second)  # both kills landed mid-way
+    run(script)
     generate_dataset(tmp_path / "ref", ToyGenerator(), toy_prompts(30), n=2, seed=5,
                      batch_size=2, progress=False)
     _assert_same(_snapshot(ds), _snapshot(tmp_path / "ref"))

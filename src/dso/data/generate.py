@@ -229,13 +229,17 @@ def _write_samples(store: SampleStore, name: str, results: dict, prompts: Sequen
                 row.update(status="failed", error=failed.get(pos, "no sample returned"))
             else:
                 row.update(latent_shard=f"latents/{name}", latent_index=index[(pos, j)])
-                row.update(_write_mesh(store.root, sid, results[(pos, j)].mesh))
+                row.update(_write_mesh(store.root, sid, results[(pos, j)]))
             rows.append(row)
     return rows
 
 
-def _write_mesh(root: Path, sample_id: int, mesh) -> dict:
+def _write_mesh(root: Path, sample_id: int, sample) -> dict:
+    mesh = sample.mesh
     if mesh is None:
+        occupancy = getattr(sample, "occupancy", None)
+        if occupancy is not None and bool(occupancy.any()):
+            return {"status": "failed", "error": "no mesh from a non-empty occupancy grid"}
         return {"status": "empty"}
     rel = f"meshes/{sample_id}.ply"
     try:

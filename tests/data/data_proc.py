@@ -1,0 +1,48 @@
+"""Run a real subprocess and SIGKILL it once the dataset index shows some progress."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def count_rows(db: Path, table: str) -> int:
+    """Rows in `table` of the index at `db` (0 while it does not exist yet)."""
+    if not db.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:  # schema not created yet
+        return 0
+
+
+def run_and_kill(script: str, db: Path, table: str, at_least: int,
+                 timeout: float = 60.0) -> int:
+    """Start `python -c script`, SIGKILL it once `table` has `at_least` rows; return the count."""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    try:
+        while count_rows(db, table) < at_least:
+            assert proc.poll() is None, f"finished before the kill: {proc.stderr.read()!r}"
+            assert time.monotonic() < deadline, "no progress"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    return count_rows(db, table)
+
+
+def run(script: str) -> None:
+    """Run `python -c script` to completion; fail with its stderr otherwise."""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,108 @@
+"""label_dataset with the real oracle: verdicts, recorded failures, retries, crash-resume."""
+
+import shutil
+
+import pytest
+from data_proc import count_rows, run, run_and_kill
+from data_toy_generator import ToyGenerator, prism, toy_prompts
+
+from dso.data import DatasetError, SampleStore, generate_dataset, label_dataset
+from dso.physics import ORACLE_VERSION
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    ds = tmp_path_factory.mktemp("gen") / "ds"
+    generate_dataset(ds, ToyGenerator(), toy_prompts(10), n=4, seed=0, progress=False)
+    return ds
+
+
+@pytest.fixture
+def ds(generated, tmp_path):
+    shutil.copytree(generated, tmp_path / "ds")
+    return tmp_path / "ds"
+
+
+def _labels(ds):
+    with SampleStore.open(ds) as store:
+        return {r["sample_id"]: r for r in store.records() if r["label_status"] is not None}
+
+
+def test_every_mesh_gets_the_right_verdict(ds):
+    summary = label_dataset(ds, workers=1, progress=False)
+    with SampleStore.open(ds) as store:
+        samples = [s for s in store.samples() if s["status"] == "ok"]
+        lat = store.latents([s["sample_id"] for s in samples])
+    labels = _labels(ds)
+    assert summary.counts["to_label"] == len(samples) == len(labels)
+    assert summary.counts["stable"] > 0 and summary.counts["unstable"] > 0
+    for s, x in zip(samples, lat, strict=True):
+        lab = labels[s["sample_id"]]
+        assert lab["label_status"] == "ok" and lab["mass_source"] == "mesh"
+        assert lab["stable"] == bool(x[0, 0, 0, 0] > 0)  # upright box vs sheared prism
+        assert (lab["preset"], lab["threshold_deg"]) == ("accurate", 20.0)
+        assert lab["oracle_version"] == ORACLE_VERSION
+        assert (lab["tilt_deg"] < 20) == lab["stable"]
+    assert '"label_status": "ok"' in (ds / "manifest.jsonl").read_text()
+
+
+def test_broken_mesh_is_recorded_then_retried(ds):
+    with SampleStore.open(ds) as store:
+        samples = [s for s in store.samples() if s["status"] == "ok"]
+    bad = samples[5]
+    (ds / bad["mesh_path"]).write_bytes(b"ply\nthis is not a mesh\n")
+    first = label_dataset(ds, workers=1, progress=False)
+    assert first.counts["errors"] == 1
+    labels = _labels(ds)
+    assert labels[bad["sample_id"]]["label_status"] == "error"
+    assert labels[bad["sample_id"]]["label_error"]
+    siblings = [s for s in samples if s["prompt_id"] == bad["prompt_id"] and s is not bad]
+    assert siblings and all(labels[s["sample_id"]]["label_status"] == "ok" for s in siblings)
+    with SampleStore.open(ds) as store:  # the prompt keeps its other samples for training
+        assert {r.sample_id for r in store.labelled() if r.prompt_id == bad["prompt_id"]} == {
+            s["sample_id"] for s in siblings}
+    skipped = label_dataset(ds, workers=1, progress=False)
+    assert skipped.counts["to_label"] == 0 and skipped.counts["skipped_failed"] == 1
+    (ds / bad["mesh_path"]).write_bytes(prism(0.0).export(file_type="ply"))
+    retried = label_dataset(ds, workers=1, progress=False, retry_failed=True)
+    assert retried.counts["to_label"] == 1 and retried.counts["stable"] == 1
+    lab = _labels(ds)[bad["sample_id"]]
+    assert lab["label_status"] == "ok" and lab["attempts"] == 2
+
+
+def test_other_oracle_settings_need_relabel(ds):
+    label_dataset(ds, workers=1, progress=False)
+    with pytest.raises(DatasetError, match="relabel"):
+        label_dataset(ds, workers=1, progress=False, threshold=10.0)
+    again = label_dataset(ds, workers=1, progress=False, threshold=10.0, relabel=True)
+    assert again.counts["to_label"] == len(_labels(ds))
+    assert {lab["threshold_deg"] for lab in _labels(ds).values()} == {10.0}
+
+
+def test_unknown_backend_and_missing_dataset(tmp_path):
+    with pytest.raises(ValueError, match="backend"):
+        label_dataset(tmp_path, backend="slurm")
+    with pytest.raises(DatasetError, match="no dataset"):
+        label_dataset(tmp_path / "none", workers=1)
+
+
+def test_labelling_survives_sigkill(generated, tmp_path):
+    # the `dso` preset simulates the full 10 s per mesh (~0.1 s): slow enough to kill mid-way
+    ds, reference = tmp_path / "ds", tmp_path / "ref"
+    shutil.copytree(generated, ds)
+    shutil.copytree(generated, reference)
+    label_dataset(reference, workers=1, progress=False, preset="dso")
+    want = _labels(reference)
+    script = (f"import sys; sys.argv = ['dso', 'label', {str(ds)!r}, '--workers', '1', "
+              "'--preset', 'dso', '--chunk-size', '2', '--quiet']; "
+              "from dso.cli import main; main()")
+    first = run_and_kill(script, ds / "index.sqlite", "labels", at_least=4)
+    assert 0 < first < len(want)
+    run(script)
+    got = _labels(ds)
+    assert sorted(got) == sorted(want)
+    keys = ("label_status", "stable", "tilt_deg", "dso_angle_deg", "mass_source", "preset",
+            "attempts")
+    for sid in want:
+        assert [got[sid][k] for k in keys] == [want[sid][k] for k in keys], sid
+    assert count_rows(ds / "index.sqlite", "labels") == len(want)  # nothing duplicated
