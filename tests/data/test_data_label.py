@@ -86,11 +86,11 @@ def test_unknown_backend_and_missing_dataset(tmp_path):
         label_dataset(tmp_path / "none", workers=1)
 
 
-def test_labelling_survives_sigkill(generated, tmp_path):
+def test_labelling_survives_sigkill(tmp_path):
     # the `dso` preset simulates the full 10 s per mesh (~0.1 s): slow enough to kill mid-way
     ds, reference = tmp_path / "ds", tmp_path / "ref"
-    shutil.copytree(generated, ds)
-    shutil.copytree(generated, reference)
+    generate_dataset(ds, ToyGenerator(), toy_prompts(6), n=3, seed=0, progress=False)
+    shutil.copytree(ds, reference)
     label_dataset(reference, workers=1, progress=False, preset="dso")
     want = _labels(reference)
     script = (f"import sys; sys.argv = ['dso', 'label', {str(ds)!r}, '--workers', '1', "
@@ -106,3 +106,23 @@ def test_labelling_survives_sigkill(generated, tmp_path):
     for sid in want:
         assert [got[sid][k] for k in keys] == [want[sid][k] for k in keys], sid
     assert count_rows(ds / "index.sqlite", "labels") == len(want)  # nothing duplicated
+
+
+@pytest.mark.slow
+def test_ray_backend_gives_the_local_labels(generated, tmp_path):
+    pytest.importorskip("ray")
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    shutil.copytree(generated, local)
+    shutil.copytree(generated, remote)
+    label_dataset(local, workers=1, progress=False)
+    summary = label_dataset(remote, backend="ray", workers=2, chunk_size=8, progress=False)
+    assert summary.counts["stable"] + summary.counts["unstable"] == summary.counts["to_label"]
+    keys = ("label_status", "stable", "tilt_deg", "mass_source", "attempts")
+    want = {sid: [r[k] for k in keys] for sid, r in _labels(local).items()}
+    assert {sid: [r[k] for k in keys] for sid, r in _labels(remote).items()} == want
+
+
+def test_invalid_preset_fails_before_any_work(ds):
+    with pytest.raises(ValueError, match="preset"):
+        label_dataset(ds, preset="fast", progress=False)
+    assert _labels(ds) == {}

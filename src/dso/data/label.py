@@ -18,28 +18,6 @@ from dso.data.store import DatasetError, SampleStore, Summary
 BACKENDS = ("local", "ray")
 
 
-def _checker(backend: str, workers: int | None, address: str | None, preset: str,
-             threshold: float) -> Callable[[list[str]], list[dict]]:
-    """A function paths -> result dicts, for the chosen backend."""
-    if backend == "local":
-        from dso.physics import check_many
-
-        def run(paths: list[str]) -> list[dict]:
-            res = check_many(paths, workers=workers, progress=False, preset=preset,
-                             threshold=threshold)
-            return [_as_dict(r) for r in res]
-    elif backend == "ray":
-        from dso.scale import ray_check_many
-
-        def run(paths: list[str]) -> list[dict]:
-            res = ray_check_many(paths, address=address, workers=workers, preset=preset,
-                                 threshold=threshold, progress=False)
-            return [_as_dict(r) for r in res]
-    else:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    return run
-
-
 def _as_dict(result) -> dict:
     return result.to_dict() if hasattr(result, "to_dict") else dict(result)
 
@@ -50,7 +28,7 @@ def _oracle_version() -> str:
     return str(ORACLE_VERSION)
 
 
-def _check_chunk(check: Callable[[list[str]], list[dict]], paths: list[str]) -> list[dict]:
+def _check_chunk(check: Callable[[list[str]], list], paths: list[str]) -> list:
     """Results for `paths`; if the backend raises on the chunk, retry item by item."""
     try:
         out = check(paths)
@@ -69,6 +47,7 @@ def _check_chunk(check: Callable[[list[str]], list[dict]], paths: list[str]) -> 
 
 
 def _label_row(item: dict, result: dict, preset: str, threshold: float, version: str) -> dict:
+    """The labels-table row of one sample from one oracle result dict."""
     ok = result.get("status") == "ok" and result.get("stable") is not None
     row = {
         "sample_id": item["sample_id"], "status": "ok" if ok else "error",
@@ -97,49 +76,80 @@ def _check_config(store: SampleStore, preset: str, threshold: float, version: st
         store.clear_labels()
 
 
+class _LabelWriter:
+    """Buffers label rows and commits them `size` at a time (one transaction each)."""
+
+    def __init__(self, store: SampleStore, todo: Sequence[dict], config: tuple[str, float, str],
+                 size: int, counts: dict, bar) -> None:
+        self.store, self.todo, self.config, self.size = store, todo, config, size
+        self.counts, self.bar, self.rows = counts, bar, []
+
+    def add(self, index: int, result) -> None:
+        self.rows.append(_label_row(self.todo[index], _as_dict(result), *self.config))
+        if len(self.rows) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        self.store.record_labels(self.rows)
+        for r in self.rows:
+            key = "errors" if r["status"] == "error" else (
+                "stable" if r["stable"] else "unstable")
+            self.counts[key] += 1
+        self.bar.update(len(self.rows))
+        self.bar.set_postfix(stable=self.counts["stable"], unstable=self.counts["unstable"],
+                             errors=self.counts["errors"])
+        self.rows = []
+
+
 def label_dataset(store_path: str | Path, *, backend: str = "local", workers: int | None = None,
                   address: str | None = None, preset: str = "accurate", threshold: float = 20.0,
                   retry_failed: bool = False, relabel: bool = False,
                   chunk_size: int | None = None, progress: bool = True) -> Summary:
     """Label every unlabelled mesh of the dataset with the oracle; resumable, see module doc.
 
-    `chunk_size` meshes are checked and committed at a time (default 64 locally, 1024 on Ray).
+    Results are committed `chunk_size` at a time (default 64 locally, 256 on Ray). The local
+    backend runs `dso.physics.check_many` on each chunk over `workers` processes; the Ray
+    backend runs one `dso.scale.ray_check_many` over everything (`address`: a running cluster,
+    else a local one of `workers` CPUs) and commits results as they land.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    from dso.physics import OracleConfig
+
+    OracleConfig.from_preset(preset, threshold_deg=float(threshold))  # ValueError up front
     start = time.perf_counter()
-    check = _checker(backend, workers, address, preset, threshold)
     version = _oracle_version()
     store = SampleStore.open(store_path)
     with store, store.writer_lock():
         _check_config(store, preset, threshold, version, relabel)
         todo = store.to_label(retry_failed)
-        skipped = _count_skipped(store, retry_failed)
         counts = {"to_label": len(todo), "stable": 0, "unstable": 0, "errors": 0,
-                  "skipped_failed": skipped}
-        size = chunk_size or (1024 if backend == "ray" else 64)
+                  "skipped_failed": _count_skipped(store, retry_failed)}
+        paths = [str(store.root / it["mesh_path"]) for it in todo]
+        size = chunk_size or (256 if backend == "ray" else 64)
         bar = _bar(len(todo), progress)
-        for lo in range(0, len(todo), size):
-            items = todo[lo:lo + size]
-            rows = _label_items(store, check, items, preset, threshold, version)
-            for r in rows:
-                key = "errors" if r["status"] == "error" else (
-                    "stable" if r["stable"] else "unstable")
-                counts[key] += 1
-            bar.update(len(rows))
-            bar.set_postfix(stable=counts["stable"], unstable=counts["unstable"],
-                            errors=counts["errors"])
+        writer = _LabelWriter(store, todo, (preset, threshold, version), size, counts, bar)
+        if backend == "ray" and todo:
+            from dso.scale import ray_check_many
+
+            ray_check_many(paths, address=address, workers=workers, preset=preset,
+                           threshold=threshold, progress=False, on_result=writer.add)
+        elif todo:
+            from dso.physics import check_many
+
+            def check(chunk: list[str]) -> list:
+                return check_many(chunk, workers=workers, progress=False, preset=preset,
+                                  threshold=threshold)
+
+            for lo in range(0, len(todo), size):
+                for i, result in enumerate(_check_chunk(check, paths[lo:lo + size])):
+                    writer.add(lo + i, result)
+        writer.flush()
         bar.close()
         export_manifest(store)
     return Summary("label", counts, time.perf_counter() - start)
-
-
-def _label_items(store: SampleStore, check, items: Sequence[dict], preset: str,
-                 threshold: float, version: str) -> list[dict]:
-    paths = [str(store.root / it["mesh_path"]) for it in items]
-    results = _check_chunk(check, paths)
-    rows = [_label_row(it, res, preset, threshold, version)
-            for it, res in zip(items, results, strict=True)]
-    store.record_labels(rows)
-    return rows
 
 
 def _count_skipped(store: SampleStore, retry_failed: bool) -> int:
