@@ -97,3 +97,18 @@ def test_open_mesh_is_voxelised_by_majority_vote():
     holed.update_faces(np.arange(len(box.faces)) != 0)  # drop one triangle
     assert not holed.is_watertight
     assert _iou(mesh_to_grid(holed, 16), mesh_to_grid(box, 16)) > 0.95
+
+
+def test_supersampling_keeps_rods_thinner_than_a_voxel():
+    rod = trimesh.creation.cylinder(radius=0.012, height=0.8)  # 0.77 voxel wide at 32^3
+    # its axis x = y = 0 lies halfway between voxel centres (at +-1/64): no centre is inside
+    assert mesh_to_grid(rod, 32).sum() == 0
+    kept = mesh_to_grid(rod, 32, supersample=2)
+    assert kept[:, :, 4:28].any(axis=(0, 1)).all()  # an unbroken column
+    box = trimesh.creation.box(extents=[0.5, 0.5, 0.5])
+    fat = mesh_to_grid(box, 16, supersample=2).sum()
+    assert mesh_to_grid(box, 16).sum() <= fat <= 10**3
+    majority = mesh_to_grid(box, 16, supersample=2, min_fill=0.5)
+    assert (majority == mesh_to_grid(box, 16)).all()
+    with pytest.raises(ValueError, match="min_fill"):
+        mesh_to_grid(box, 16, min_fill=1.0)

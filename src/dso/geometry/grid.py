@@ -70,15 +70,25 @@ def _parity_along_z(tri: np.ndarray, res: int) -> np.ndarray:
     return (np.cumsum(occ_toggles[:, :, :res], axis=2) % 2).astype(bool)
 
 
-def mesh_to_grid(mesh: trimesh.Trimesh, resolution: int = 32) -> np.ndarray:
-    """Solid occupancy of `mesh` at the voxel centres of an R^3 grid over the unit cube.
+def mesh_to_grid(mesh: trimesh.Trimesh, resolution: int = 32, *, supersample: int = 1,
+                 min_fill: float = 0.0) -> np.ndarray:
+    """Solid occupancy of `mesh` over an R^3 grid of the unit cube, `bool [R, R, R]` [x, y, z].
 
-    A voxel is occupied when its centre lies inside the mesh (ray parity, fully vectorised).
-    For a watertight mesh one ray direction is exact; otherwise the majority of three axis
-    directions is used, which tolerates small holes. Parts outside the unit cube are cut off.
-    Returns `bool [R, R, R]` indexed `[x, y, z]`.
+    A voxel is occupied when more than `min_fill` of its `supersample`^3 sample points lie
+    inside the mesh (ray parity, fully vectorised). The default (`supersample=1`) tests the
+    voxel centre. `supersample=2` with `min_fill=0` keeps any voxel at least one of whose
+    8 sub-centres is inside: parts thinner than a voxel (legs, poles) survive, at the cost of
+    about a quarter voxel of fattening. For a watertight mesh one ray direction is exact;
+    otherwise the majority of three axis directions is used, which tolerates small holes.
+    Parts outside the unit cube are cut off.
     """
     res = _check_resolution(resolution)
+    sub = _check_resolution(supersample)
+    if not 0.0 <= min_fill < 1.0:
+        raise ValueError(f"min_fill must be in [0, 1), got {min_fill}")
+    if sub > 1:
+        fine = mesh_to_grid(mesh, res * sub).reshape(res, sub, res, sub, res, sub)
+        return fine.sum(axis=(1, 3, 5)) > min_fill * sub**3
     if not isinstance(mesh, trimesh.Trimesh):
         raise TypeError(f"mesh_to_grid expects a trimesh.Trimesh, got {type(mesh).__name__}")
     if len(mesh.faces) == 0:
