@@ -134,8 +134,9 @@ def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt
                               batch_size=batch_size, cond_dtype=cond_dtype)
             for r in rows:
                 counts[r["status"]] += 1
+            bar.set_postfix(ok=counts["ok"], empty=counts["empty"], failed=counts["failed"],
+                            refresh=False)
             bar.update(len(rows))
-            bar.set_postfix(ok=counts["ok"], empty=counts["empty"], failed=counts["failed"])
         bar.close()
         _sweep_orphans(store)
         export_manifest(store)

@@ -97,9 +97,9 @@ class _LabelWriter:
             key = "errors" if r["status"] == "error" else (
                 "stable" if r["stable"] else "unstable")
             self.counts[key] += 1
-        self.bar.update(len(self.rows))
         self.bar.set_postfix(stable=self.counts["stable"], unstable=self.counts["unstable"],
-                             errors=self.counts["errors"])
+                             errors=self.counts["errors"], refresh=False)
+        self.bar.update(len(self.rows))
         self.rows = []
 
 

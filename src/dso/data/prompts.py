@@ -101,40 +101,19 @@ def prompts_from_images(paths: Sequence[str | Path]) -> list[Prompt]:
 
 def prompts_from_world(world_dir: str | Path, split: str, views: int | None = None,
                        limit: int | None = None) -> list[Prompt]:
-    """Prompts from the rendered views of a world split: first `limit` objects, `views` each."""
+    """Prompts from the rendered views of a world split: first `limit` objects, `views` each.
+
+    Prompt ids are `<object id>/v<view>`; objects come in the world's (id) order.
+    """
     from dso.world import World
 
-    objects = list(World.open(world_dir).objects(split))
+    objects = World.open(world_dir).objects(split)
     if not objects:
         raise ValueError(f"world {world_dir} has no objects in split '{split}'")
-    if limit is not None:
-        objects = objects[:limit]
     prompts: list[Prompt] = []
-    for obj in objects:
-        n_views = _n_views(obj)
-        for v in range(n_views if views is None else min(views, n_views)):
-            prompts.append(Prompt(
-                f"{obj.id}/v{v}", object_id=str(obj.id), family=obj.family, split=split,
-                view=v, image_path=_view_path(obj, v), loader=_view_loader(obj, v),
-            ))
+    for obj in objects[:limit] if limit is not None else objects:
+        paths = obj.image_paths()
+        for v, path in enumerate(paths if views is None else paths[:views]):
+            prompts.append(Prompt(f"{obj.id}/v{v}", object_id=str(obj.id), family=obj.family,
+                                  split=split, view=v, image_path=str(path)))
     return prompts
-
-
-def _n_views(obj) -> int:
-    views = obj.views
-    return views if isinstance(views, int) else len(views)
-
-
-def _view_path(obj, v: int) -> str | None:
-    views = obj.views
-    if isinstance(views, int):
-        return None
-    item = views[v]
-    return str(item) if isinstance(item, (str, Path)) else None
-
-
-def _view_loader(obj, v: int) -> Callable[[], np.ndarray]:
-    def load() -> np.ndarray:
-        return obj.images()[v]
-
-    return load

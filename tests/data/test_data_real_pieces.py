@@ -1,0 +1,128 @@
+"""The data room with the real pieces: a world, a dso-tiny-format generator, the oracle, the CLI."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from dso.cli import app
+from dso.data import BatchSource, SampleStore, prompts_from_world
+from dso.models.encoders import TinyImageEncoder
+from dso.models.flow import SparseStructureFlowModel
+from dso.models.loading import save_model
+from dso.models.vae import SparseStructureDecoder, SparseStructureEncoder
+from dso.world import TRAIN_FAMILIES, build_world
+
+FLOW = dict(resolution=4, in_channels=2, out_channels=2, model_channels=32, cond_channels=16,
+            num_blocks=1, num_heads=2, mlp_ratio=2, patch_size=2, qk_rms_norm=True)
+DEC = dict(out_channels=1, latent_channels=2, num_res_blocks=1, num_res_blocks_middle=1,
+           channels=[16, 8])
+ENC = dict(in_channels=1, latent_channels=2, num_res_blocks=1, num_res_blocks_middle=1,
+           channels=[8, 16])
+IMG = dict(image_size=16, width=16, hidden=16)
+
+
+def _weights(path: Path, seed: int) -> Path:
+    """A dso-tiny weights folder of small random models (the decoder fills part of the grid)."""
+    torch.manual_seed(seed)
+    parts = {"flow": (SparseStructureFlowModel(**FLOW), FLOW, 0.2),
+             "decoder": (SparseStructureDecoder(**DEC), DEC, 0.1),
+             "encoder": (SparseStructureEncoder(**ENC), ENC, 0.1)}
+    for name, (model, args, std) in parts.items():
+        with torch.no_grad():
+            for p in model.parameters():
+                p.normal_(0, std)
+        save_model(model, path, name, args)
+    save_model(TinyImageEncoder(**IMG), path, "image_encoder", IMG)
+    (path / "generator.json").write_text('{"sampler": {"steps": 3, "guidance": 2.0}}')
+    return path
+
+
+@pytest.fixture(scope="module")
+def pieces(tmp_path_factory):
+    root = tmp_path_factory.mktemp("real")
+    world = build_world(root / "world", n_train=3, n_eval=0, n_synthetic=0, wild_per_family=0,
+                        families=TRAIN_FAMILIES[:2], train_views=2, workers=1, progress=False)
+    return {"world": world.root, "weights": _weights(root / "w0", 0),
+            "other": _weights(root / "w1", 1), "root": root}
+
+
+def _invoke(*args) -> str:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_world_prompts(pieces):
+    prompts = prompts_from_world(pieces["world"], "train", views=1, limit=2)
+    assert len(prompts) == 2 and all(p.view == 0 for p in prompts)
+    assert prompts[0].prompt_id.endswith("/v0") and prompts[0].family in TRAIN_FAMILIES[:2]
+    img = prompts[0].load_image()
+    assert img.dtype.name == "uint8" and img.ndim == 3 and img.shape[2] == 3
+
+
+def test_generate_label_stats_from_the_cli(pieces):
+    ds = pieces["root"] / "ds"
+    out = _invoke("generate", "--generator", "dso-tiny", "--weights", pieces["weights"],
+                  "--world", pieces["world"], "--split", "train", "--n", 2, "--out", ds,
+                  "--seed", 3, "--batch-size", 4, "--quiet")
+    assert "prompts 6" in out
+    with SampleStore.open(ds) as store:
+        samples = store.samples()
+        meta = store.meta()
+        assert len(samples) == 12 and [s["seed"] for s in samples] == list(range(3, 15))
+        assert store.latents([0, 11]).shape == (2, 2, 4, 4, 4)
+        assert store.conditions([samples[0]["prompt_id"]]).shape == (1, 4, 16)
+    assert meta["generator"] == "dso-tiny" and meta["sampler"]["steps"] == 3
+    assert len((ds / "manifest.jsonl").read_text().splitlines()) == 12
+    out = _invoke("label", ds, "--workers", "1", "--quiet")
+    counts = dict((k, int(v)) for k, v in re.findall(r"(\w+) (\d+)", out.split(":", 1)[1]))
+    n_ok = sum(s["status"] == "ok" for s in samples)
+    assert counts["to_label"] == n_ok
+    assert counts["stable"] + counts["unstable"] + counts["errors"] == n_ok
+    stats = json.loads(_invoke("data", "stats", ds, "--json"))
+    assert stats["overall"]["samples"] == 12 and stats["overall"]["prompts"] == 6
+    assert stats["overall"]["stable"] == counts["stable"]
+    assert set(stats["families"]) == set(TRAIN_FAMILIES[:2])
+    table = _invoke("data", "stats", ds)
+    assert table.splitlines()[-1].split()[0].endswith("/v1")
+    with SampleStore.open(ds) as store:
+        rows = store.labelled()
+        if any(r.stable for r in rows):
+            batch = BatchSource(store, "sft", batch_size=3, seed=0, other_view=True).batch(0)
+            assert batch["x0"].shape == (3, 2, 4, 4, 4) and batch["cond"].shape == (3, 4, 16)
+
+
+def test_resume_refuses_another_generator_or_weights(pieces):
+    ds = pieces["root"] / "ds2"
+    args = ["--world", pieces["world"], "--n", 1, "--out", ds, "--limit", 1, "--quiet"]
+    _invoke("generate", "--weights", pieces["weights"], *args)
+    again = _invoke("generate", "--weights", pieces["weights"], *args)
+    assert "already_done 2" in again
+    result = CliRunner().invoke(app, [str(a) for a in ["generate", "--generator", "trellis",
+                                                        *args]])
+    assert result.exit_code == 1 and "generated with 'dso-tiny'" in result.output
+    result = CliRunner().invoke(app, [str(a) for a in ["generate", "--weights",
+                                                        pieces["other"], *args]])
+    assert result.exit_code == 1 and "weights_fingerprint" in result.output
+
+
+def test_images_and_clear_errors(pieces, tmp_path):
+    views = sorted((pieces["world"] / "images").rglob("*.png"))[:3]
+    ds = tmp_path / "imgs"
+    _invoke("generate", "--weights", pieces["weights"], "--images", *views, "--n", 1,
+            "--out", ds, "--quiet")  # PATH... : the extra paths follow the first
+    with SampleStore.open(ds) as store:
+        assert [p["image_path"] for p in store.prompts()] == [str(v.resolve()) for v in views]
+    for args, msg in [
+        (["generate", "--n", 1, "--out", ds], "exactly one prompt source"),
+        (["generate", "--images", tmp_path / "nope.png", "--n", 1, "--out", ds], "not found"),
+        (["label", tmp_path / "missing"], "no dataset"),
+        (["label", ds, "--backend", "slurm"], "backend"),
+        (["data", "stats", tmp_path / "missing"], "no dataset"),
+    ]:
+        result = CliRunner().invoke(app, [str(a) for a in args])
+        assert result.exit_code == 1 and msg in result.output, result.output
