@@ -17,6 +17,7 @@ ROOMS = (
     "dso.data.cli",
     "dso.physics.cli",
     "dso.train.cli",
+    "dso.world.cli",
 )
 
 app = typer.Typer(

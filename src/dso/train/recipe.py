@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,19 @@ def warmup_factor(warmup: int):
     return factor
 
 
+def _check_same_generator(source: Any, generator: Any) -> None:
+    """Warn when the dataset was sampled from other weights (the method is on-policy)."""
+    store = getattr(source, "store", None)
+    if store is None or not hasattr(store, "meta"):
+        return
+    from dso.data.generate import weights_fingerprint
+
+    stored = store.meta().get("weights_fingerprint")
+    if stored and stored != weights_fingerprint(generator):
+        warnings.warn("the dataset was generated with other weights than the generator being "
+                      "fine-tuned; DSO expects its own samples (on-policy)", stacklevel=3)
+
+
 def _nanmean(values: list[float]) -> float:
     finite = [v for v in values if not math.isnan(v)]
     return float(np.mean(finite)) if finite else float("nan")
@@ -90,10 +104,13 @@ class Recipe:
         self._check_run_folder(resume)
         if self.writes:
             cfg.save(self.run_dir)
-        torch.manual_seed(cfg.seed)  # LoRA A initialisation
+        if self.source is None:
+            self.source = self._open_source()
         if self.generator is None:
             from dso.models import get_generator
             self.generator = get_generator(cfg.generator, cfg.weights, device=cfg.device)
+        _check_same_generator(self.source, self.generator)
+        torch.manual_seed(cfg.seed)  # LoRA A initialisation
         self.spec = LoraSpec(cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets)
         self.model = apply_lora(self.generator.flow.to(self.device), self.spec)
         self.generator.flow = self.model
@@ -102,8 +119,6 @@ class Recipe:
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
                                                            warmup_factor(cfg.warmup))
-        if self.source is None:
-            self.source = self._open_source()
         if resume:
             self._resume()
         self.log = RunLog(self.run_dir, enabled=self.writes, tensorboard=cfg.tensorboard)

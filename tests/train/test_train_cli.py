@@ -1,0 +1,138 @@
+"""`dso train` on a real store made by the real (tiny, random) generator; adapters reload."""
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from train_fixtures import build_store, write_tiny_weights
+from typer.testing import CliRunner
+
+from dso.cli import app
+from dso.models import get_generator
+from dso.models.rectified_flow import per_sample_error
+from dso.train import TrainConfig, load_adapter, read_log
+from dso.train.checkpoint import list_checkpoints
+from dso.train.recipe import Recipe
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train_cli")
+    weights = write_tiny_weights(root / "weights")
+    return build_store(root / "ds", weights), weights
+
+
+def _args(ds, weights, out, *extra):
+    return ["train", str(ds), "--out", str(out), "--weights", str(weights), "--batch-size", "4",
+            "--quiet", *extra]
+
+
+def test_dpo_run_from_the_command_line(setup, tmp_path):
+    ds, weights = setup
+    out = tmp_path / "dpo"
+    result = CliRunner().invoke(app, _args(ds, weights, out, "--objective", "dpo", "--steps",
+                                           "3", "--beta", "50"))
+    assert result.exit_code == 0, result.output
+    assert "trained dpo to step 3" in result.output
+    log = read_log(out)
+    assert [r["step"] for r in log] == [1, 2, 3]
+    assert log[0]["loss"] == pytest.approx(math.log(2.0), abs=1e-6)
+    cfg = TrainConfig.load(out)
+    assert (cfg.generator, cfg.objective, cfg.beta) == ("dso-tiny", "dpo", 50.0)
+    assert (out / "adapter.safetensors").is_file()
+
+
+def test_bad_flags_fail_with_one_line(setup, tmp_path):
+    ds, weights = setup
+    runner = CliRunner()
+    res = runner.invoke(app, _args(ds, weights, tmp_path / "a"))
+    assert res.exit_code == 1 and "--objective is required" in res.output
+    res = runner.invoke(app, _args(ds, weights, tmp_path / "b", "--objective", "dro",
+                                   "--eval-every", "2"))
+    assert res.exit_code == 1 and "--world" in res.output
+    res = runner.invoke(app, _args(ds, weights, tmp_path / "c", "--objective", "dro",
+                                   "--batch-size", "1"))
+    assert res.exit_code == 1 and "batch_size" in res.output
+    res = runner.invoke(app, _args(tmp_path / "nothing", weights, tmp_path / "d",
+                                   "--objective", "sft"))
+    assert res.exit_code == 1 and "no dataset" in res.output
+
+
+def test_trained_adapter_reloads_merged_and_unmerged(setup, tmp_path):
+    ds, weights = setup
+    cfg = TrainConfig(dataset=str(ds), out=str(tmp_path / "sft"), objective="sft", steps=4,
+                      batch_size=4, weights=str(weights), lr=5e-3)
+    recipe = Recipe(cfg, progress=False).setup()
+    recipe.train()
+    trained = recipe.generator.flow.eval()
+    g = torch.Generator().manual_seed(0)
+    x0, cond = torch.randn(3, 2, 4, 4, 4, generator=g), torch.randn(3, 4, 16, generator=g)
+    t, eps = torch.rand(3, generator=g), torch.randn(3, 2, 4, 4, 4, generator=g)
+    with torch.no_grad():
+        want = per_sample_error(trained, x0, cond, t, eps)
+        base = per_sample_error(get_generator("dso-tiny", weights=weights).flow, x0, cond, t,
+                                eps)
+        merged = load_adapter(get_generator("dso-tiny", weights=weights), tmp_path / "sft")
+        unmerged = load_adapter(get_generator("dso-tiny", weights=weights),
+                                tmp_path / "sft" / "checkpoints" / "step_00000004",
+                                merge=False)
+        got_m = per_sample_error(merged.flow, x0, cond, t, eps)
+        got_u = per_sample_error(unmerged.flow, x0, cond, t, eps)
+    assert not torch.allclose(base, want, atol=1e-5)  # training changed something
+    assert torch.allclose(got_m, want, atol=1e-5) and torch.allclose(got_u, want, atol=1e-6)
+    with pytest.raises(ValueError, match="already"):
+        load_adapter(unmerged, tmp_path / "sft")
+
+
+def test_other_weights_than_the_dataset_are_flagged(setup, tmp_path):
+    ds, _ = setup
+    other = write_tiny_weights(tmp_path / "other", seed=1)
+    cfg = TrainConfig(dataset=str(ds), out=str(tmp_path / "run"), objective="sft", steps=1,
+                      batch_size=4, weights=str(other))
+    with pytest.warns(UserWarning, match="on-policy"):
+        Recipe(cfg, progress=False).setup()
+
+
+def _spawn(args, threads="1"):
+    env = {**os.environ, "OMP_NUM_THREADS": threads}
+    return subprocess.Popen([sys.executable, "-m", "dso", *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(setup, tmp_path):
+    ds, weights = setup
+    steps = ["--steps", "60", "--save-every", "5", "--dropout", "0.1", "--seed", "3",
+             "--objective", "dro"]
+    run = tmp_path / "crashed"
+    proc = _spawn(_args(ds, weights, run, *steps))
+    deadline = time.time() + 90
+    while not list_checkpoints(run) and time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = list_checkpoints(run)[0][0]
+    assert first < 60
+    resumed = _spawn(_args(ds, weights, run, "--resume"))
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    resumed_from = int(out.split("resumed from step ")[1].split()[0])
+    assert 5 <= resumed_from < 60  # it continued from a checkpoint, not from scratch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ref = CliRunner().invoke(app, _args(ds, weights, tmp_path / "clean", *steps))
+    finally:
+        torch.set_num_threads(threads)
+    assert ref.exit_code == 0, ref.output
+    got, want = read_log(run), read_log(tmp_path / "clean")
+    assert [r["step"] for r in got] == list(range(1, 61))
+    assert [r["loss"] for r in got] == [r["loss"] for r in want]
+    assert [r["grad_norm"] for r in got] == [r["grad_norm"] for r in want]
