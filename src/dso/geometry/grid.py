@@ -76,11 +76,11 @@ def mesh_to_grid(mesh: trimesh.Trimesh, resolution: int = 32, *, supersample: in
 
     A voxel is occupied when more than `min_fill` of its `supersample`^3 sample points lie
     inside the mesh (ray parity, fully vectorised). The default (`supersample=1`) tests the
-    voxel centre. `supersample=2` with `min_fill=0` keeps any voxel at least one of whose
-    8 sub-centres is inside: parts thinner than a voxel (legs, poles) survive, at the cost of
-    about a quarter voxel of fattening. For a watertight mesh one ray direction is exact;
-    otherwise the majority of three axis directions is used, which tolerates small holes.
-    Parts outside the unit cube are cut off.
+    voxel centre. `supersample=2` with `min_fill=0` keeps any voxel whose centre or at least
+    one of whose 8 sub-centres is inside: parts thinner than a voxel (legs, poles) survive,
+    at the cost of about a quarter voxel of fattening. For a watertight mesh one ray
+    direction is exact; otherwise the majority of three axis directions is used, which
+    tolerates small holes. Parts outside the unit cube are cut off.
     """
     res = _check_resolution(resolution)
     sub = _check_resolution(supersample)
@@ -88,7 +88,8 @@ def mesh_to_grid(mesh: trimesh.Trimesh, resolution: int = 32, *, supersample: in
         raise ValueError(f"min_fill must be in [0, 1), got {min_fill}")
     if sub > 1:
         fine = mesh_to_grid(mesh, res * sub).reshape(res, sub, res, sub, res, sub)
-        return fine.sum(axis=(1, 3, 5)) > min_fill * sub**3
+        occ = fine.sum(axis=(1, 3, 5)) > min_fill * sub**3
+        return occ | mesh_to_grid(mesh, res) if min_fill == 0.0 else occ
     if not isinstance(mesh, trimesh.Trimesh):
         raise TypeError(f"mesh_to_grid expects a trimesh.Trimesh, got {type(mesh).__name__}")
     if len(mesh.faces) == 0:

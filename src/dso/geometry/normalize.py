@@ -6,13 +6,15 @@ import numpy as np
 import trimesh
 
 
-def normalize_mesh(mesh: trimesh.Trimesh, margin: float = 1.0 / 64.0) -> trimesh.Trimesh:
+def normalize_mesh(mesh: trimesh.Trimesh, margin: float = 0.006) -> trimesh.Trimesh:
     """A copy of `mesh` centred in x and y, uniformly scaled so its largest extent is
     `1 - 2 * margin`, and lifted so its lowest point is at `z = -0.5 + margin`.
 
     The result fits inside `[-0.5, 0.5]^3` with `margin` to spare on every side, so an
     occupancy grid over the unit cube sees the whole object, feet included. The default
-    margin is half a voxel at 32^3.
+    margin (0.006) keeps the lowest point off the voxel-centre lattices of 32^3 and 64^3
+    (where a flat bottom exactly on a centre would make the bottom layer a coin toss) while
+    the bottom voxel centres at both resolutions still lie inside a flat foot.
     """
     if not 0.0 <= margin < 0.5:
         raise ValueError(f"margin must be in [0, 0.5), got {margin}")

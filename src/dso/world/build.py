@@ -1,0 +1,154 @@
+"""`build_world`: build (or resume) a procedural world in a folder, in parallel workers."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+import dso
+from dso.world.families import FAMILIES, TRAIN_FAMILIES, WILD_FAMILIES
+from dso.world.index import INDEX_NAME, META_NAME, World, read_index
+from dso.world.objects import build_slot
+from dso.world.plan import Slot, WorldConfig, plan_slots
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _check_compatible(root: Path, config: WorldConfig) -> None:
+    meta_path = root / META_NAME
+    if not meta_path.exists():
+        return
+    old = json.loads(meta_path.read_text()).get("config", {})
+    new = config.fingerprint()
+    diff = [k for k in new if old.get(k) != new[k]]
+    if diff:
+        raise ValueError(f"{root} holds a world built with different settings ({', '.join(diff)});"
+                         " build into a new folder")
+
+
+def _compact_index(root: Path) -> list[dict[str, Any]]:
+    """Rewrite the index without a torn last line (after a crash) and return its records."""
+    records = read_index(root)
+    path = root / INDEX_NAME
+    if path.exists():
+        tmp = path.with_name(f".{INDEX_NAME}.tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+        os.replace(tmp, path)
+    return records
+
+
+def _summary(config: WorldConfig, records: list[dict[str, Any]], seconds: float) -> dict:
+    ok = [r for r in records if r.get("status") == "ok"]
+    counts: dict[str, dict[str, int]] = {}
+    for r in ok:
+        counts.setdefault(r["split"], Counter())[r["family"]] += 1
+    rejected = Counter()
+    drawn = Counter()
+    reasons: dict[str, Counter] = {}
+    for r in records:
+        rejected[r["family"]] += r.get("rejected", 0)
+        drawn[r["family"]] += r.get("rejected", 0) + (r.get("status") == "ok")
+        reasons.setdefault(r["family"], Counter()).update(r.get("rejected_reasons", {}))
+    return {
+        "dso_version": dso.__version__,
+        "seed": config.seed,
+        "n": len(ok),
+        "resolution": config.resolution,
+        "image_size": config.image_size,
+        "families": list(config.families),
+        "train_families": list(config.train_families),
+        "wild_families": list(config.wild_families),
+        "counts": {split: dict(c) for split, c in counts.items()},
+        "failed": sorted(r["id"] for r in records if r.get("status") != "ok"),
+        "rejected": dict(rejected),
+        "rejected_fraction": {f: round(rejected[f] / drawn[f], 4) for f in drawn if drawn[f]},
+        "rejected_reasons": {f: dict(c) for f, c in reasons.items()},
+        "build_seconds": round(seconds, 2),
+        "config": config.fingerprint(),
+        "requested": {"n_train": config.n_train, "n_eval": config.n_eval,
+                      "n_synthetic": config.n_synthetic,
+                      "wild_per_family": config.wild_per_family},
+    }
+
+
+def _run(todo: Sequence[Slot], config: WorldConfig, root: Path,
+         workers: int) -> Iterator[dict[str, Any]]:
+    work = partial(build_slot, config=config, root=str(root))
+    if workers <= 1 or len(todo) <= 1:
+        yield from map(work, todo)
+        return
+    context = multiprocessing.get_context("spawn")  # MuJoCo and fork do not mix
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield from pool.map(work, todo, chunksize=4)
+
+
+def build_world(
+    out: str | Path,
+    *,
+    n_train: int = 3000,
+    seed: int = 0,
+    families: Sequence[str] | None = None,
+    resolution: int = 32,
+    image_size: int = 64,
+    n_eval: int = 65,
+    eval_views: int = 12,
+    wild_per_family: int = 30,
+    n_synthetic: int = 600,
+    workers: int | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> World:
+    """Build the world into folder `out` (resuming whatever is already there) and open it.
+
+    Objects already in `out/index.jsonl` are skipped, so an interrupted build loses nothing
+    that was finished and a larger count only adds objects. `families=None` uses every
+    family (training ones for train/eval/synthetic, held-out ones for the wild split).
+    `options` sets further `WorldConfig` fields (e.g. `train_views`, `max_tilt_deg`).
+    """
+    config = replace(WorldConfig(), seed=seed, n_train=n_train, n_eval=n_eval,
+                     n_synthetic=n_synthetic, wild_per_family=wild_per_family,
+                     resolution=resolution, image_size=image_size, eval_views=eval_views,
+                     families=tuple(families) if families else TRAIN_FAMILIES + WILD_FAMILIES,
+                     **options)
+    config.validate()
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    _check_compatible(root, config)
+    records = _compact_index(root)
+    done = {r["id"] for r in records}
+    todo = [slot for slot in plan_slots(config) if slot.id not in done]
+    previous = 0.0
+    if (root / META_NAME).exists():
+        previous = json.loads((root / META_NAME).read_text()).get("build_seconds", 0.0)
+    _write_json_atomic(root / META_NAME, {**_summary(config, records, previous),
+                                          "complete": not todo})
+    workers = min(os.cpu_count() or 1, 8) if workers is None else workers
+    start = time.perf_counter()
+    with open(root / INDEX_NAME, "a") as index, \
+            tqdm(total=len(todo), desc="world", unit="obj", disable=not progress) as bar:
+        for record in _run(todo, config, root, workers):
+            index.write(json.dumps(record) + "\n")
+            index.flush()
+            records.append(record)
+            bar.update(1)
+    seconds = previous + time.perf_counter() - start
+    _write_json_atomic(root / META_NAME, {**_summary(config, records, seconds), "complete": True})
+    return World.open(root)
+
+
+__all__ = ["FAMILIES", "TRAIN_FAMILIES", "WILD_FAMILIES", "build_world"]
