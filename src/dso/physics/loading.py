@@ -86,6 +86,8 @@ def _from_arrays(vertices: Any, faces: Any, source: str) -> trimesh.Trimesh:
         raise MeshInputError("unsupported", f"{source}: cannot read arrays: {err}") from err
     if v.ndim != 2 or v.shape[1] != 3:
         raise MeshInputError("unsupported", f"{source}: vertices must be (N, 3), got {v.shape}")
+    if len(v) == 0:
+        raise MeshInputError("empty", f"{source}: mesh is empty (no vertices)")
     if f.size == 0:
         raise MeshInputError("point_cloud", f"{source}: no faces (a point cloud has no surface)")
     if f.ndim != 2 or f.shape[1] != 3 or not np.issubdtype(f.dtype, np.integer):

@@ -100,9 +100,10 @@ def _backends() -> list[str]:
     return ["egl", "osmesa", "software"]
 
 
-def _draw(evaluations: list[Evaluation], indices: list[list[int]]) -> tuple[list, str]:
+def _draw(evaluations: list[Evaluation], indices: list[list[int]],
+          backends: list[str]) -> tuple[list, str]:
     errors = []
-    for backend in _backends():
+    for backend in backends:
         try:
             return _frames(evaluations, indices, backend), backend
         except (MujocoUnavailable, ImportError) as err:
@@ -126,11 +127,12 @@ def _caption(evaluation: Evaluation) -> str:
 
 
 def render_checks(paths: list[str], out: Path, *, up: str = "z", preset: str = "accurate",
-                  threshold: float = 20.0) -> str:
+                  threshold: float = 20.0, backends: list[str] | None = None) -> str:
     """Draw the meshes' start and end poses (.png) or their fall (.gif) to `out`.
 
-    One row per mesh in a PNG (start | end), meshes side by side in a GIF. Returns the backend
-    used ("egl", "osmesa" or "software"); raises RenderUnavailable when none works.
+    One row per mesh in a PNG (start | end), meshes side by side in a GIF. `backends` are tried
+    in order (default: MUJOCO_GL's if set, else egl, osmesa, then "software"). Returns the
+    backend used; raises RenderUnavailable, saying what to install, when none works.
     """
     from PIL import Image
 
@@ -142,7 +144,7 @@ def render_checks(paths: list[str], out: Path, *, up: str = "z", preset: str = "
     n_frames = max(len(e.frames or []) for e in evaluations) if gif else 2
     indices = [list(range(n_frames)) if gif else [0, len(e.frames or [1]) - 1]
                for e in evaluations]
-    drawn, backend = _draw(evaluations, indices)
+    drawn, backend = _draw(evaluations, indices, _backends() if backends is None else backends)
     captions = [_caption(e) for e in evaluations]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     if gif:

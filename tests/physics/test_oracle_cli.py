@@ -1,0 +1,104 @@
+"""`dso check`: the contract other tools rely on (JSON lines, summary, exit codes, --render)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from oracle_shapes import mesh_of, table
+from PIL import Image
+from typer.testing import CliRunner
+
+from dso.cli import app
+from dso.physics.render import RenderUnavailable, render_checks
+
+DATA = Path(__file__).parent / "data"
+STABLE = str(DATA / "pybullet/domino.obj")
+FALLS = str(DATA / "pybullet/random_106.obj")
+KEYS = {"path", "status", "stable", "tilt_deg", "dso_angle_deg", "mass_source", "seconds",
+        "error"}
+
+
+def _run(*args):
+    return CliRunner().invoke(app, ["check", *args])
+
+
+def test_json_lines_one_per_mesh_in_order_and_exit_1_on_any_failure(tmp_path):
+    missing = str(tmp_path / "missing.obj")
+    result = _run(STABLE, missing, FALLS, "--json", "--workers", "2")
+    assert result.exit_code == 1
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 3
+    rows = [json.loads(line) for line in lines]
+    assert all(KEYS <= set(row) for row in rows)
+    assert [row["path"] for row in rows] == [STABLE, missing, FALLS]
+    assert [row["status"] for row in rows] == ["ok", "error", "ok"]
+    assert [row["stable"] for row in rows] == [True, None, False]
+    assert "not found" in rows[1]["error"]
+
+
+def test_summary_table_and_exit_0_when_all_evaluated():
+    result = _run(STABLE, FALLS, "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert "2 meshes: 2 evaluated, 1 stable (50.0%)" in result.stdout
+    assert "mean tilt" in result.stdout and "0 failed" in result.stdout
+
+
+def test_options_reach_the_oracle():
+    rows = [json.loads(line) for line in _run(
+        STABLE, "--json", "--preset", "dso", "--threshold", "5", "--up", "y",
+        "--workers", "1").stdout.splitlines()]
+    assert rows[0]["mass_source"] == "legacy" and rows[0]["threshold_deg"] == 5.0
+
+
+@pytest.mark.parametrize("args", [[], ["m.obj", "--up", "x"], ["m.obj", "--preset", "fast"],
+                                  ["m.obj", "--threshold", "-3"], ["m.obj", "--workers", "0"],
+                                  ["m.obj", "--render", "out.jpg"], ["m.obj", "--bogus"]])
+def test_usage_errors_exit_2(args):
+    assert _run(*args).exit_code == 2
+
+
+def test_console_script_exit_codes_in_a_real_process(tmp_path):
+    cmd = [sys.executable, "-m", "dso", "check", "--json", "--workers", "1"]
+    ok = subprocess.run(cmd + [STABLE], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["stable"] is True
+    bad = subprocess.run(cmd + [str(tmp_path / "nope.stl")], capture_output=True, text=True)
+    assert bad.returncode == 1 and json.loads(bad.stdout)["status"] == "error"
+
+
+def test_render_png_start_and_end_with_the_software_renderer(tmp_path):
+    out = tmp_path / "poses.png"
+    assert render_checks([STABLE, FALLS], out, backends=["software"]) == "software"
+    image = np.asarray(Image.open(out))
+    assert image.shape == (2 * 256, 2 * 256, 3)
+    start, end = image[256:, :256], image[256:, 256:]  # the falling one: its pose changed
+    assert start.mean() > 5 and end.mean() > 5
+    assert np.abs(start.astype(int) - end.astype(int)).mean() > 2
+
+
+def test_render_gif_shows_the_fall(tmp_path):
+    out = tmp_path / "fall.gif"
+    mesh_path = tmp_path / "table.ply"
+    mesh_of(table(1.2)).export(mesh_path)
+    render_checks([str(mesh_path)], out, backends=["software"])
+    gif = Image.open(out)
+    assert gif.n_frames > 5
+    gif.seek(0)
+    first = np.asarray(gif.convert("RGB"), dtype=int)
+    gif.seek(gif.n_frames - 1)
+    assert np.abs(first - np.asarray(gif.convert("RGB"), dtype=int)).mean() > 2
+
+
+def test_render_without_a_working_backend_says_what_to_install(tmp_path):
+    with pytest.raises(RenderUnavailable, match="apt-get install libosmesa6"):
+        render_checks([STABLE], tmp_path / "x.png", backends=["no-such-gl"])
+
+
+def test_cli_render_writes_the_picture_with_whatever_backend_works(tmp_path):
+    out = tmp_path / "check.png"
+    result = _run(STABLE, "--render", str(out), "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).size == (512, 256)
