@@ -1,0 +1,27 @@
+"""`dso world build` and `dso world show` end to end on a tiny world."""
+
+from PIL import Image
+from typer.testing import CliRunner
+
+from dso.cli import app
+
+
+def test_build_then_show(tmp_path):
+    out = tmp_path / "world"
+    args = ["world", "build", str(out), "--n", "3", "--n-eval", "1", "--n-synthetic", "0",
+            "--wild-per-family", "1", "--workers", "1", "--families", "chair",
+            "--families", "bird"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "5 objects" in result.output and "rejected" in result.output
+    result = CliRunner().invoke(app, ["world", "show", str(out), "--png", str(tmp_path / "s.png")])
+    assert result.exit_code == 0, result.output
+    sheet = Image.open(tmp_path / "s.png")
+    assert sheet.size[1] == 2 * 64  # one row per family
+
+
+def test_clear_errors(tmp_path):
+    result = CliRunner().invoke(app, ["world", "show", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "no world" in result.output
+    result = CliRunner().invoke(app, ["world", "build", str(tmp_path / "w"), "--families", "x"])
+    assert result.exit_code == 2 and "unknown family" in result.output
