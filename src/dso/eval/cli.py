@@ -9,14 +9,10 @@ import typer
 SPLITS = ("eval", "wild", "synthetic")
 
 
-def _open_world(path: Path | None):
+def _open_world(path: Path):
     from dso.world import World
 
-    if path is not None:
-        return World.open(path)
-    from dso.world import default_world
-
-    return default_world()
+    return World.open(path)
 
 
 def eval_command(
@@ -26,7 +22,7 @@ def eval_command(
     split: str = typer.Option("eval", "--split", help="eval | wild | synthetic"),
     weights: Path | None = typer.Option(None, "--weights", help="generator weights folder"),
     adapter: Path | None = typer.Option(None, "--adapter", help="training run (LoRA adapter)"),
-    world: Path | None = typer.Option(None, "--world", help="world folder (default: built-in)"),
+    world: Path = typer.Option(..., "--world", help="world folder (`dso world build DIR`)"),
     limit: int | None = typer.Option(None, "--limit", help="at most N prompt images"),
     samples: int = typer.Option(1, "--samples", help="samples per prompt image"),
     seed: int = typer.Option(0, "--seed"),
