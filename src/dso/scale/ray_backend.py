@@ -14,19 +14,31 @@ from typing import Any
 from dso.scale.ray_map import ray_map
 
 
-def _check_item(config: Any, item: Any) -> Any:
+def _portable(mesh: Any) -> tuple[Any, str | None]:
+    """(what is shipped, its name): a Trimesh travels as plain arrays, without its caches."""
+    import numpy as np
+    import trimesh
+
+    from dso.physics.loading import describe
+
+    if isinstance(mesh, trimesh.Trimesh):
+        return (np.asarray(mesh.vertices), np.asarray(mesh.faces)), None
+    return mesh, describe(mesh)
+
+
+def _check_item(config: Any, item: tuple[Any, str | None]) -> Any:
     """Worker side: one oracle call (check_mesh itself never raises for bad input)."""
     from dso.physics import check_mesh
 
-    return check_mesh(item, config=config)
+    mesh, path = item
+    return check_mesh(mesh, config=config, path=path)
 
 
-def _worker_failure(config: Any, index: int, item: Any, message: str) -> Any:
+def _worker_failure(config: Any, index: int, item: tuple[Any, str | None], message: str) -> Any:
     """The CheckResult of an item whose worker died or whose task could not run."""
     from dso.physics import CheckResult
-    from dso.physics.loading import describe
 
-    return CheckResult(path=describe(item), status="error", error=message, error_kind="worker",
+    return CheckResult(path=item[1], status="error", error=message, error_kind="crash",
                        preset=config.preset, threshold_deg=config.threshold_deg)
 
 
@@ -56,7 +68,7 @@ def ray_check_many(
     config = resolve_config(**check_kwargs)
     return ray_map(
         functools.partial(_check_item, config),
-        meshes,
+        [_portable(m) for m in meshes],
         address=address,
         workers=workers,
         chunk_size=chunk_size,

@@ -55,11 +55,25 @@ def _patched_env(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _force_loopback() -> None:
-    """Make an already-imported Ray pick 127.0.0.1 as this node's address."""
-    constants = sys.modules.get("ray._private.ray_constants")
-    if constants is not None and hasattr(constants, "ENABLE_RAY_CLUSTER"):
-        constants.ENABLE_RAY_CLUSTER = False
+@contextlib.contextmanager
+def _loopback() -> Iterator[Any]:
+    """Import Ray with this node's address pinned to 127.0.0.1; undo the pin afterwards.
+
+    Ray reads the switch at import time (env) and at init (module constant); processes Ray
+    starts inside inherit the environment, so they stay on loopback too.
+    """
+    user_set = _LOCAL_ENV.keys() & os.environ.keys()
+    with _patched_env(_LOCAL_ENV):
+        ray = _ray()
+        constants = sys.modules.get("ray._private.ray_constants")
+        pinned = constants is not None and hasattr(constants, "ENABLE_RAY_CLUSTER")
+        if pinned:
+            constants.ENABLE_RAY_CLUSTER = False
+        try:
+            yield ray
+        finally:
+            if pinned and "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER" not in user_set:
+                constants.ENABLE_RAY_CLUSTER = not getattr(constants, "IS_WINDOWS_OR_OSX", False)
 
 
 def resolve_workers(workers: int | None) -> int:
@@ -73,9 +87,7 @@ def resolve_workers(workers: int | None) -> int:
 
 def start_local(workers: int | None = None) -> None:
     """Start a local Ray cluster with `workers` CPUs, bound to 127.0.0.1, in this process."""
-    with _patched_env(_LOCAL_ENV):
-        ray = _ray()
-        _force_loopback()
+    with _loopback() as ray:
         ray.init(
             num_cpus=resolve_workers(workers),
             include_dashboard=False,
@@ -87,15 +99,27 @@ def start_local(workers: int | None = None) -> None:
         )
 
 
+def is_loopback(address: str) -> bool:
+    """True for "127.x.y.z:port", "localhost:port", "[::1]:port" (and without a port)."""
+    host = address.split("://")[-1]
+    host = host.rsplit(":", 1)[0] if host.count(":") == 1 or "]" in host else host
+    host = host.strip("[]").lower()
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
 def connect(address: str) -> None:
-    """Connect this process to an existing Ray cluster at `address` ("auto", "host:port", ...)."""
-    ray = _ray()
-    ray.init(
-        address=address,
-        log_to_driver=False,
-        logging_level="warning",
-        runtime_env={"env_vars": dict(SINGLE_THREAD_ENV)},
-    )
+    """Connect this process to an existing Ray cluster at `address` ("auto", "host:port", ...).
+
+    A loopback address stays loopback (Ray would otherwise swap 127.0.0.1 for this machine's
+    outward address and never find a cluster bound to loopback).
+    """
+    with _loopback() if is_loopback(address) else contextlib.nullcontext(_ray()) as ray:
+        ray.init(
+            address=address,
+            log_to_driver=False,
+            logging_level="warning",
+            runtime_env={"env_vars": dict(SINGLE_THREAD_ENV)},
+        )
 
 
 @contextlib.contextmanager
