@@ -38,6 +38,7 @@ def test_eval_compare_rejects_malformed_entries(tmp_path):
 
 
 def test_eval_rejects_unknown_split(tmp_path):
-    result = CliRunner().invoke(app, ["eval", "--split", "train", "--out", str(tmp_path)])
+    result = CliRunner().invoke(app, ["eval", "--split", "train", "--out", str(tmp_path),
+                                      "--world", str(tmp_path)])
     assert result.exit_code != 0
     assert "split" in result.output.lower()
