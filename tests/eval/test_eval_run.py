@@ -80,3 +80,17 @@ def test_prompts_without_ground_truth_get_no_geometry_and_no_error(toy_generator
     res = evaluate(toy_generator, world, "synthetic", workers=1, progress=False, n_points=500)
     assert res["overall"]["stable_pct"] == 100.0 and res["overall"]["cd"] is None
     assert res["overall"]["n_errors"] == 0 and res["overall"]["n_geometry_scored"] == 0
+
+
+def test_bad_oracle_settings_fail_before_generating(toy_world):
+    class Counting(ShapeGenerator):
+        calls = 0
+
+        def generate(self, images, **kw):
+            Counting.calls += 1
+            return super().generate(images, **kw)
+
+    for bad in (dict(preset="nope"), dict(threshold=0.0), dict(samples_per_image=0)):
+        with pytest.raises(ValueError):
+            evaluate(Counting(), toy_world, "eval", progress=False, **bad)
+    assert Counting.calls == 0

@@ -146,8 +146,12 @@ def evaluate(
     `families` (each with n_prompts, n_samples, output_pct, stable_pct, rot_deg, cd, fscore
     and error counts) and `items` (one row per generated sample).
     """
-    if samples_per_image < 1:
-        raise ValueError(f"samples_per_image must be >= 1, got {samples_per_image}")
+    if samples_per_image < 1 or n_points < 1:
+        raise ValueError(f"samples_per_image and n_points must be >= 1, got "
+                         f"{samples_per_image}, {n_points}")
+    from dso.physics import OracleConfig
+
+    OracleConfig.from_preset(preset, threshold_deg=float(threshold))  # bad settings fail now
     if isinstance(world, (str, Path)):
         from dso.world import World
 
