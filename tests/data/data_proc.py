@@ -41,8 +41,3 @@ def run_and_kill(script: str, db: Path, table: str, at_least: int,
         proc.wait()
     return count_rows(db, table)
 
-
-def run(script: str) -> None:
-    """Run `python -c script` to completion; fail with its stderr otherwise."""
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr

@@ -1,44 +1,18 @@
 """generate_dataset: rows, seeds, files, failures, resume checks and crash-resume."""
 
-import hashlib
 import textwrap
 from pathlib import Path
 
 import pytest
 import torch
 import trimesh
-from data_proc import run, run_and_kill
+from data_proc import run_and_kill
+from data_snapshot import assert_same, snapshot
 from data_toy_generator import ToyGenerator, toy_prompts
 
 from dso.data import DatasetError, SampleStore, generate_dataset
 
 HERE = Path(__file__).parent
-
-
-def _snapshot(path: Path) -> dict:
-    """Everything a dataset holds, independent of how it was chunked."""
-    with SampleStore.open(path) as store:
-        samples = store.samples()
-        ok = [s["sample_id"] for s in samples if s["latent_shard"]]
-        prompts = [p for p in store.prompts() if p["cond_shard"]]
-        meshes = {s["sample_id"]: hashlib.sha1((path / s["mesh_path"]).read_bytes()).hexdigest()
-                  for s in samples if s["mesh_path"]}
-        strip = ("latent_shard", "latent_index")
-        return {
-            "samples": [{k: v for k, v in s.items() if k not in strip} for s in samples],
-            "prompts": [p["prompt_id"] for p in store.prompts()],
-            "latents": store.latents(ok) if ok else None,
-            "conds": store.conditions([p["prompt_id"] for p in prompts]),
-            "meshes": meshes,
-        }
-
-
-def _assert_same(a: dict, b: dict) -> None:
-    assert a["samples"] == b["samples"]
-    assert a["prompts"] == b["prompts"]
-    assert torch.equal(a["latents"], b["latents"])
-    assert torch.equal(a["conds"], b["conds"])
-    assert a["meshes"] == b["meshes"]
 
 
 def test_rows_seeds_files_and_manifest(tmp_path):
@@ -92,7 +66,7 @@ def test_batching_does_not_change_samples(tmp_path):
                      progress=False)
     generate_dataset(tmp_path / "b", ToyGenerator(), prompts, n=2, seed=1, batch_size=64,
                      progress=False, cond_dtype="float32")
-    _assert_same(_snapshot(tmp_path / "a"), _snapshot(tmp_path / "b"))
+    assert_same(snapshot(tmp_path / "a"), snapshot(tmp_path / "b"))
 
 
 def test_resume_refuses_other_settings(tmp_path):
@@ -116,7 +90,7 @@ def test_files_of_an_uncommitted_chunk_are_replaced_or_swept(tmp_path):
     ds = tmp_path / "ds"
     generate_dataset(ds, ToyGenerator(), prompts[:4], n=2, seed=1, batch_size=4,
                      progress=False)
-    reference = _snapshot(ds)
+    reference = snapshot(ds)
     # a run killed after writing files but before its transaction: drop the last chunk's rows
     with SampleStore.open(ds) as store, store.transaction():
         store.conn.execute("DELETE FROM samples WHERE prompt_id IN (?, ?)",
@@ -127,7 +101,7 @@ def test_files_of_an_uncommitted_chunk_are_replaced_or_swept(tmp_path):
     summary = generate_dataset(ds, ToyGenerator(), prompts[:4], n=2, seed=1, batch_size=4,
                                progress=False)
     assert summary.counts["already_done"] == 2
-    _assert_same(_snapshot(ds), reference)
+    assert_same(snapshot(ds), reference)
     assert sorted(f.name for f in (ds / "latents").iterdir()) == [
         "chunk-0000000-0000001.safetensors", "chunk-0000002-0000003.safetensors"]
     assert not list((ds / "meshes").glob(".*"))
@@ -136,7 +110,8 @@ def test_files_of_an_uncommitted_chunk_are_replaced_or_swept(tmp_path):
 _SCRIPT = """
 import sys
 sys.path.insert(0, {here!r})
-from data_proc import run, run_and_kill
+from data_proc import run_and_kill
+from data_snapshot import assert_same, snapshot
 from data_toy_generator import ToyGenerator, toy_prompts
 from dso.data import generate_dataset
 generate_dataset({ds!r}, ToyGenerator(delay={delay}), toy_prompts(30), n=2, seed=5,
@@ -151,10 +126,12 @@ def test_generation_survives_sigkill(tmp_path):
     first = run_and_kill(script, db, "samples", at_least=6)
     second = run_and_kill(script, db, "samples", at_least=first + 20)
     assert 0 < first < second < 60, (first, second)  # both kills landed mid-way
-    run(script)
+    resumed = generate_dataset(ds, ToyGenerator(), toy_prompts(30), n=2, seed=5, batch_size=2,
+                               progress=False)
+    assert resumed.counts["already_done"] == second // 2
     generate_dataset(tmp_path / "ref", ToyGenerator(), toy_prompts(30), n=2, seed=5,
                      batch_size=2, progress=False)
-    _assert_same(_snapshot(ds), _snapshot(tmp_path / "ref"))
+    assert_same(snapshot(ds), snapshot(tmp_path / "ref"))
     with SampleStore.open(ds) as store:
         used = {s["latent_shard"] for s in store.samples()}
         assert {f"latents/{f.name}" for f in (ds / "latents").iterdir()} == used

@@ -65,6 +65,9 @@ def generate(
     cond_dtype: str = typer.Option("float32", "--cond-dtype",
                                    help="Storage of conditions: float32|float16|bfloat16."),
     device: str = typer.Option("cpu", "--device", help="torch device for the generator."),
+    backend: str = typer.Option("local", "--backend", help="local | ray (one worker per GPU)."),
+    address: str = typer.Option(None, "--address", help="Ray cluster address (ray backend)."),
+    workers: int = typer.Option(None, "--workers", min=1, help="Ray workers (local cluster)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Sample N objects per prompt into a dataset: meshes, latents, conditions, SQLite index.
@@ -79,7 +82,9 @@ def generate(
 
         gen = get_generator(generator, weights=weights, device=device)
         summary = generate_dataset(out, gen, prompts, n=n, seed=seed, batch_size=batch_size,
-                                   progress=not quiet, cond_dtype=cond_dtype)
+                                   progress=not quiet, cond_dtype=cond_dtype, backend=backend,
+                                   address=address, workers=workers,
+                                   remote=(generator, weights))
     except _known_errors() as err:
         _fail(err)
     typer.echo(f"{summary}\ndataset: {out} (index.sqlite, manifest.jsonl)")

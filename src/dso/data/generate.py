@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
+from dso.data.chunks import Chunk, local_chunks, ray_chunks
 from dso.data.manifest import export_manifest
 from dso.data.prompts import Prompt
 from dso.data.store import DatasetError, SampleStore, Summary, atomic_write_bytes, write_shard
@@ -89,30 +90,23 @@ def _open_or_init(store: SampleStore, expected: dict, prompts: Sequence[Prompt])
         )
 
 
-def _chunks(pending: list[int], size: int) -> list[list[int]]:
-    """Consecutive runs of prompt positions, each cut into pieces of at most `size`."""
-    out: list[list[int]] = []
-    for pos in pending:
-        if out and out[-1][-1] == pos - 1 and len(out[-1]) < size:
-            out[-1].append(pos)
-        else:
-            out.append([pos])
-    return out
-
-
-def _runs(positions: list[int]) -> list[list[int]]:
-    return _chunks(positions, len(positions) or 1)
-
-
 def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt], *, n: int,
                      seed: int = 0, batch_size: int = 64, progress: bool = True,
-                     cond_dtype: str = "float32") -> Summary:
+                     cond_dtype: str = "float32", backend: str = "local",
+                     address: str | None = None, workers: int | None = None,
+                     remote: tuple[str, str | Path | None] | None = None) -> Summary:
     """Generate `n` samples per prompt into the store at `store_path`, resuming if it exists.
 
     `batch_size` is the number of samples per generator call; a chunk (one shard, one
     transaction) holds `max(1, batch_size // n)` prompts. Conditions are stored in `cond_dtype`
     (float16 halves the size of DINOv2 tokens) and read back as float32.
+    `backend="ray"` spreads chunks over Ray workers (one per GPU, else per CPU) of the cluster
+    at `address` (default: a local one of `workers` CPUs); `remote=(name, weights)` lets each
+    worker load the generator itself instead of receiving `generator`. All images of the
+    pending prompts are loaded up front on that path.
     """
+    if backend not in ("local", "ray"):
+        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
     if n < 1:
         raise ValueError("n must be at least 1")
     if cond_dtype not in COND_DTYPES:
@@ -129,9 +123,14 @@ def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt
         counts = {"prompts": len(prompts), "already_done": len(prompts) - len(pending),
                   "ok": 0, "empty": 0, "failed": 0}
         bar = _bar(len(pending) * n, progress, f"generate {generator.name}")
-        for chunk in _chunks(pending, max(1, batch_size // n)):
-            rows = _run_chunk(store, generator, prompts, chunk, n=n, seed=seed,
-                              batch_size=batch_size, cond_dtype=cond_dtype)
+        opts = {"size": max(1, batch_size // n), "n": n, "seed": seed, "batch_size": batch_size}
+        if backend == "ray":
+            source = ray_chunks(generator, prompts, pending, address=address, workers=workers,
+                                remote=remote, **opts)
+        else:
+            source = local_chunks(generator, prompts, pending, **opts)
+        for chunk in source:
+            rows = _commit(store, prompts, chunk, n=n, seed=seed, cond_dtype=cond_dtype)
             for r in rows:
                 counts[r["status"]] += 1
             bar.set_postfix(ok=counts["ok"], empty=counts["empty"], failed=counts["failed"],
@@ -149,54 +148,15 @@ def _bar(total: int, progress: bool, desc: str):
     return tqdm(total=total, disable=not progress, desc=desc, unit="sample")
 
 
-def _run_chunk(store: SampleStore, generator, prompts: Sequence[Prompt], chunk: list[int], *,
-               n: int, seed: int, batch_size: int, cond_dtype: str) -> list[dict]:
-    """Generate, write and commit one chunk; returns its sample rows."""
-    name = f"chunk-{chunk[0]:07d}-{chunk[-1]:07d}.safetensors"
-    images, failed = {}, {}
-    for pos in chunk:
-        try:
-            images[pos] = prompts[pos].load_image()
-        except Exception as err:  # one unreadable image must not stop the chunk
-            failed[pos] = f"image: {type(err).__name__}: {err}"
-    results, conds = _sample(generator, images, n=n, seed=seed, batch_size=batch_size,
-                             failed=failed)
-    cond_rows = _write_conditions(store, name, conds, prompts, cond_dtype)
-    rows = _write_samples(store, name, results, prompts, failed, chunk, n=n, seed=seed)
+def _commit(store: SampleStore, prompts: Sequence[Prompt], chunk: Chunk, *, n: int,
+            seed: int, cond_dtype: str) -> list[dict]:
+    """Write one chunk's shards and meshes, then insert its rows in one transaction."""
+    pos = chunk.positions
+    name = f"chunk-{pos[0]:07d}-{pos[-1]:07d}.safetensors"
+    cond_rows = _write_conditions(store, name, chunk.conds, prompts, cond_dtype)
+    rows = _write_samples(store, name, chunk.samples, prompts, chunk.failed, pos, n=n, seed=seed)
     store.record_chunk(cond_rows, rows)
     return rows
-
-
-def _sample(generator, images: dict, *, n: int, seed: int, batch_size: int,
-            failed: dict) -> tuple[dict, dict]:
-    """Samples keyed by (position, j) and conditions keyed by position, per run of prompts."""
-    results: dict = {}
-    conds: dict = {}
-    for run in _runs(sorted(images)):
-        try:
-            _sample_run(generator, images, run, n, seed, batch_size, results, conds)
-        except Exception:  # retry prompt by prompt so one bad prompt fails alone
-            for pos in run:
-                try:
-                    _sample_run(generator, images, [pos], n, seed, batch_size, results, conds)
-                except Exception as err:
-                    failed[pos] = f"generate: {type(err).__name__}: {err}"
-    return results, conds
-
-
-def _sample_run(generator, images: dict, run: list[int], n: int, seed: int, batch_size: int,
-                results: dict, conds: dict) -> None:
-    imgs = [images[p] for p in run]
-    cond = generator.condition(imgs)
-    out = generator.generate(imgs, n=n, seed=seed + run[0] * n, batch_size=batch_size)
-    got = {}
-    for s in out:
-        got[(run[s.prompt_index], s.sample_index)] = s
-    expected = {(p, j) for p in run for j in range(n)}
-    if set(got) != expected:
-        raise RuntimeError(f"generator returned {len(got)} samples, expected {len(expected)}")
-    results.update(got)
-    conds.update({p: cond[i] for i, p in enumerate(run)})
 
 
 def _write_conditions(store: SampleStore, name: str, conds: dict, prompts: Sequence[Prompt],
@@ -212,7 +172,7 @@ def _write_conditions(store: SampleStore, name: str, conds: dict, prompts: Seque
 
 
 def _write_samples(store: SampleStore, name: str, results: dict, prompts: Sequence[Prompt],
-                   failed: dict, chunk: list[int], *, n: int, seed: int) -> list[dict]:
+                   failed: dict, positions: list[int], *, n: int, seed: int) -> list[dict]:
     import torch
 
     order = sorted(results)
@@ -221,7 +181,7 @@ def _write_samples(store: SampleStore, name: str, results: dict, prompts: Sequen
         write_shard(store.root / "latents" / name, {"latents": stacked})
     index = {k: i for i, k in enumerate(order)}
     rows = []
-    for pos in chunk:
+    for pos in positions:
         for j in range(n):
             sid = pos * n + j
             row = {"sample_id": sid, "prompt_id": prompts[pos].prompt_id, "sample_index": j,
