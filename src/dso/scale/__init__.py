@@ -1,6 +1,7 @@
 """Scale-out: Ray for labelling and generation, torch.distributed for training.
 
-Names are imported lazily so `import dso.scale` pulls in neither Ray nor torch.
+Importing this package loads neither Ray nor torch: the Ray modules import Ray when called,
+and the torch.distributed helpers (`dso.scale.distributed`) are loaded on first use.
 """
 
 from __future__ import annotations
@@ -8,33 +9,28 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_EXPORTS = {
-    "ray_map": "dso.scale.ray_map",
-    "map_items": "dso.scale.ray_map",
-    "ItemFailure": "dso.scale.ray_map",
-    "ray_check_many": "dso.scale.ray_backend",
-    "ray_generate": "dso.scale.ray_generate",
-    "GenChunk": "dso.scale.ray_generate",
-    "ray_session": "dso.scale.ray_session",
-    "DistContext": "dso.scale.distributed",
-    "dist_context": "dso.scale.distributed",
-    "is_main": "dso.scale.distributed",
-    "barrier": "dso.scale.distributed",
-    "cleanup": "dso.scale.distributed",
-    "rank_seed": "dso.scale.distributed",
-    "rank_generator": "dso.scale.distributed",
-    "rank_batch_indices": "dso.scale.distributed",
-    "all_reduce_mean": "dso.scale.distributed",
-    "average_gradients": "dso.scale.distributed",
-    "broadcast_module": "dso.scale.distributed",
-    "wrap_ddp": "dso.scale.distributed",
-    "unwrap": "dso.scale.distributed",
-}
+# Light modules (tqdm only) are imported here so that the package attributes below are the
+# functions, not the submodules of the same name (`dso.scale.ray_map` is the function).
+from dso.scale.ray_actors import ray_actor_map
+from dso.scale.ray_backend import ray_check_many
+from dso.scale.ray_generate import GenChunk, ray_generate
+from dso.scale.ray_map import ItemFailure, map_items, ray_map
+from dso.scale.ray_session import ray_session
 
-__all__ = sorted(_EXPORTS)
+_DISTRIBUTED = ("DistContext", "dist_context", "is_main", "world_size", "barrier", "cleanup",
+                "rank_seed", "rank_generator", "rank_batch_indices", "all_reduce_mean",
+                "average_gradients", "broadcast_module", "wrap_ddp", "unwrap")
+
+__all__ = [  # noqa: RUF022 - Ray names, then the torch.distributed ones (lazy)
+    "GenChunk", "ItemFailure", "map_items", "ray_actor_map", "ray_check_many", "ray_generate",
+    "ray_map", "ray_session",
+    "DistContext", "dist_context", "is_main", "world_size", "barrier", "cleanup", "rank_seed",
+    "rank_generator", "rank_batch_indices", "all_reduce_mean", "average_gradients",
+    "broadcast_module", "wrap_ddp", "unwrap",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'dso.scale' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name in _DISTRIBUTED:
+        return getattr(importlib.import_module("dso.scale.distributed"), name)
+    raise AttributeError(f"module 'dso.scale' has no attribute {name!r}")
