@@ -62,11 +62,10 @@ def _parity_along_z(tri: np.ndarray, res: int) -> np.ndarray:
         area = d_ab + d_bc + d_ca
         hit = ((d_ab > 0) & (d_bc > 0) & (d_ca > 0)) | ((d_ab < 0) & (d_bc < 0) & (d_ca < 0))
         hit &= area != 0
-        safe = np.where(area == 0, 1.0, area)
-        z = (d_bc * a[:, 2] + d_ca * b[:, 2] + d_ab * c[:, 2]) / safe
-        k = np.ceil((z + 0.5) * res - 0.5).astype(np.int64)
-        keep = hit & (k < res)
-        np.add.at(occ_toggles, (ix[keep], iy[keep], np.maximum(k[keep], 0)), 1)
+        z = (d_bc[hit] * a[hit, 2] + d_ca[hit] * b[hit, 2] + d_ab[hit] * c[hit, 2]) / area[hit]
+        k = np.ceil(np.clip((z + 0.5) * res - 0.5, -1.0, res)).astype(np.int64)
+        keep = k < res
+        np.add.at(occ_toggles, (ix[hit][keep], iy[hit][keep], np.maximum(k[keep], 0)), 1)
     return (np.cumsum(occ_toggles[:, :, :res], axis=2) % 2).astype(bool)
 
 

@@ -42,10 +42,11 @@ def make_object(family: str, seed: int) -> tuple[Params, trimesh.Trimesh]:
 def build_object(family: str, params: Params) -> trimesh.Trimesh:
     """The closed mesh for given parameters, normalised to stand in the unit cube.
 
+    Families build objects standing on z = 0; whatever reaches below is cut off flat.
     Vertices are rounded to float32, as a .ply file stores them, so the mesh in memory and
     the mesh read back from disk are the same (and give the same grid).
     """
-    mesh = normalize_mesh(union(get_family(family).build(params)))
+    mesh = normalize_mesh(union(get_family(family).build(params), floor=0.0))
     mesh.vertices = np.asarray(mesh.vertices, dtype=np.float32).astype(np.float64)
     return mesh
 

@@ -162,8 +162,12 @@ def torus(at: Vec, major: float, minor: float, axis: Vec = (0.0, 0.0, 1.0),
                 + np.asarray(at, float), part.faces)
 
 
-def union(parts: Sequence[Part]) -> trimesh.Trimesh:
-    """The solid union of closed parts (manifold3d): one closed mesh with outward normals."""
+def union(parts: Sequence[Part], floor: float | None = None) -> trimesh.Trimesh:
+    """The solid union of closed parts (manifold3d): one closed mesh with outward normals.
+
+    With `floor`, everything below the plane z = `floor` is cut away, so parts sunk into the
+    ground (a leaning stem, a tyre) meet it in a flat contact patch.
+    """
     import manifold3d
 
     solids = []
@@ -177,6 +181,8 @@ def union(parts: Sequence[Part]) -> trimesh.Trimesh:
     if not solids:
         raise ValueError("union of no parts")
     merged = manifold3d.Manifold.batch_boolean(solids, manifold3d.OpType.Add)
+    if floor is not None:
+        merged = merged.trim_by_plane([0.0, 0.0, 1.0], float(floor))
     out = merged.to_mesh()
     result = trimesh.Trimesh(np.asarray(out.vert_properties[:, :3], np.float64),
                              np.asarray(out.tri_verts, np.int64), process=False)

@@ -37,7 +37,7 @@ def build_mushroom(p: Params) -> list:
     if p["base"]:
         parts.append(lathe([0.28, 0.22], [0.0, base_t]))
     for s in p["stems"]:
-        foot = np.array([s["at"][0], s["at"][1], base_t * 0.5])
+        foot = np.array([s["at"][0], s["at"][1], base_t * 0.5 - 0.03])  # sunk, cut flat
         d = np.radians(s["dir_deg"])
         axis = tilt([0, 0, 1], s["lean_deg"] * np.cos(d), s["lean_deg"] * np.sin(d))
         top = foot + axis * s["h"]
@@ -74,9 +74,9 @@ def build_tree(p: Params) -> list:
         parts.append(lathe([p["foot_r"], p["foot_r"] * 0.9], [0.0, 0.04]))
     else:
         for k in range(4):
-            parts.append(capsule(polar(p["trunk_r"] * 2.5, k * 90.0 + 20.0, p["trunk_r"] * 0.6),
+            parts.append(capsule(polar(p["trunk_r"] * 2.5, k * 90.0 + 20.0, p["trunk_r"] * 0.3),
                                  (0, 0, p["trunk_r"] * 2.5), p["trunk_r"] * 0.6))
-    base = np.array([0.0, 0.0, foot_h * 0.9])
+    base = np.array([0.0, 0.0, foot_h * 0.9 - 0.03])  # sunk into the ground, cut flat
     top = base + tilt([0, 0, 1], p["lean_deg"], 0.0) * p["trunk_h"]
     parts.append(frustum(base, top, p["trunk_r"] * 1.4, p["trunk_r"]))
     r = p["crown_r"]
