@@ -80,9 +80,22 @@ def test_resume_refuses_other_settings(tmp_path):
     with pytest.raises(DatasetError, match="weights_fingerprint"):
         generate_dataset(tmp_path / "ds", ToyGenerator(scale=2.0), prompts, n=2, seed=1,
                          progress=False)
-    with pytest.raises(DatasetError, match="prompts_fingerprint"):
+    with pytest.raises(DatasetError, match="does not ask for"):
         generate_dataset(tmp_path / "ds", ToyGenerator(), prompts[:3], n=2, seed=1,
                          progress=False)
+
+
+def test_a_dataset_grows_with_more_prompts(tmp_path):
+    prompts = toy_prompts(6)
+    generate_dataset(tmp_path / "grown", ToyGenerator(), prompts[:4], n=2, seed=1,
+                     progress=False)
+    more = generate_dataset(tmp_path / "grown", ToyGenerator(), prompts, n=2, seed=1,
+                            progress=False)
+    assert more.counts["already_done"] == 4 and more.counts["prompts"] == 6
+    generate_dataset(tmp_path / "once", ToyGenerator(), prompts, n=2, seed=1, progress=False)
+    assert_same(snapshot(tmp_path / "grown"), snapshot(tmp_path / "once"))
+    with SampleStore.open(tmp_path / "grown") as store:
+        assert store.meta()["n_prompts"] == 6
 
 
 def test_files_of_an_uncommitted_chunk_are_replaced_or_swept(tmp_path):

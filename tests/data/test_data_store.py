@@ -94,3 +94,23 @@ def test_writer_lock_is_exclusive(tmp_path):
         pass
     a.close()
     b.close()
+
+
+def test_readers_are_not_blocked_by_a_writer(tmp_path):
+    writer = SampleStore.open(tmp_path / "ds", create=True)
+    _fill(writer)
+    reader = SampleStore.open(tmp_path / "ds")
+    with writer.transaction():  # an open write transaction (as during labelling)
+        writer.conn.execute("UPDATE samples SET status = 'empty' WHERE sample_id = 10")
+        statuses = {s["sample_id"]: s["status"] for s in reader.samples()}
+        assert statuses[10] == "ok"  # WAL: the reader sees the last commit, without waiting
+    assert {s["sample_id"]: s["status"] for s in reader.samples()}[10] == "empty"
+    writer.close()
+    reader.close()
+
+
+def test_other_schema_version_is_refused(tmp_path):
+    with SampleStore.open(tmp_path / "ds", create=True) as store:
+        store.set_meta({"schema_version": 2})
+    with pytest.raises(DatasetError, match="schema version 2"):
+        SampleStore.open(tmp_path / "ds")

@@ -23,7 +23,7 @@ from dso.data.store import DatasetError, SampleStore, Summary, atomic_write_byte
 COND_DTYPES = ("float32", "float16", "bfloat16")
 # meta keys that must agree for a rerun to resume an existing dataset
 _RESUME_KEYS = ("generator", "weights_fingerprint", "sampler", "n", "seed", "latent_shape",
-                "prompts_fingerprint", "cond_dtype")
+                "cond_dtype")
 
 
 def weights_fingerprint(generator) -> str:
@@ -74,20 +74,43 @@ def _expected_meta(generator, prompts: Sequence[Prompt], n: int, seed: int,
     }
 
 
-def _open_or_init(store: SampleStore, expected: dict, prompts: Sequence[Prompt]) -> None:
+def _open_or_init(store: SampleStore, expected: dict,
+                  prompts: Sequence[Prompt]) -> list[Prompt]:
+    """Check a resumed store's settings; add new prompts. Returns prompts in position order.
+
+    The stored prompts must all be requested again; requested prompts the store lacks are
+    appended after them (a dataset can grow), keeping every stored position and seed.
+    """
     meta = store.meta()
     if "generator" not in meta:
         with store.transaction():
             store.set_meta(expected)
             store.add_prompts([p.row(i) for i, p in enumerate(prompts)])
-        return
+        return list(prompts)
     diffs = [k for k in _RESUME_KEYS if meta.get(k) != expected[k]]
     if diffs:
         detail = "; ".join(f"{k}: stored {meta.get(k)!r}, now {expected[k]!r}" for k in diffs)
         raise DatasetError(
             f"{store.root} was generated with other settings and cannot be resumed ({detail}). "
-            "Rerun with the same generator, weights, prompts, --n and --seed, or use a new --out."
+            "Rerun with the same generator, weights, --n and --seed, or use a new --out."
         )
+    stored = [p["prompt_id"] for p in store.prompts()]
+    requested = {p.prompt_id: p for p in prompts}
+    missing = [pid for pid in stored if pid not in requested]
+    if missing:
+        raise DatasetError(
+            f"{store.root} holds {len(missing)} prompts this run does not ask for (e.g. "
+            f"{', '.join(missing[:3])}); give the same prompts, or more to grow the dataset"
+        )
+    known = set(stored)
+    new = [p for p in prompts if p.prompt_id not in known]
+    ordered = [requested[pid] for pid in stored] + new
+    if new:
+        with store.transaction():
+            store.add_prompts([p.row(len(stored) + i) for i, p in enumerate(new)])
+            store.set_meta({"n_prompts": len(ordered),
+                            "prompts_fingerprint": _prompts_fingerprint(ordered)})
+    return ordered
 
 
 def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt], *, n: int,
@@ -116,7 +139,8 @@ def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt
     start = time.perf_counter()
     store = SampleStore.open(store_path, create=True)
     with store, store.writer_lock():
-        _open_or_init(store, _expected_meta(generator, prompts, n, seed, cond_dtype), prompts)
+        expected = _expected_meta(generator, prompts, n, seed, cond_dtype)
+        prompts = _open_or_init(store, expected, prompts)
         _remove_temporaries(store.root)
         done = store.done_prompt_ids()
         pending = [i for i, p in enumerate(prompts) if p.prompt_id not in done]

@@ -161,6 +161,8 @@ class SampleStore:
         return store
 
     def _init_schema(self) -> None:
+        if self._stored_version() == SCHEMA_VERSION:  # readers need no write lock
+            return
         with self.transaction():
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
@@ -176,6 +178,14 @@ class SampleStore:
                 raise DatasetError(
                     f"{self.root} has schema version {got[0]}; this dso reads {SCHEMA_VERSION}"
                 )
+
+    def _stored_version(self) -> int | None:
+        try:
+            got = self.conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.OperationalError:  # no meta table yet
+            return None
+        return None if got is None else json.loads(got[0])
 
     def close(self) -> None:
         """Close the shard handles and the database connection."""
