@@ -1,0 +1,50 @@
+"""LoRA on the flow transformer: which layers, what trains, the disabled-adapter reference."""
+
+import pytest
+import torch
+from train_fixtures import tiny_flow
+
+from dso.train.lora import LoraSpec, apply_lora, present_targets
+
+SPEC = LoraSpec(rank=4, alpha=8.0, dropout=0.0, targets=("to_q", "to_kv", "to_out", "to_qkv"))
+
+
+def _inputs():
+    g = torch.Generator().manual_seed(0)
+    return (torch.randn(2, 2, 4, 4, 4, generator=g), torch.full((2,), 500.0),
+            torch.randn(2, 4, 16, generator=g))
+
+
+def test_only_lora_weights_of_the_attention_layers_train():
+    model = apply_lora(tiny_flow(), SPEC)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    wrapped = {n.split(".lora_")[0].rsplit(".", 1)[-1] for n in trainable}
+    assert wrapped == {"to_q", "to_kv", "to_out", "to_qkv"}
+    # 2 blocks x (self: to_qkv, to_out; cross: to_q, to_kv, to_out) x (A, B)
+    assert len(trainable) == 2 * 5 * 2
+
+
+def test_fresh_adapter_equals_base_and_disable_gives_the_reference():
+    base = tiny_flow()
+    x, t, cond = _inputs()
+    with torch.no_grad():
+        want = base(x, t, cond)
+    model = apply_lora(tiny_flow(), SPEC)
+    with torch.no_grad():
+        assert torch.allclose(model(x, t, cond), want, atol=1e-6)  # LoRA B starts at zero
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.1)
+        moved = model(x, t, cond)
+        with model.disable_adapter():
+            ref = model(x, t, cond)
+    assert not torch.allclose(moved, want, atol=1e-4)
+    assert torch.allclose(ref, want, atol=1e-6)
+
+
+def test_missing_targets_are_an_error():
+    flow = tiny_flow()
+    assert present_targets(flow, ("to_q", "nope")) == ["to_q"]
+    with pytest.raises(ValueError, match="none of the LoRA targets"):
+        apply_lora(flow, LoraSpec(4, 8.0, 0.0, ("nope",)))
