@@ -1,15 +1,17 @@
 """Per-object cost of the geometry metrics (Chamfer + F-score, ICP) at several sample counts.
 
-    .venv/bin/python benchmarks/eval_geometry.py
+    .venv/bin/python benchmarks/eval_geometry.py [WORLD_DIR]
 
-A ground-truth mesh (a table-like object) against its 32^3 voxel reconstruction, turned by a
-few degrees (what the built-in generator outputs looks like). The ground truth is prepared once
-per object (as `evaluate` does, shared by its views); the time below is per prediction.
-Printed side by side in one run, so ratios hold on a busy machine.
+Predictions are 32^3 voxel reconstructions (what the built-in generator outputs looks like)
+scored against the closed ground-truth mesh: a table-like object turned by a few degrees, or,
+given a built world, every eval object's own grid against its mesh. The ground truth is
+prepared once per object (as `evaluate` does, shared by its views); the time below is per
+prediction. Printed side by side in one run, so ratios hold on a busy machine.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -37,6 +39,28 @@ def _time(fn, repeat: int) -> float:
     return (time.perf_counter() - start) / repeat
 
 
+def _world_pairs(path: str) -> list[tuple[trimesh.Trimesh, trimesh.Trimesh]]:
+    from dso.world import World
+
+    return [(o.mesh(), grid_to_mesh(o.grid())) for o in World.open(path).objects("eval")]
+
+
+def main_world(path: str) -> None:
+    pairs = _world_pairs(path)
+    print(f"{len(pairs)} eval objects, prediction faces "
+          f"{int(np.mean([len(p.faces) for _, p in pairs]))} on average")
+    for n in (10000, 5000, 2000):
+        for icp in (True, False):
+            targets = [prepare_target(gt, n_points=n) for gt, _ in pairs]
+            start = time.perf_counter()
+            scores = [chamfer_fscore(p, t, n_points=n, icp=icp, workers=1)
+                      for t, (_, p) in zip(targets, pairs, strict=True)]
+            dt = (time.perf_counter() - start) / len(pairs)
+            cd, f = np.mean(scores, axis=0)
+            print(f"n_points={n:5d} icp={icp!s:5}  {1000 * dt:6.1f} ms/object  "
+                  f"mean CD {cd:.4f}  F {f:6.2f}")
+
+
 def main(repeat: int = 20) -> None:
     gt = _object()
     pred = grid_to_mesh(mesh_to_grid(gt, 32))
@@ -57,4 +81,4 @@ def main(repeat: int = 20) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_world(sys.argv[1]) if len(sys.argv) > 1 else main()
