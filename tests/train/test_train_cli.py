@@ -46,6 +46,13 @@ def test_dpo_run_from_the_command_line(setup, tmp_path):
     assert (cfg.generator, cfg.objective, cfg.beta) == ("dso-tiny", "dpo", 50.0)
     assert (out / "adapter.safetensors").is_file()
 
+    bad = CliRunner().invoke(app, _args(ds, weights, out, "--resume", "--lr", "1.0"))
+    assert bad.exit_code == 1 and "lr" in bad.output
+    more = CliRunner().invoke(app, _args(ds, weights, out, "--resume", "--steps", "5"))
+    assert more.exit_code == 0, more.output
+    assert "resumed from step 3" in more.output
+    assert [r["step"] for r in read_log(out)] == [1, 2, 3, 4, 5]
+
 
 def test_bad_flags_fail_with_one_line(setup, tmp_path):
     ds, weights = setup

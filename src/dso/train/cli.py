@@ -39,8 +39,9 @@ def _config(dataset: Path, objective: str | None, out: Path, resume: bool,
     from dso.train.config import TrainConfig
     from dso.train.recipe import RESUMABLE_CHANGES
 
-    overrides = {_FIELDS[k]: (str(v) if isinstance(v, Path) else v)
+    overrides = {_FIELDS[k]: (str(v.resolve()) if isinstance(v, Path) else v)
                  for k, v in given.items() if v is not None}
+    dataset = dataset.resolve()
     if resume and (out / "config.json").is_file():
         saved = TrainConfig.load(out).to_dict()
         if objective is not None:

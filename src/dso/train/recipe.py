@@ -121,6 +121,9 @@ class Recipe:
                                                            warmup_factor(cfg.warmup))
         if resume:
             self._resume()
+        if self.world_size > 1:  # torchrun (dso.scale): rank 0's adapter everywhere, then sync
+            from dso.scale.torchrun import sync_replicas
+            sync_replicas(self.model)
         self.log = RunLog(self.run_dir, enabled=self.writes, tensorboard=cfg.tensorboard)
         self.eval_log = RunLog(self.run_dir, enabled=self.writes, name=EVAL_FILE)
         baseline = [r for r in read_log(self.run_dir, EVAL_FILE) if r.get("step") == 0]
@@ -216,6 +219,9 @@ class Recipe:
             losses.append(float(loss.detach()))
             stats.append(micro_stats)
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        if self.world_size > 1:  # torchrun (dso.scale): average gradients over ranks
+            from dso.scale.distributed import average_gradients
+            average_gradients(params)
         max_norm = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
         self.optimizer.step()
@@ -224,6 +230,9 @@ class Recipe:
         record = {"step": step + 1, "loss": float(np.mean(losses))}
         record.update({k: _nanmean([s[k] for s in stats]) for k in stats[0]})
         record.update(grad_norm=grad_norm, lr=lr, seconds=time.perf_counter() - began)
+        if self.world_size > 1:  # torchrun (dso.scale): log the mean over ranks
+            from dso.scale.torchrun import reduce_record
+            record = reduce_record(record)
         return record
 
     def _evaluate(self, step: int, result: TrainResult) -> None:
@@ -279,6 +288,10 @@ def train(config: TrainConfig, *, generator: Any = None, source: Any = None,
           eval_fn: EvalFn | None = None, resume: bool = False, rank: int = 0,
           world_size: int = 1, progress: bool = True) -> TrainResult:
     """Fine-tune with LoRA as `config` says; see `Recipe` for the pieces."""
+    from dso.scale.torchrun import launched_by_torchrun, run_distributed
+    if world_size == 1 and launched_by_torchrun():  # `torchrun -m dso train`: one rank each
+        return run_distributed(train, config, generator=generator, source=source,
+                               eval_fn=eval_fn, resume=resume, progress=progress)
     recipe = Recipe(config, generator=generator, source=source, eval_fn=eval_fn, rank=rank,
                     world_size=world_size, progress=progress)
     return recipe.setup(resume=resume).train()
