@@ -83,14 +83,16 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
         SampleStore.open(tmp_path / "nothing")
 
 
-def test_writer_lock_is_exclusive(tmp_path):
+def test_writer_lock_is_exclusive_per_action(tmp_path):
     a = SampleStore.open(tmp_path / "ds", create=True)
     b = SampleStore.open(tmp_path / "ds")
-    with a.writer_lock():
-        with pytest.raises(DatasetError, match="another process"):
-            with b.writer_lock():
+    with a.writer_lock("label"):
+        with pytest.raises(DatasetError, match="another `label` run"):
+            with b.writer_lock("label"):
                 pass
-    with b.writer_lock():
+        with b.writer_lock("generate"):  # labelling may follow a running generation
+            pass
+    with b.writer_lock("label"):
         pass
     a.close()
     b.close()

@@ -138,7 +138,7 @@ def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt
         raise ValueError("prompt ids must be unique")
     start = time.perf_counter()
     store = SampleStore.open(store_path, create=True)
-    with store, store.writer_lock():
+    with store, store.writer_lock("generate"):
         expected = _expected_meta(generator, prompts, n, seed, cond_dtype)
         prompts = _open_or_init(store, expected, prompts)
         _remove_temporaries(store.root)

@@ -122,7 +122,7 @@ def label_dataset(store_path: str | Path, *, backend: str = "local", workers: in
     start = time.perf_counter()
     version = _oracle_version()
     store = SampleStore.open(store_path)
-    with store, store.writer_lock():
+    with store, store.writer_lock("label"):
         _check_config(store, preset, threshold, version, relabel)
         todo = store.to_label(retry_failed)
         counts = {"to_label": len(todo), "stable": 0, "unstable": 0, "errors": 0,

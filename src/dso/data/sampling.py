@@ -3,7 +3,10 @@
 Rows are drawn without replacement from epoch-wise permutations shared by all ranks (they depend
 on the seed and the epoch only); at step s, rank r takes the slice at position
 `(s * world_size + r) * k` of that stream. So a batch is a pure function of (seed, rank, step)
-for a given world size, ranks at the same step get disjoint rows, and each epoch visits every row.
+for a given world size, ranks at the same step get disjoint rows (unless a slice wraps past the
+end of an epoch, or the pool is smaller than world_size * k), and each epoch visits every row.
+Pairs (dpo, paired dro) stream over prompts with both outcomes; the stable and unstable sample
+of each pair are then drawn at random within the prompt.
 
 - `dro`: first half stable, second half unstable (unpaired by default, as the DRO formula needs
   no pairs); with `paired_dro`, `x0[i]` and `x0[i + B/2]` are a stable and an unstable sample of

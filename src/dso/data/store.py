@@ -216,14 +216,19 @@ class SampleStore:
         self.conn.execute("COMMIT")
 
     @contextmanager
-    def writer_lock(self) -> Iterator[None]:
-        """Exclusive advisory lock for a writing run; released by the OS even on SIGKILL."""
-        fh = open(self.root / ".lock", "a+")
+    def writer_lock(self, action: str) -> Iterator[None]:
+        """Exclusive advisory lock for one kind of writing run (`generate` or `label`).
+
+        Two runs of the same kind on one dataset are refused; a `label` run may go on while
+        `generate` is still adding samples (it labels what is committed). The OS releases the
+        lock when the process dies, even by SIGKILL.
+        """
+        fh = open(self.root / f".lock-{action}", "a+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:
             fh.close()
-            raise DatasetError(f"{self.root} is being written by another process") from err
+            raise DatasetError(f"another `{action}` run is writing {self.root}") from err
         try:
             yield
         finally:
