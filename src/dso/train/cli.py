@@ -127,8 +127,11 @@ def train_command(
         result = train(config, eval_fn=eval_fn, resume=resume, progress=not quiet)
     except _known_errors() as err:
         _fail(str(err))
+    from dso.scale.distributed import env_ranks
     from dso.train.logging import read_log
 
+    if env_ranks()[0] != 0:  # under torchrun, rank 0 alone reports (dso.scale)
+        return
     last = read_log(out)[-1:] or [{}]
     if resume:
         typer.echo(f"resumed from step {result.resumed_from}")
