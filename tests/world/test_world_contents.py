@@ -59,6 +59,8 @@ def test_ground_truth_is_stable_according_to_the_oracle(tiny_world):
         assert result.status == "ok" and result.stable, obj.id
         assert result.tilt_deg < 2.0, obj.id
         assert obj.tilt_deg is not None and obj.tilt_deg < 2.0
+        voxels = check_mesh(grid_to_mesh(obj.grid()))  # what a generator could reproduce
+        assert voxels.status == "ok" and voxels.stable and voxels.tilt_deg < 2.0, obj.id
 
 
 def test_images_are_non_empty_and_centred(tiny_world):

@@ -2,7 +2,8 @@
 
 The paper excludes unstable ground truth; we are stricter and also require that the object
 comes to rest close to its built pose (not in some other stable pose) with its centre of mass
-safely inside the support polygon.
+safely inside the support polygon. The builder applies the same gate (without the margin) to
+the surface of the object's occupancy grid, so the grid a generator learns from stands too.
 """
 
 from __future__ import annotations

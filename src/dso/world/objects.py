@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import trimesh
 
-from dso.geometry import mesh_to_grid
+from dso.geometry import grid_to_mesh, mesh_to_grid
 from dso.render import render_views, view_azimuths
 from dso.world.families import make_object
 from dso.world.gate import judge
@@ -41,6 +41,23 @@ def grid_bytes(occ: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _try(family: str, seed: int, config: WorldConfig) -> tuple[dict, str]:
+    """One draw through the gate: the mesh, then (optionally) the mesh of its grid."""
+    params, mesh = make_object(family, seed)
+    verdict = judge(mesh, config.max_tilt_deg, config.min_margin)
+    if not verdict.keep:
+        return {}, verdict.reason
+    occ = mesh_to_grid(mesh, config.resolution, supersample=config.grid_supersample)
+    grid_verdict = None
+    if config.gate_grid:
+        grid_mesh = grid_to_mesh(occ)
+        grid_verdict = judge(grid_mesh, config.max_tilt_deg, 0.0) if grid_mesh else None
+        if grid_verdict is None or not grid_verdict.keep:
+            return {}, "grid_" + (grid_verdict.reason if grid_verdict else "empty")
+    return {"params": params, "mesh": mesh, "occ": occ, "verdict": verdict,
+            "grid_verdict": grid_verdict}, "ok"
+
+
 def _draw_stable(slot: Slot, config: WorldConfig) -> tuple[dict, dict[str, int]]:
     """Draw until the gate keeps one; returns the kept draw and the rejection reasons."""
     rejected: dict[str, int] = {}
@@ -48,17 +65,20 @@ def _draw_stable(slot: Slot, config: WorldConfig) -> tuple[dict, dict[str, int]]
     for attempt in range(config.max_attempts):
         seed = attempt_seed(config.seed, slot, attempt)
         try:
-            params, mesh = make_object(slot.family, seed)
-            verdict = judge(mesh, config.max_tilt_deg, config.min_margin)
+            draw, reason = _try(slot.family, seed, config)
         except Exception as err:  # noqa: BLE001 - a bad draw never stops the world
             rejected["error"] = rejected.get("error", 0) + 1
             last_error = f"{type(err).__name__}: {err}"
             continue
-        if verdict.keep:
-            return {"seed": seed, "attempt": attempt, "params": params, "mesh": mesh,
-                    "verdict": verdict}, rejected
-        rejected[verdict.reason] = rejected.get(verdict.reason, 0) + 1
+        if draw:
+            return {**draw, "seed": seed, "attempt": attempt}, rejected
+        rejected[reason] = rejected.get(reason, 0) + 1
     return {"error": last_error} if last_error else {}, rejected
+
+
+def _rounded(verdict: Any, field: str, digits: int) -> float | None:
+    value = None if verdict is None else getattr(verdict, field)
+    return None if value is None else round(float(value), digits)
 
 
 def build_slot(slot: Slot, config: WorldConfig, root: str | Path) -> dict[str, Any]:
@@ -73,7 +93,7 @@ def build_slot(slot: Slot, config: WorldConfig, root: str | Path) -> dict[str, A
         return {**base, "status": "failed", "error": draw.get("error"),
                 "seconds": round(time.perf_counter() - start, 4)}
     mesh: trimesh.Trimesh = draw["mesh"]
-    occ = mesh_to_grid(mesh, config.resolution, supersample=config.grid_supersample)
+    occ = draw["occ"]
     rng = np.random.default_rng(draw["seed"])
     elevation = round(float(rng.uniform(10.0, 30.0)), 3)
     views = render_views(mesh, n_views=slot.n_views, size=config.image_size,
@@ -93,6 +113,8 @@ def build_slot(slot: Slot, config: WorldConfig, root: str | Path) -> dict[str, A
         "azimuths_deg": [round(float(a), 3) for a in view_azimuths(slot.n_views, draw["seed"])],
         "tilt_deg": None if verdict.tilt_deg is None else round(float(verdict.tilt_deg), 4),
         "margin": None if verdict.margin is None else round(float(verdict.margin), 5),
+        "grid_tilt_deg": _rounded(draw["grid_verdict"], "tilt_deg", 4),
+        "grid_margin": _rounded(draw["grid_verdict"], "margin", 5),
         "faces": int(len(mesh.faces)), "volume": round(float(mesh.volume), 6),
         "occupied": int(occ.sum()), "seconds": round(time.perf_counter() - start, 4),
         "cpu_seconds": round(time.process_time() - cpu_start, 4),

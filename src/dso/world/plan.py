@@ -34,6 +34,7 @@ class WorldConfig:
     max_attempts: int = 12  # draws per slot before giving up on a stable object
     max_tilt_deg: float = 2.0  # ground truth must come to rest this close to upright
     min_margin: float = 0.005  # centre of mass this far inside the support polygon (oracle units)
+    gate_grid: bool = True  # the grid's own surface must stand too (what a generator can learn)
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
