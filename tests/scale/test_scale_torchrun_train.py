@@ -100,7 +100,7 @@ def test_two_ranks_average_to_the_union_batch_gradient(data, runs, tmp_path):
 
     log = read_log(runs / "straight")  # rank 0 alone writes, and logs the mean over ranks
     assert [r["step"] for r in log] == [1, 2, 3, 4]
-    assert log[0]["loss"] == pytest.approx(float(mean), rel=1e-5)
+    assert log[0]["loss"] == pytest.approx(mean.item(), rel=1e-5)
     assert log[0]["grad_norm"] == pytest.approx(
         float(torch.linalg.vector_norm(torch.cat([g.flatten() for g in union]))), rel=1e-4)
 

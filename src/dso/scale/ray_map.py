@@ -1,7 +1,8 @@
 """`ray_map`: apply a function to many items on a Ray cluster, in chunks, in order.
 
-- Items go out in chunks (one remote task each, `num_cpus=1` by default); at most
-  `2 x workers` chunks are in flight, so a huge input never floods the object store.
+- Items go out in chunks (one remote task each, `num_cpus=1` by default); at most `workers`
+  chunks run at once (2 per CPU queued when `workers` is not given), so a huge input never
+  floods the object store.
 - An exception on one item becomes that item's failure; the rest of the chunk goes on.
 - A chunk whose worker dies (segfault, out of memory) is split and its items are retried one
   by one, so only the item that kills a worker fails.
@@ -123,6 +124,8 @@ def ray_map(
     results: list[Any] = [None] * len(items)
     with ray_session(address, workers) as ray:
         slots = workers or default_slots(ray, num_cpus, num_gpus)
+        # `workers` caps concurrency exactly; otherwise queue 2 per slot (Ray caps at capacity)
+        in_flight = slots if workers else 2 * slots
         size = chunk_size or default_chunk_size(len(items), slots)
         task = ray.remote(run_chunk).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=0)
         fn_ref = ray.put(fn)
@@ -137,7 +140,7 @@ def ray_map(
 
         chunks = split_chunks(len(items), size)
         with tqdm(total=len(items), desc=desc, disable=not progress, unit="item") as bar:
-            _collect(ray, submit, chunks, 2 * slots, record, bar)
+            _collect(ray, submit, chunks, in_flight, record, bar)
     return results
 
 
