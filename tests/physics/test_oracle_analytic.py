@@ -8,9 +8,20 @@ import math
 
 import numpy as np
 import pytest
-from oracle_shapes import biped, cantilever, leaning_stack, mesh_of, t_shape, table, topple_deg
+import trimesh
+from oracle_shapes import (
+    biped,
+    cantilever,
+    com_of,
+    leaning_stack,
+    mesh_of,
+    t_shape,
+    table,
+    topple_deg,
+)
 
-from dso.physics import check_mesh
+from dso.physics import OracleConfig, check_mesh
+from dso.physics.analytic import in_static_equilibrium
 
 CASES = (
     [(f"table overhang {o}", table(o)) for o in (0.0, 0.45, 0.9, 1.2)]
@@ -30,18 +41,35 @@ def test_cases_cover_both_sides_of_the_edge():
     assert min(cantilevers) < -2 < 2 < max(cantilevers)  # the sweep crosses the support edge
 
 
+@pytest.mark.parametrize("static_stop", [True, False], ids=["static-stop", "always-step"])
 @pytest.mark.parametrize("name,boxes", CLEAR, ids=[name for name, _ in CLEAR])
-def test_verdict_matches_analytic_truth(name, boxes):
+def test_verdict_matches_analytic_truth(name, boxes, static_stop):
     truth = topple_deg(boxes)
-    result = check_mesh(mesh_of(boxes))
+    config = OracleConfig.from_preset(static_stop=static_stop)
+    result = check_mesh(mesh_of(boxes), config=config)
     assert result.status == "ok", result.error
     assert result.mass_source == "mesh"
     assert result.topple_angle_deg == pytest.approx(truth, abs=0.1)
     assert result.stable is (truth > 0)
     if truth > 0:
         assert result.tilt_deg < 2.0
+        assert (result.stop_reason == "static") is static_stop
     else:
         assert result.tilt_deg > 20.0
+
+
+def test_static_stop_only_for_a_flat_face_with_a_clear_margin():
+    box = mesh_of([((0.0, 0.0, 0.5), (0.4, 0.4, 1.0))])
+    vertices = np.asarray(box.vertices)
+    com = vertices.mean(axis=0)
+    assert in_static_equilibrium(vertices, com)
+    tilt = trimesh.transformations.rotation_matrix(np.radians(3.0), [1, 0, 0])[:3, :3]
+    on_an_edge = vertices @ tilt.T
+    assert not in_static_equilibrium(on_an_edge, com @ tilt.T)  # rests on an edge: step it
+    near_edge = cantilever(1.0)  # toppling angle 1.5 deg: too close to call without stepping
+    assert 0 < topple_deg(near_edge) < 2.0
+    mesh = mesh_of(near_edge)
+    assert not in_static_equilibrium(np.asarray(mesh.vertices), com_of(near_edge))
 
 
 @pytest.mark.parametrize("size", [(0.2, 0.4, 1.0), (0.5, 0.5, 0.2), (0.1, 0.6, 0.9)])

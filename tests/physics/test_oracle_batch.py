@@ -61,8 +61,11 @@ def test_wall_time_is_bounded_inside_the_loop():
 
 def test_early_stop_reasons():
     standing, falling = check_mesh(MESHES[0]), check_mesh(MESHES[1])
-    assert standing.stop_reason == "settled" and standing.sim_seconds < 3.0
+    assert standing.stop_reason == "static" and standing.sim_seconds == 0.0
     assert falling.stop_reason in ("fallen", "settled") and falling.sim_seconds < 5.0
+    stepped = check_mesh(MESHES[0], config=OracleConfig.from_preset(static_stop=False))
+    assert stepped.stop_reason == "settled" and stepped.sim_seconds < 3.0
+    assert stepped.stable and stepped.tilt_deg < 0.1
     full = check_mesh(MESHES[1], config=OracleConfig.from_preset(early_stop=False))
     assert full.sim_seconds == pytest.approx(10.0) and full.stable is False
 

@@ -40,8 +40,8 @@ def test_clearly_unstable_objects_fall(name, up):
     result = check_mesh(DATA / name, up=up)
     assert result.status == "ok", result.error
     assert result.stable is False
-    assert result.tilt_deg > 40.0
-    assert result.stop_reason == "fallen"
+    assert result.tilt_deg > 60.0
+    assert result.stop_reason in ("fallen", "settled")
 
 
 def test_domino_toppling_angle_is_its_proportions():

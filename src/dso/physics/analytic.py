@@ -13,6 +13,8 @@ import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
 SUPPORT_TOL = 2e-3  # vertices this close to the lowest point touch the ground (object ~1 across)
+FLAT_TOL = 1e-5  # a flat face: its vertices are coplanar to this (for the static stop)
+STATIC_MIN_DEG = 2.0  # the static stop needs the COM this far inside (toppling angle)
 _MIN_AREA = 1e-8
 
 
@@ -47,9 +49,10 @@ def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray
     return np.linalg.norm(a + t[:, None] * ab - p, axis=1)
 
 
-def support_diagnostics(vertices: np.ndarray, com: np.ndarray) -> Support | None:
+def support_diagnostics(vertices: np.ndarray, com: np.ndarray,
+                        tol: float = SUPPORT_TOL) -> Support | None:
     """COM margin and toppling angle for the mesh resting as given (lowest point on the ground)."""
-    polygon = support_polygon(vertices)
+    polygon = support_polygon(vertices, tol)
     if polygon is None:
         return None
     com = np.asarray(com, dtype=np.float64)
@@ -67,3 +70,12 @@ def support_diagnostics(vertices: np.ndarray, com: np.ndarray) -> Support | None
         margin = -float(_segment_distance(np.repeat(p, len(a), 0), a, b).min())
     angle = math.degrees(math.atan2(nearest, max(height, 1e-12)))
     return Support(margin, angle, polygon)
+
+
+def in_static_equilibrium(vertices: np.ndarray, com: np.ndarray) -> bool:
+    """True when the body, at rest as given, stands on a flat face with its centre of mass
+    more than STATIC_MIN_DEG of toppling angle inside it: gravity and the contact forces
+    balance exactly, so it stays put (tilt 0). Curved or tilted bases have no flat face and
+    return False (they must be simulated)."""
+    support = support_diagnostics(vertices, com, tol=FLAT_TOL)
+    return support is not None and support.topple_angle_deg > STATIC_MIN_DEG

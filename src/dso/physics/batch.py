@@ -40,7 +40,8 @@ def default_workers() -> int:
 def _context() -> mp.context.BaseContext:
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["dso.physics.oracle"])
+        # keep the default ("__main__") and warm the oracle's imports once for all workers
+        ctx.set_forkserver_preload(["__main__", "dso.physics.oracle"])
         return ctx
     return mp.get_context("spawn")
 

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import trimesh
 
+from dso.physics.topology import CLOSED_KEY, is_closed_oriented
+
 MeshLike = Any  # str | Path | trimesh.Trimesh | trimesh.Scene | tuple[vertices, faces]
 
 # Rotation taking a y-up frame to z-up: +90 deg about x, (x, y, z) -> (x, -z, y). det = +1.
@@ -106,26 +108,44 @@ def load_raw(mesh: MeshLike) -> trimesh.Trimesh:
     return _from_object(mesh, source="input")
 
 
-def validate(mesh: trimesh.Trimesh, source: str = "input") -> None:
+def validate(vertices: np.ndarray, faces: np.ndarray, source: str = "input") -> None:
     """Reject empty meshes, non-finite vertices, point clouds and flat/zero-volume shapes."""
-    v = np.asarray(mesh.vertices)
-    if len(v) == 0 or len(mesh.faces) == 0:
+    v, f = np.asarray(vertices), np.asarray(faces)
+    if len(v) == 0 or len(f) == 0:
         kind = "point_cloud" if len(v) else "empty"
         raise MeshInputError(kind, f"{source}: mesh is empty ({len(v)} vertices, "
-                             f"{len(mesh.faces)} faces)")
+                             f"{len(f)} faces)")
     bad = ~np.isfinite(v).all(axis=1)
     if bad.any():
         raise MeshInputError("non_finite", f"{source}: {int(bad.sum())} vertices are NaN or inf")
-    used = v[np.unique(mesh.faces)]
-    extent = used.max(axis=0) - used.min(axis=0)
+    extent = v.max(axis=0) - v.min(axis=0)
     size = float(extent.max())
     if size <= 0.0:
         raise MeshInputError("degenerate", f"{source}: all faces collapse to one point")
-    centred = (used - used.mean(axis=0)) / size
-    singular = np.linalg.svd(centred, compute_uv=False)
-    if singular[-1] < 1e-6 * singular[0]:
+    centred = (v - v.mean(axis=0)) / size
+    spread = np.linalg.eigvalsh(np.einsum("ni,nj->ij", centred, centred) / len(v))  # ascending
+    if spread[0] < 1e-12 * spread[-1] or spread[0] < 1e-14:
         raise MeshInputError("flat", f"{source}: the mesh is flat (zero volume): it spans "
                              "a plane or a line, so it cannot stand")
+
+
+def _used_only(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop vertices no face uses (they would widen the hull and the normalisation)."""
+    used = np.zeros(len(vertices), dtype=bool)
+    used[faces.ravel()] = True
+    if used.all():
+        return vertices, faces
+    remap = np.cumsum(used) - 1
+    return vertices[used], remap[faces]
+
+
+def _merged(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weld vertices with identical coordinates (split at UV seams, STL triangle soups) and
+    drop the faces that collapse."""
+    unique, inverse = np.unique(vertices, axis=0, return_inverse=True)
+    f = inverse.reshape(-1)[faces]
+    keep = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 2] != f[:, 0])
+    return unique, f[keep]
 
 
 def to_z_up(mesh: trimesh.Trimesh, up: str) -> trimesh.Trimesh:
@@ -134,7 +154,7 @@ def to_z_up(mesh: trimesh.Trimesh, up: str) -> trimesh.Trimesh:
         return mesh
     if up != "y":
         raise MeshInputError("usage", f"up must be 'z' or 'y', got {up!r}")
-    rotated = np.asarray(mesh.vertices) @ Y_UP_TO_Z_UP.T
+    rotated = np.einsum("ij,nj->ni", Y_UP_TO_Z_UP, np.asarray(mesh.vertices))  # no BLAS
     return trimesh.Trimesh(rotated, mesh.faces, process=False)
 
 
@@ -170,14 +190,26 @@ def cap_faces(mesh: trimesh.Trimesh, max_faces: int, policy: str) -> tuple[trime
 
 def prepare(mesh: MeshLike, up: str = "z", max_faces: int = 0,
             on_too_many_faces: str = "decimate") -> tuple[trimesh.Trimesh, bool]:
-    """Load, validate, cap, rotate to z-up and normalise. Returns (mesh, decimated)."""
+    """Load, validate, weld, cap, rotate to z-up and normalise. Returns (mesh, decimated).
+
+    Vertices are welded only when the faces as given do not already close the surface
+    (marching-cubes output and most exported meshes do), which keeps the common case fast.
+    """
     source = describe(mesh) or "input"
     raw = load_raw(mesh)
-    validate(raw, source)
-    merged = trimesh.Trimesh(raw.vertices, raw.faces, process=False)
-    merged.merge_vertices(merge_tex=True, merge_norm=True)
-    merged.update_faces(merged.nondegenerate_faces())
-    if len(merged.faces) == 0:
+    v = np.asarray(raw.vertices, dtype=np.float64)
+    f = np.asarray(raw.faces, dtype=np.int64)
+    v, f = _used_only(v, f)
+    validate(v, f, source)
+    closed = is_closed_oriented(f)
+    if not closed:
+        v, f = _merged(v, f)
+        closed = is_closed_oriented(f)
+    if len(f) == 0:
         raise MeshInputError("degenerate", f"{source}: every face is degenerate")
-    capped, decimated = cap_faces(merged, max_faces, on_too_many_faces)
-    return normalise(to_z_up(capped, up)), decimated
+    capped, decimated = cap_faces(trimesh.Trimesh(v, f, process=False), max_faces,
+                                  on_too_many_faces)
+    out = normalise(to_z_up(capped, up))
+    if not decimated:
+        out.metadata[CLOSED_KEY] = closed  # saves mass.py the same check
+    return out, decimated

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
+from dso.physics.topology import CLOSED_KEY, is_closed_oriented
+
 MASS_SOURCES = ("mesh", "repaired", "voxel", "hull", "legacy")
 _VOXELS_PER_SIDE = 64
 _MIN_RELATIVE_VOLUME = 1e-9
@@ -33,37 +35,49 @@ class MassProperties:
     source: str
 
 
-def is_closed_oriented(faces: np.ndarray) -> bool:
-    """True when every directed edge (a, b) is balanced by a reverse edge (b, a).
+def _subexpressions(w0: np.ndarray, w1: np.ndarray, w2: np.ndarray) -> tuple[np.ndarray, ...]:
+    t0 = w0 + w1
+    f1 = t0 + w2
+    t1 = w0 * w0
+    t2 = t1 + w1 * t0
+    f2 = t2 + w2 * f1
+    f3 = w0 * t1 + w1 * t2 + w2 * f2
+    return f1, f2, f3, f2 + w0 * (f1 + w0), f2 + w1 * (f1 + w1), f2 + w2 * (f1 + w2)
 
-    This is exactly the condition under which the divergence theorem gives the enclosed volume,
-    and it admits non-manifold edges (e.g. two cubes sharing an edge), unlike `is_watertight`.
-    """
-    f = np.asarray(faces, dtype=np.int64)
-    if len(f) == 0:
-        return False
-    a = f.reshape(-1)
-    b = np.roll(f, -1, axis=1).reshape(-1)
-    n = int(f.max()) + 1
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    keys = lo * n + hi
-    sign = np.where(a < b, 1, -1)
-    _, inverse = np.unique(keys, return_inverse=True)
-    return bool(np.all(np.bincount(inverse, weights=sign) == 0))
+
+def volume_integrals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Integrals of 1, x, y, z, x^2, y^2, z^2, xy, yz, zx over the enclosed solid (Eberly,
+    "Polyhedral Mass Properties"; signed: an inverted surface gives minus everything)."""
+    v = np.ascontiguousarray(np.asarray(vertices, dtype=np.float64).T)  # (3, n) rows x, y, z
+    f = np.asarray(faces)
+    a, b, c = (v[:, f[:, k]] for k in range(3))  # (3, m) corners of every face
+    d = np.cross(b - a, c - a, axis=0)
+    x, y, z = (_subexpressions(a[k], b[k], c[k]) for k in range(3))
+    terms = [d[0] * x[0], d[0] * x[1], d[1] * y[1], d[2] * z[1], d[0] * x[2], d[1] * y[2],
+             d[2] * z[2], d[0] * (a[1] * x[3] + b[1] * x[4] + c[1] * x[5]),
+             d[1] * (a[2] * y[3] + b[2] * y[4] + c[2] * y[5]),
+             d[2] * (a[0] * z[3] + b[0] * z[4] + c[0] * z[5])]
+    weights = np.array([6.0, 24.0, 24.0, 24.0, 60.0, 60.0, 60.0, 120.0, 120.0, 120.0])
+    # elementwise sums, no BLAS: multithreaded BLAS on tiny products only burns CPU
+    return np.array([t.sum() for t in terms]) / weights
 
 
 def _integrate(mesh: trimesh.Trimesh, density: float, source: str) -> MassProperties | None:
-    props = trimesh.triangles.mass_properties(mesh.triangles, density=1.0)
-    volume = float(props.volume)
-    scale = float(np.ptp(mesh.vertices, axis=0).max()) ** 3
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    origin = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))  # limits cancellation
+    i = volume_integrals(vertices - origin, mesh.faces)
+    volume = float(i[0])
+    scale = float(np.ptp(vertices, axis=0).max()) ** 3
     if not np.isfinite(volume) or abs(volume) < _MIN_RELATIVE_VOLUME * scale:
         return None
-    sign = 1.0 if volume > 0 else -1.0  # an inverted mesh integrates to minus everything
-    inertia = sign * np.asarray(props.inertia) * density
-    com = np.asarray(props.center_mass, dtype=np.float64)
-    if not (np.all(np.isfinite(com)) and np.all(np.linalg.eigvalsh(inertia) > 0)):
+    c = i[1:4] / volume  # correct for either orientation
+    xx, yy, zz = i[4:7] - volume * c**2  # second moments about the centre of mass
+    xy, yz, zx = i[7:10] - volume * c * np.roll(c, -1)
+    inertia = np.array([[yy + zz, -xy, -zx], [-xy, xx + zz, -yz], [-zx, -yz, xx + yy]])
+    inertia *= density * (1.0 if volume > 0 else -1.0)
+    if not (np.all(np.isfinite(c)) and np.all(np.linalg.eigvalsh(inertia) > 0)):
         return None
-    return MassProperties(abs(volume) * density, com, inertia, source)
+    return MassProperties(abs(volume) * density, c + origin, inertia, source)
 
 
 def _repaired(mesh: trimesh.Trimesh) -> trimesh.Trimesh | None:
@@ -122,7 +136,8 @@ def _hull(mesh: trimesh.Trimesh, density: float) -> MassProperties:
 
 def mass_properties(mesh: trimesh.Trimesh, density: float = 1000.0) -> MassProperties:
     """Mass properties of the solid bounded by `mesh`, through the fallback chain."""
-    if is_closed_oriented(mesh.faces):
+    closed = mesh.metadata.get(CLOSED_KEY)  # known when the mesh comes from loading.prepare
+    if closed if closed is not None else is_closed_oriented(mesh.faces):
         props = _integrate(mesh, density, "mesh")
         if props is not None:
             return props

@@ -1,10 +1,11 @@
 """Build the MuJoCo model: one free rigid body on a flat plane.
 
 Collision goes through the convex hull, which is exact for one body on a plane (DESIGN.md §3),
-so the accurate model is compiled from the hull's vertices only (milliseconds even for 100k-face
-inputs) and gets its mass and inertia explicitly from `mass.py`. The hull is not capped
-(`maxhullvert` changes the support polygon). The legacy model reproduces the original release:
-the full mesh, MuJoCo's default ``inertia="legacy"`` and density 1000.
+so the accurate model gets the vertices only, no faces: MuJoCo builds the hull itself (its qhull
+is faster than computing the hull here first) and skips all per-face work; mass and inertia come
+explicitly from `mass.py`. The hull is not capped (`maxhullvert` changes the support polygon).
+The legacy model reproduces the original release: the full mesh, MuJoCo's default
+``inertia="legacy"`` and density 1000.
 
 The body frame coincides with the normalised mesh frame, so the free joint's quaternion is the
 object's rotation and its position the displacement of the mesh origin.
@@ -13,21 +14,11 @@ object's rotation and its position the displacement of the mesh origin.
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import ConvexHull, QhullError
 
 from dso.physics._mujoco import mujoco
 from dso.physics.mass import MassProperties
 
 DENSITY = 1000.0
-
-
-def hull_vertices(vertices: np.ndarray) -> np.ndarray:
-    """Vertices of the convex hull (raises ValueError for flat point sets)."""
-    try:
-        hull = ConvexHull(np.asarray(vertices, dtype=np.float64))
-    except QhullError as err:
-        raise ValueError(f"convex hull failed (flat or degenerate mesh): {err}") from err
-    return np.asarray(vertices, dtype=np.float64)[hull.vertices]
 
 
 def _base_spec(dt: float) -> mujoco.MjSpec:
@@ -42,7 +33,7 @@ def build_hull_model(vertices: np.ndarray, props: MassProperties, dt: float) -> 
     """Model colliding through the hull of `vertices`, with explicit exact mass properties."""
     spec = _base_spec(dt)
     mesh = spec.add_mesh(name="object")
-    mesh.uservert = hull_vertices(vertices).ravel().tolist()
+    mesh.uservert = np.asarray(vertices, dtype=np.float64).ravel()
     body = spec.worldbody.add_body(name="object")
     body.add_freejoint()
     body.explicitinertial = True
@@ -60,8 +51,8 @@ def build_legacy_model(vertices: np.ndarray, faces: np.ndarray, dt: float) -> mu
     """The original release's model: full mesh, MuJoCo legacy inertia, density 1000."""
     spec = _base_spec(dt)
     mesh = spec.add_mesh(name="object")
-    mesh.uservert = np.asarray(vertices, dtype=np.float64).ravel().tolist()
-    mesh.userface = np.asarray(faces, dtype=np.int64).ravel().tolist()
+    mesh.uservert = np.asarray(vertices, dtype=np.float64).ravel()
+    mesh.userface = np.asarray(faces, dtype=np.int32).ravel()
     mesh.inertia = mujoco.mjtMeshInertia.mjMESH_INERTIA_LEGACY
     body = spec.worldbody.add_body(name="object")
     body.add_freejoint()

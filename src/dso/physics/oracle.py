@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
-from dso.physics.analytic import support_diagnostics
+from dso.physics.analytic import in_static_equilibrium, support_diagnostics
 from dso.physics.config import OracleConfig
 from dso.physics.loading import MeshInputError, MeshLike, describe, prepare
 from dso.physics.mass import mass_properties
@@ -77,21 +77,37 @@ def _run(mesh: MeshLike, config: OracleConfig, evaluation: Evaluation) -> None:
     vertices = np.asarray(normalised.vertices)
     if config.inertia == "legacy":
         model = build_legacy_model(vertices, np.asarray(normalised.faces), config.dt)
-        result.mass_source = "legacy"
+        result.mass_source, com = "legacy", model.body_ipos[1]
     else:
         props = mass_properties(normalised, config.density)
-        model = build_hull_model(vertices, props, config.dt)
-        result.mass_source = props.source
-    support = support_diagnostics(vertices, model.body_ipos[1])
+        result.mass_source, com = props.source, props.com
+    support = support_diagnostics(vertices, com)
     if support is not None:
         result.com_margin = support.com_margin
         result.topple_angle_deg = support.topple_angle_deg
-    outcome = simulate(model, horizon_s=config.horizon_s, early_stop=config.early_stop,
-                       fallen_deg=config.fallen_limit_deg, max_wall_s=config.max_wall_s,
-                       record_every_s=config.record_every_s)
+    if _static_ok(config) and in_static_equilibrium(vertices, com):
+        outcome = _at_rest(config)
+    else:
+        if config.inertia == "exact":
+            model = build_hull_model(vertices, props, config.dt)
+        outcome = simulate(model, horizon_s=config.horizon_s, early_stop=config.early_stop,
+                           fallen_deg=config.fallen_limit_deg, max_wall_s=config.max_wall_s,
+                           record_every_s=config.record_every_s)
     _fill(result, outcome, config)
     evaluation.mesh, evaluation.frames = normalised, outcome.frames
     evaluation.dt_frame = config.record_every_s
+
+
+def _static_ok(config: OracleConfig) -> bool:
+    """The static stop is a form of early stop, and needs the exact centre of mass."""
+    return config.early_stop and config.static_stop and config.inertia == "exact"
+
+
+def _at_rest(config: OracleConfig) -> SimOutcome:
+    """The outcome of a body in static equilibrium: it never moves."""
+    qpos = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
+    frames = [qpos, qpos.copy()] if config.record_every_s > 0 else []
+    return SimOutcome(0.0, 0.0, [0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], 0.0, "static", frames)
 
 
 def _fill(result: CheckResult, outcome: SimOutcome, config: OracleConfig) -> None:

@@ -34,7 +34,7 @@ class CheckResult:
     error_kind: str | None = None
     preset: str = "accurate"
     threshold_deg: float = 20.0
-    stop_reason: str | None = None  # fallen | settled | horizon
+    stop_reason: str | None = None  # fallen | settled | horizon | static
     faces: int | None = None  # faces evaluated (after decimation)
     decimated: bool = False
     oracle_version: str = ORACLE_VERSION

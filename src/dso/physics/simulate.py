@@ -37,7 +37,7 @@ class SimOutcome:
     final_pos: list[float]
     final_quat: list[float]
     sim_seconds: float
-    stop_reason: str  # "fallen" | "settled" | "horizon"
+    stop_reason: str  # "fallen" | "settled" | "horizon" | "static" (no stepping needed)
     frames: list[np.ndarray] = field(default_factory=list)  # qpos snapshots when recorded
 
 

@@ -1,0 +1,226 @@
+"""The stability oracle: speed of `accurate` vs `dso`, agreement with a reference, scaling.
+
+    .venv/bin/python benchmarks/oracle.py            # a few minutes on 2 cores
+    .venv/bin/python benchmarks/oracle.py --big      # 5x more objects
+
+Everything is measured side by side in one run, one object at a time in this process, so the
+ratios hold on a busy machine. The reference is the same simulation without shortcuts: exact
+mass, dt 1 ms, the full 10 s, no early stop (DESIGN.md §3). `accurate` is also timed without
+its static stop (objects at rest on a flat face with the COM > 2 deg inside are not stepped).
+Sections:
+
+1. TRELLIS-like meshes (10-50k faces: smooth random objects, marching cubes at 64^3-128^3):
+   per-object time of `accurate` vs `dso` (goal: >= 4x faster) and verdict agreement.
+2. Unambiguous cases: shapes with a toppling angle > 2 deg from the edge (tables, cantilevers,
+   T shapes, bipeds, leaning stacks) and, when present, the vendored real objects:
+   agreement with the reference (goal: 100%) and with analytic truth.
+3. Random blobs as the dataset sees them (32^3 occupancy -> dso.geometry.grid_to_mesh):
+   agreement with the reference (goal: >= 99.5%), per-object time (aim: 10-20 ms).
+4. Per-object time as faces grow: one object decimated to 1k, 10k and 100k faces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import trimesh
+from skimage.measure import marching_cubes
+
+from dso.geometry import grid_to_mesh
+from dso.physics import OracleConfig, check_mesh
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "physics"))
+import oracle_shapes as shapes  # noqa: E402  (box shapes with hand-computed truth)
+
+ACCURATE = OracleConfig.from_preset("accurate")
+STEPPED = OracleConfig.from_preset("accurate", static_stop=False)  # always simulates
+DSO = OracleConfig.from_preset("dso")
+REFERENCE = OracleConfig.from_preset("accurate", dt=0.001, early_stop=False)
+
+
+def _field(seed: int, res: int) -> np.ndarray:
+    """Signed field (> 0 inside) of a random object: a body, maybe legs, a stem, arms."""
+    rng = np.random.default_rng(seed)
+    x = (np.arange(res) + 0.5) / res - 0.5
+    X, Y, Z = np.meshgrid(x, x, x, indexing="ij")
+    field = np.full(X.shape, -1.0)
+    for _ in range(rng.integers(2, 7)):
+        c, r = rng.uniform(-0.3, 0.3, 3), rng.uniform(0.04, 0.25, 3)
+        if rng.random() < 0.5:
+            part = 1.0 - np.sqrt(((X - c[0]) / r[0]) ** 2 + ((Y - c[1]) / r[1]) ** 2
+                                 + ((Z - c[2]) / r[2]) ** 2)
+        else:
+            part = np.min([r[0] - abs(X - c[0]), r[1] - abs(Y - c[1]), r[2] - abs(Z - c[2])],
+                          axis=0) / r.min()
+        field = np.maximum(field, part)
+    return field
+
+
+def blob_32(seed: int) -> trimesh.Trimesh | None:
+    """A random object as a generated sample looks: 32^3 occupancy, marching cubes."""
+    return grid_to_mesh(_field(seed, 32) > 0)
+
+
+def trellis_like(seed: int, res: int) -> trimesh.Trimesh:
+    """A smooth random object with TRELLIS-like face counts."""
+    field = np.pad(_field(seed, res), 1, constant_values=-1.0)
+    v, f, _, _ = marching_cubes(field, 0.0)
+    return trimesh.Trimesh(v / res, f, process=False)
+
+
+def _run(mesh, config: OracleConfig):
+    result = check_mesh(mesh, config=config)
+    if result.status != "ok":
+        raise RuntimeError(result.error)
+    return result
+
+
+def _median_ms(values: list[float]) -> str:
+    return f"{1e3 * statistics.median(values):7.1f} ms"
+
+
+def section_trellis(n: int) -> None:
+    print(f"\n1. TRELLIS-like meshes ({n} objects)")
+    faces, t_acc, t_step, t_dso, agree_pair, agree_ref, static = [], [], [], [], 0, 0, 0
+    for seed in range(n):
+        mesh = trellis_like(1000 + seed, (64, 96, 128)[seed % 3])
+        faces.append(len(mesh.faces))
+        a, s, d = _run(mesh, ACCURATE), _run(mesh, STEPPED), _run(mesh, DSO)
+        r = _run(mesh, REFERENCE)
+        t_acc.append(a.seconds)
+        t_step.append(s.seconds)
+        t_dso.append(d.seconds)
+        agree_pair += a.stable == d.stable
+        agree_ref += a.stable == r.stable == s.stable
+        static += a.stop_reason == "static"
+    print(f"   faces: {min(faces)}-{max(faces)} (median {int(statistics.median(faces))}); "
+          f"{static} of {n} settled by the static stop")
+    print(f"   per object (median): accurate {_median_ms(t_acc)}, accurate without static "
+          f"stop {_median_ms(t_step)}, dso {_median_ms(t_dso)}")
+    for name, times in (("accurate", t_acc), ("accurate without static stop", t_step)):
+        ratios = [d / a for a, d in zip(times, t_dso, strict=True)]
+        print(f"   speed-up of {name} vs dso: median {statistics.median(ratios):.1f}x, "
+              f"total {sum(t_dso) / sum(times):.1f}x  (goal >= 4x)")
+    print(f"   verdicts: accurate = dso on {agree_pair}/{n}, accurate (both) = reference on "
+          f"{agree_ref}/{n}")
+
+
+def _unambiguous_cases() -> list[tuple[str, object, bool | None]]:
+    cases = ([(f"table {o}", shapes.table(o)) for o in (0.0, 0.45, 0.9, 1.2)]
+             + [(f"cantilever {a:.1f}", shapes.cantilever(a)) for a in np.arange(0.6, 2.01, 0.1)]
+             + [(f"T {o}", shapes.t_shape(o)) for o in (0.0, 0.1, 0.2, 0.3, 0.4)]
+             + [(f"biped {v}", shapes.biped(v)) for v in (0.0, 0.1, 0.2, 0.3, 0.4)]
+             + [(f"stack {s}", shapes.leaning_stack(s)) for s in (0.02, 0.05, 0.08, 0.12, 0.15)])
+    out = [(name, shapes.mesh_of(b), shapes.topple_deg(b) > 0) for name, b in cases
+           if abs(shapes.topple_deg(b)) > 2.0]
+    data = ROOT / "tests" / "physics" / "data"
+    for name in ("pybullet/mug.obj", "pybullet/domino.obj", "pybullet/lego.obj",
+                 "pybullet/random_248.obj", "pybullet/random_143.obj",
+                 "pybullet/random_112.obj", "pybullet/random_106.obj", "pyvista/airplane.ply"):
+        if (data / name).exists():
+            out.append((name, str(data / name), None))
+    return out
+
+
+def section_unambiguous() -> None:
+    cases = _unambiguous_cases()
+    print(f"\n2. Unambiguous cases ({len(cases)}: box shapes > 2 deg from the edge, real objects)")
+    acc_ref = step_ref = dso_ref = acc_truth = dso_truth = n_truth = 0
+    for name, mesh, truth in cases:
+        a, d, r = _run(mesh, ACCURATE), _run(mesh, DSO), _run(mesh, REFERENCE)
+        acc_ref += a.stable == r.stable
+        step_ref += _run(mesh, STEPPED).stable == r.stable
+        dso_ref += d.stable == r.stable
+        if truth is not None:
+            n_truth += 1
+            acc_truth += a.stable == truth
+            dso_truth += d.stable == truth
+        if a.stable != r.stable or (truth is not None and a.stable != truth):
+            print(f"   disagreement: {name}: accurate {a.stable}, reference {r.stable}")
+    print(f"   accurate = reference: {acc_ref}/{len(cases)} ({100 * acc_ref / len(cases):.1f}%,"
+          f" goal 100%);  without static stop {step_ref}/{len(cases)};  dso preset = reference:"
+          f" {dso_ref}/{len(cases)}")
+    print(f"   = analytic truth (box shapes): accurate {acc_truth}/{n_truth}, "
+          f"dso preset {dso_truth}/{n_truth}")
+
+
+def section_blobs(n: int) -> None:
+    print(f"\n3. Random blobs, 32^3 occupancy ({n} objects)")
+    agree = agree_step = agree_dso = stable = ambiguous = static = 0
+    faces, t_acc, t_step, mismatches = [], [], [], []
+    count = 0
+    for seed in range(n):
+        mesh = blob_32(seed)
+        if mesh is None:
+            continue
+        count += 1
+        a, r, d = _run(mesh, ACCURATE), _run(mesh, REFERENCE), _run(mesh, DSO)
+        s = _run(mesh, STEPPED)
+        faces.append(len(mesh.faces))
+        t_acc.append(a.seconds)
+        t_step.append(s.seconds)
+        agree += a.stable == r.stable
+        agree_step += s.stable == r.stable
+        static += a.stop_reason == "static"
+        agree_dso += d.stable == r.stable
+        stable += bool(r.stable)
+        ambiguous += a.topple_angle_deg is not None and abs(a.topple_angle_deg) < 2.0
+        if a.stable != r.stable or s.stable != r.stable:
+            mismatches.append(f"seed {seed}: toppling angle {a.topple_angle_deg}, tilt "
+                              f"{a.tilt_deg:.1f} (no static stop {s.tilt_deg:.1f}) vs reference "
+                              f"{r.tilt_deg:.1f}")
+    print(f"   faces median {int(statistics.median(faces))}; reference says "
+          f"{100 * stable / count:.1f}% stable; {ambiguous} start within 2 deg of an edge; "
+          f"{static} settled by the static stop")
+    print(f"   accurate = reference: {agree}/{count} ({100 * agree / count:.2f}%, goal >= 99.5%);"
+          f"  without static stop {agree_step}/{count};  dso preset = reference: "
+          f"{agree_dso}/{count} ({100 * agree_dso / count:.2f}%)")
+    for line in mismatches:
+        print(f"   disagreement: {line}")
+    print(f"   accurate per object: median {_median_ms(t_acc)}, "
+          f"mean {1e3 * statistics.mean(t_acc):.1f} ms, p90 "
+          f"{1e3 * float(np.percentile(t_acc, 90)):.1f} ms; without static stop median "
+          f"{_median_ms(t_step)}")
+
+
+def section_scaling(repeat: int) -> None:
+    import fast_simplification
+
+    print("\n4. Per-object time as faces grow (one object, decimated; median of "
+          f"{repeat} runs)")
+    base = trellis_like(7, 200)
+    for target in (1_000, 10_000, 100_000):
+        v, f = fast_simplification.simplify(np.asarray(base.vertices, np.float32),
+                                             np.asarray(base.faces, np.int32),
+                                             target_reduction=1 - target / len(base.faces))
+        mesh = trimesh.Trimesh(v, f, process=False)
+        times = {}
+        for name, config in (("accurate", ACCURATE), ("stepped", STEPPED), ("dso", DSO)):
+            times[name] = [_run(mesh, config).seconds for _ in range(repeat)]
+        acc, step, dso_t = (statistics.median(times[k]) for k in ("accurate", "stepped", "dso"))
+        print(f"   {len(f):>7} faces: accurate {1e3 * acc:7.1f} ms (without static stop "
+              f"{1e3 * step:7.1f} ms), dso {1e3 * dso_t:7.1f} ms ({dso_t / acc:.1f}x, "
+              f"{dso_t / step:.1f}x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--big", action="store_true", help="5x more objects")
+    args = parser.parse_args()
+    scale = 5 if args.big else 1
+    start = time.perf_counter()
+    section_trellis(12 * scale)
+    section_unambiguous()
+    section_blobs(300 * scale)
+    section_scaling(3)
+    print(f"\n(total {time.perf_counter() - start:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
