@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 
@@ -11,6 +12,7 @@ import torch
 import torch.multiprocessing as mp
 
 from dso.scale import distributed as D
+from dso.scale.torchrun import reduce_record
 
 N_ITEMS, BATCH, SEED, WORLD = 40, 4, 7, 2
 
@@ -51,9 +53,11 @@ def _rank_worker(rank: int, port: int, out_dir: str, manual: bool) -> None:
         if manual:
             D.average_gradients(model.parameters())
         loss_mean = D.all_reduce_mean(torch.tensor([float(ctx.rank)]))
+        record = reduce_record({"step": 3, "lr": 0.1 * (ctx.rank + 1), "loss": float(ctx.rank),
+                                "err_unstable": math.nan if ctx.rank == 0 else 3.0})
         grads = [p.grad.clone() for p in D.unwrap(net).parameters()]
         torch.save({"idx": idx, "noise": noise, "grads": grads, "mean_rank": loss_mean,
-                    "backend": ctx.backend, "main": D.is_main()},
+                    "backend": ctx.backend, "main": D.is_main(), "record": record},
                    os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         D.cleanup()
@@ -73,6 +77,9 @@ def test_two_ranks_average_to_union_gradient(tmp_path, manual):
     assert [r["backend"] for r in ranks] == ["gloo", "gloo"]
     assert [r["main"] for r in ranks] == [True, False]
     assert float(ranks[0]["mean_rank"]) == pytest.approx(0.5)
+    # log records: numeric fields averaged over ranks, NaN-aware; step and lr kept
+    assert ranks[1]["record"] == {"step": 3, "lr": pytest.approx(0.2), "loss": 0.5,
+                                  "err_unstable": 3.0}
     # one process on the union of both batches, same noise per sample
     model = _model()
     x = torch.cat([_data()[r["idx"]] for r in ranks])

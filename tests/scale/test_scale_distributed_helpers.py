@@ -52,3 +52,16 @@ def test_rank_batch_indices_disjoint_and_deterministic():
     assert not np.array_equal(parts[2], other_step)
     with pytest.raises(ValueError):
         D.rank_batch_indices(0, 8, seed=1, rank=0, world_size=1, step=0)
+
+
+def test_torchrun_detection_and_loopback_addresses():
+    from dso.scale.ray_session import is_loopback
+    from dso.scale.torchrun import launched_by_torchrun
+
+    assert not launched_by_torchrun({})
+    assert not launched_by_torchrun({"RANK": "0", "WORLD_SIZE": "1"})
+    assert launched_by_torchrun({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"})
+    for address in ("127.0.0.1:6379", "localhost:1", "[::1]:5", "ray://127.0.0.1:10001"):
+        assert is_loopback(address), address
+    for address in ("10.0.0.1:6379", "auto", "head-node:6379"):
+        assert not is_loopback(address), address

@@ -163,9 +163,12 @@ def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
     flat = all_reduce_mean(torch.cat([g.reshape(-1) for g in grads]))
     offset = 0
     for p in trainable:
-        n = p.numel()
-        p.grad = flat[offset:offset + n].view_as(p).clone()
-        offset += n
+        part = flat[offset:offset + p.numel()].view_as(p)
+        if p.grad is None:
+            p.grad = part.clone()
+        else:
+            p.grad.copy_(part)
+        offset += p.numel()
 
 
 def broadcast_module(module: torch.nn.Module, src: int = 0) -> None:

@@ -75,6 +75,13 @@ def sync_replicas(model: torch.nn.Module) -> None:
     barrier()
 
 
+def _collective_device() -> torch.device:
+    """Where a small tensor must live for a collective: the GPU for nccl, else the CPU."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def reduce_record(record: dict[str, Any]) -> dict[str, Any]:
     """Mean over ranks of each numeric field of a step's log record (NaN-aware; no-op alone).
 
@@ -84,7 +91,8 @@ def reduce_record(record: dict[str, Any]) -> dict[str, Any]:
         return record
     keys = [k for k, v in record.items()
             if k not in _KEEP and isinstance(v, (int, float)) and not isinstance(v, bool)]
-    values = torch.tensor([float(record[k]) for k in keys], dtype=torch.float64)
+    values = torch.tensor([float(record[k]) for k in keys], dtype=torch.float64,
+                          device=_collective_device())
     finite = torch.isfinite(values)
     packed = torch.cat([torch.where(finite, values, 0.0), finite.double()])
     packed = all_reduce_mean(packed)
