@@ -29,15 +29,13 @@ class GenChunk:
 
 
 def load_generator(spec: Any, device: str) -> Any:
-    """Actor setup: a generator object as given, or `get_generator(name, weights, device)`."""
+    """Actor setup: `get_generator(name, weights, device)` for a (name, weights) spec; a
+    shipped generator object is used as it is, on the device it was built for."""
     if isinstance(spec, tuple):
         from dso.models import get_generator
 
         name, weights = spec
         return get_generator(name, weights, device=device)
-    flow = getattr(spec, "flow", None)
-    if flow is not None and device != "cpu":
-        flow.to(device)
     return spec
 
 
@@ -106,8 +104,9 @@ def ray_generate(
     """Generate `n` samples per image on Ray; yield a `GenChunk` per run as it finishes.
 
     `generator`: a registered name (each worker calls `get_generator(name, weights, device)`
-    on its own node: the weights directory must exist there) or a Generator object (shipped to
-    every worker; fine for small models). `positions[k]` is image k's global prompt position
+    on its own node, on its GPU when it has one: the weights directory must exist there) or a
+    Generator object (pickled to every worker and run where it was built; fine for small CPU
+    models). `positions[k]` is image k's global prompt position
     (default k) and decides its seeds, so a resumed run that skips finished prompts draws the
     same samples. Workers: one per GPU when the cluster has GPUs, else one per CPU.
     """
