@@ -15,6 +15,7 @@ ROOMS = (
     "dso.demo.cli",
     "dso.eval.cli",
     "dso.data.cli",
+    "dso.models.cli",
     "dso.physics.cli",
     "dso.train.cli",
     "dso.world.cli",

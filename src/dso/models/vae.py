@@ -16,7 +16,7 @@ class ChannelLayerNorm(nn.LayerNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.movedim(1, -1).float()
         h = F.layer_norm(h, self.normalized_shape, self.weight, self.bias, self.eps)
-        return h.movedim(-1, 1).type(x.dtype).contiguous()
+        return h.movedim(-1, 1).type(x.dtype)
 
 
 class ResBlock3d(nn.Module):
