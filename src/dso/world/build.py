@@ -64,8 +64,11 @@ def _summary(config: WorldConfig, records: list[dict[str, Any]], seconds: float)
         rejected[r["family"]] += r.get("rejected", 0)
         drawn[r["family"]] += r.get("rejected", 0) + (r.get("status") == "ok")
         reasons.setdefault(r["family"], Counter()).update(r.get("rejected_reasons", {}))
+    from dso.physics import ORACLE_VERSION
+
     return {
         "dso_version": dso.__version__,
+        "oracle_version": ORACLE_VERSION,
         "seed": config.seed,
         "n": len(ok),
         "resolution": config.resolution,
