@@ -42,14 +42,14 @@ def describe(mesh: MeshLike) -> str | None:
 
 def _from_file(path: Path) -> trimesh.Trimesh:
     if not path.exists():
-        raise MeshInputError("missing", f"file not found: {path}")
+        raise MeshInputError("missing", f"{path}: file not found")
     if path.is_dir():
-        raise MeshInputError("missing", f"is a directory, not a mesh file: {path}")
+        raise MeshInputError("missing", f"{path}: a directory, not a mesh file")
     try:
         loaded = trimesh.load(str(path), process=False)
     except Exception as err:  # trimesh raises many types for unparsable files
-        raise MeshInputError("unparsable", f"cannot parse {path.name}: {err}") from err
-    return _from_object(loaded, source=path.name)
+        raise MeshInputError("unparsable", f"{path}: cannot parse: {err}") from err
+    return _from_object(loaded, source=str(path))
 
 
 def _from_scene(scene: trimesh.Scene, source: str) -> trimesh.Trimesh:

@@ -46,5 +46,7 @@ def summary_lines(results: Sequence[CheckResult]) -> list[str]:
         if i == 20:
             lines.append(f"  ... and {len(failed) - 20} more failures")
             break
-        lines.append(f"  failed: {r.path or '(in-memory mesh)'}: {r.error}")
+        where = r.path or "(in-memory mesh)"
+        message = r.error or "unknown error"
+        lines.append(f"  failed: {message if message.startswith(where) else f'{where}: {message}'}")
     return lines
