@@ -15,10 +15,11 @@ def demo(
                                 "(default: all cores)."),
     seed: int = typer.Option(0, "--seed", help="Seed of every stage."),
 ) -> None:
-    """Generate with dso-tiny on the built-in world, label with the oracle, fine-tune with DRO,
-    DPO and SFT, evaluate all four on the eval and in-the-wild splits, and print the table.
+    """The end-to-end demo: generate, label, fine-tune (DRO, DPO, SFT), evaluate, report.
 
-    Writes OUT/results.json, OUT/report.md and OUT/figures/. The full run takes about
+    Generates with dso-tiny on training prompts of the built-in world, labels every sample with
+    the oracle, fine-tunes LoRA adapters with DRO, DPO and SFT, and evaluates the base model and
+    the three adapters on the eval and in-the-wild splits. Writes OUT/results.json, OUT/report.md and OUT/figures/. The full run takes about
     20 minutes on 2 CPU cores; --quick a few minutes.
     """
     from dso.demo import DemoConfig, run_demo
