@@ -9,7 +9,7 @@ import time
 
 import pytest
 import torch
-from train_fixtures import build_store, write_tiny_weights
+from train_fixtures import build_store, one_thread, write_tiny_weights  # noqa: F401
 from typer.testing import CliRunner
 
 from dso.cli import app
@@ -18,6 +18,8 @@ from dso.models.rectified_flow import per_sample_error
 from dso.train import TrainConfig, load_adapter, read_log
 from dso.train.checkpoint import list_checkpoints
 from dso.train.recipe import Recipe
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +115,7 @@ def _spawn(args, threads="1"):
 
 def test_sigkill_then_resume_matches_an_uninterrupted_run(setup, tmp_path):
     ds, weights = setup
-    steps = ["--steps", "60", "--save-every", "5", "--dropout", "0.1", "--seed", "3",
+    steps = ["--steps", "100", "--save-every", "5", "--dropout", "0.1", "--seed", "3",
              "--objective", "dro"]
     run = tmp_path / "crashed"
     proc = _spawn(_args(ds, weights, run, *steps))
@@ -125,12 +127,12 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(setup, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     first = list_checkpoints(run)[0][0]
-    assert first < 60
+    assert first < 100
     resumed = _spawn(_args(ds, weights, run, "--resume"))
     out, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
     resumed_from = int(out.split("resumed from step ")[1].split()[0])
-    assert 5 <= resumed_from < 60  # it continued from a checkpoint, not from scratch
+    assert 5 <= resumed_from < 100  # it continued from a checkpoint, not from scratch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -140,6 +142,6 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(setup, tmp_path):
         torch.set_num_threads(threads)
     assert ref.exit_code == 0, ref.output
     got, want = read_log(run), read_log(tmp_path / "clean")
-    assert [r["step"] for r in got] == list(range(1, 61))
+    assert [r["step"] for r in got] == list(range(1, 101))
     assert [r["loss"] for r in got] == [r["loss"] for r in want]
     assert [r["grad_norm"] for r in got] == [r["grad_norm"] for r in want]

@@ -1,11 +1,14 @@
 """Run-folder files: the JSONL log and atomic checkpoints."""
 
+import pytest
 import torch
-from train_fixtures import tiny_flow
+from train_fixtures import one_thread, tiny_flow  # noqa: F401
 
 from dso.train.checkpoint import latest_checkpoint, list_checkpoints, save_checkpoint
 from dso.train.logging import RunLog, read_log, truncate_log
 from dso.train.lora import LoraSpec, apply_lora
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_log_is_strict_json_skips_torn_lines_and_truncates(tmp_path):

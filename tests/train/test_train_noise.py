@@ -2,10 +2,12 @@
 
 import pytest
 import torch
-from train_fixtures import tiny_generator
+from train_fixtures import one_thread, tiny_generator  # noqa: F401
 
 from dso.train import TrainConfig
 from dso.train.recipe import Recipe, step_seed
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_step_seeds_differ_across_rank_step_and_micro():

@@ -11,6 +11,7 @@ import time
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 
 from dso.models.flow import SparseStructureFlowModel
@@ -18,6 +19,15 @@ from dso.models.flow import SparseStructureFlowModel
 C, R, L, DC = 2, 4, 4, 16
 FLOW_ARGS = dict(resolution=R, in_channels=C, out_channels=C, model_channels=32,
                  cond_channels=DC, num_blocks=2, num_heads=2, mlp_ratio=2, patch_size=1)
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test with one torch thread (tiny ops on a shared 2-core machine run faster)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def tiny_flow(seed: int = 0) -> SparseStructureFlowModel:
