@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from dso.cli import app
@@ -74,7 +75,10 @@ def test_pretraining_is_deterministic_and_loadable(tmp_path: Path) -> None:
     assert all(np.isfinite(r["loss"]) for r in log if "loss" in r)
     summary = json.loads((tmp_path / "a" / "pretrain.json").read_text())
     assert PretrainConfig.from_dict(summary["config"]) == TINY
+    stored = load_file(str(tmp_path / "a" / "flow.safetensors"))
+    assert all(v.dtype == torch.float16 for v in stored.values())  # save_dtype default
     gen = get_generator("dso-tiny", weights=tmp_path / "a")
+    assert all(p.dtype == torch.float32 for p in gen.flow.parameters())
     assert gen.resolution == 16 and gen.latent_shape == (2, 4, 4, 4)
     assert gen.sampler.steps == 2 and gen.sampler.guidance == 1.0
     samples = gen.generate([_boxes().images[0, 0]], n=2, seed=0)

@@ -26,14 +26,16 @@ class MultiHeadRMSNorm(nn.Module):
         self.scale = dim**0.5
         self.gamma = nn.Parameter(torch.ones(heads, dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (F.normalize(x.float(), dim=-1) * self.gamma * self.scale).to(x.dtype)
+    def forward(self, x: torch.Tensor, head_dim: int = -2) -> torch.Tensor:
+        """Normalise x [..., H, (L,) Dh]; `head_dim` is the axis of the heads (-2 or -3)."""
+        gamma = self.gamma if head_dim == -2 else self.gamma.unsqueeze(1)
+        return (F.normalize(x.float(), dim=-1) * (gamma * self.scale)).to(x.dtype)
 
 
-def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Attention on [B, L, H, Dh] tensors, returning [B, L, H, Dh]."""
-    out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
-    return out.transpose(1, 2)
+def _merge_heads(h: torch.Tensor) -> torch.Tensor:
+    """[B, H, L, Dh] -> [B, L, H * Dh]."""
+    b, heads, n, d = h.shape
+    return h.transpose(1, 2).reshape(b, n, heads * d)
 
 
 class SelfAttention(nn.Module):
@@ -52,11 +54,12 @@ class SelfAttention(nn.Module):
         self.to_out = nn.Linear(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, c = x.shape
-        q, k, v = self.to_qkv(x).reshape(b, n, 3, self.num_heads, -1).unbind(dim=2)
+        b, n, _ = x.shape
+        qkv = self.to_qkv(x).reshape(b, n, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # each [B, H, L, Dh]
         if self.qk_rms_norm:
-            q, k = self.q_rms_norm(q), self.k_rms_norm(k)
-        return self.to_out(_sdpa(q, k, v).reshape(b, n, c))
+            q, k = self.q_rms_norm(q, head_dim=-3), self.k_rms_norm(k, head_dim=-3)
+        return self.to_out(_merge_heads(F.scaled_dot_product_attention(q, k, v)))
 
 
 class CrossAttention(nn.Module):
@@ -72,10 +75,11 @@ class CrossAttention(nn.Module):
         self.to_out = nn.Linear(channels, channels)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        b, n, c = x.shape
-        q = self.to_q(x).reshape(b, n, self.num_heads, -1)
-        k, v = self.to_kv(context).reshape(b, context.shape[1], 2, self.num_heads, -1).unbind(2)
-        return self.to_out(_sdpa(q, k, v).reshape(b, n, c))
+        b, n, _ = x.shape
+        q = self.to_q(x).reshape(b, n, self.num_heads, -1).transpose(1, 2)
+        kv = self.to_kv(context).reshape(b, context.shape[1], 2, self.num_heads, -1)
+        k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)
+        return self.to_out(_merge_heads(F.scaled_dot_product_attention(q, k, v)))
 
 
 class FeedForwardNet(nn.Module):

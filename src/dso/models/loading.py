@@ -116,11 +116,23 @@ def load_model(
     return model.to(device).eval()
 
 
-def save_model(model: nn.Module, directory: str | Path, name: str, args: dict) -> None:
-    """Write `<name>.json` ({name, args}) and `<name>.safetensors` (contiguous float tensors)."""
+def save_model(
+    model: nn.Module,
+    directory: str | Path,
+    name: str,
+    args: dict,
+    dtype: torch.dtype | None = None,
+) -> None:
+    """Write `<name>.json` ({name, args}) and `<name>.safetensors` (optionally cast to `dtype`,
+    e.g. float16 to halve the file; `load_model` casts back to float32)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     cfg = {"name": type(model).__name__, "args": args}
     (directory / f"{name}.json").write_text(json.dumps(cfg, indent=2) + "\n")
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().cpu()
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        state[k] = v.contiguous()
     save_file(state, str(directory / f"{name}.safetensors"))

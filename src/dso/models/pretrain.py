@@ -109,7 +109,7 @@ def train_vae(
     grids = torch.from_numpy(data.grids)
     for step in tqdm(range(cfg.vae_steps), desc="pretrain vae", disable=not progress):
         for group in opt.param_groups:
-            group["lr"] = cfg.vae_lr * _lr_factor(step, cfg.vae_steps, cfg.warmup_steps)
+            group["lr"] = cfg.vae_lr * _lr_factor(step, cfg.vae_steps, cfg.vae_warmup_steps)
         idx = torch.randint(len(grids), (cfg.vae_batch,), generator=gen)
         x = grids[idx, None].float()
         mean, logvar = encoder.posterior(x)
@@ -243,10 +243,11 @@ def pretrain(
         log_file.close()
     enc_args, dec_args = vae_modules(cfg)
     flow_args, image_args = flow_modules(cfg, latent_res)
-    save_model(flow, out, "flow", flow_args)
-    save_model(decoder, out, "decoder", dec_args)
-    save_model(encoder, out, "encoder", enc_args)
-    save_model(image_encoder, out, "image_encoder", image_args)
+    dtype = getattr(torch, cfg.save_dtype)
+    save_model(flow, out, "flow", flow_args, dtype)
+    save_model(decoder, out, "decoder", dec_args, dtype)
+    save_model(encoder, out, "encoder", enc_args, dtype)
+    save_model(image_encoder, out, "image_encoder", image_args, dtype)
     sampler = {"steps": cfg.sample_steps, "guidance": cfg.guidance}
     (out / "generator.json").write_text(json.dumps({"name": "dso-tiny", "sampler": sampler}) + "\n")
     summary = {

@@ -14,10 +14,11 @@ class PretrainConfig:
     seed: int = 0
     # structure VAE: 32^3 occupancy <-> latent_channels x 8^3
     latent_channels: int = 8
-    vae_channels: tuple[int, ...] = (8, 16, 32)  # encoder order; the decoder uses the reverse
-    vae_res_blocks: int = 1  # ResBlocks per level (0: only up/down convolutions)
+    vae_channels: tuple[int, ...] = (16, 32, 64)  # encoder order; the decoder uses the reverse
+    vae_res_blocks: int = 0  # ResBlocks per level (0: only up/down convolutions)
     vae_middle_blocks: int = 1  # ResBlocks at the latent resolution
-    vae_steps: int = 500
+    vae_steps: int = 1200
+    vae_warmup_steps: int = 20
     vae_batch: int = 8
     vae_lr: float = 2e-3
     kl_weight: float = 1e-4
@@ -26,20 +27,21 @@ class PretrainConfig:
     flow_width: int = 128
     flow_blocks: int = 4
     flow_heads: int = 4
-    mlp_ratio: float = 4.0
+    mlp_ratio: float = 2.0
     patch_size: int = 2
     cond_width: int = 128
     image_size: int = 64
-    flow_steps: int = 2000
+    flow_steps: int = 6000
     flow_batch: int = 16
     flow_lr: float = 5e-4
-    warmup_steps: int = 100
+    warmup_steps: int = 200
     weight_decay: float = 0.01
     cond_dropout: float = 0.1
     # default sampler written to generator.json
     sample_steps: int = 12
     guidance: float = 7.5
     log_every: int = 25
+    save_dtype: str = "float16"  # dtype of the written safetensors (float32 or float16)
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
@@ -63,6 +65,7 @@ class PretrainConfig:
             "vae_res_blocks",
             "vae_middle_blocks",
             "vae_steps",
+            "vae_warmup_steps",
             "flow_steps",
             "warmup_steps",
             "kl_weight",
@@ -78,6 +81,8 @@ class PretrainConfig:
             raise ValueError(f"flow_width {self.flow_width} not divisible by {self.flow_heads}")
         if not 0 <= self.cond_dropout < 1:
             raise ValueError(f"cond_dropout must be in [0, 1), got {self.cond_dropout}")
+        if self.save_dtype not in ("float32", "float16", "bfloat16"):
+            raise ValueError(f"save_dtype must be float32, float16 or bfloat16: {self.save_dtype}")
         if self.image_size % 8:
             raise ValueError(f"image_size must be a multiple of 8, got {self.image_size}")
 
