@@ -65,6 +65,15 @@ def _score(gen, objects, views: int, geometry: bool, seed: int, points: int) -> 
     return out
 
 
+def _vae_iou(gen, objects) -> float:
+    """Mean voxel IoU of the VAE's reconstruction (encode -> decode) of ground-truth grids."""
+    grids = np.stack([o.grid() for o in objects])
+    recon = gen.decode(gen.encode(grids))
+    inter = (recon & grids).reshape(len(grids), -1).sum(1)
+    union = (recon | grids).reshape(len(grids), -1).sum(1)
+    return float(np.mean(inter / np.maximum(union, 1)))
+
+
 def _gt_reference(objects, points: int) -> dict:
     """Stability of the ground-truth meshes, and the score of their own voxelisation."""
     from dso.eval import chamfer_fscore
@@ -110,6 +119,7 @@ def main() -> None:
         "eval": _score(gen, world.objects("eval"), args.views, True, args.seed, args.points),
         "wild": _score(gen, world.objects("wild"), 1, False, args.seed, args.points),
         "eval_ground_truth": _gt_reference(world.objects("eval"), args.points),
+        "eval_vae_recon_iou": _vae_iou(gen, world.objects("eval")),
     }
     print(json.dumps(result, indent=2))
     if args.json:

@@ -111,3 +111,45 @@ def test_config_validation_and_cli_errors(tmp_path: Path) -> None:
         app, ["pretrain", "--world", str(tmp_path), "--out", str(tmp_path / "o")]
     )
     assert result.exit_code == 2 and "no world" in result.output
+
+
+def test_cli_pretrains_on_a_built_world(tmp_path: Path) -> None:
+    from dso.world import build_world
+
+    world = tmp_path / "world"
+    build_world(
+        world,
+        n_train=3,
+        n_eval=0,
+        n_synthetic=0,
+        wild_per_family=0,
+        families=["stool", "bottle"],
+        workers=1,
+    )
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY.to_dict()))
+    out = tmp_path / "out"
+    args = [
+        "pretrain",
+        "--world",
+        str(world),
+        "--out",
+        str(out),
+        "--config",
+        str(config),
+        "--flow-steps",
+        "2",
+        "--seed",
+        "3",
+        "--threads",
+        "1",
+        "--quiet",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "pretraining on 3 objects" in result.output
+    summary = json.loads((out / "pretrain.json").read_text())
+    assert summary["config"]["flow_steps"] == 2 and summary["config"]["seed"] == 3
+    assert summary["source"]["world_config"]["seed"] == 0
+    gen = get_generator("dso-tiny", weights=out)
+    assert gen.resolution == 32 and gen.latent_shape == (2, 8, 8, 8)

@@ -28,6 +28,7 @@ def pretrain_command(
 
     from dso.models.pretrain import load_world_split, pretrain
     from dso.models.pretrain_config import PretrainConfig
+    from dso.world import World
 
     try:
         cfg = PretrainConfig.from_json(config) if config else PretrainConfig()
@@ -41,7 +42,9 @@ def pretrain_command(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
     typer.echo(f"pretraining on {len(data.grids)} objects of {world} ({split})")
-    path = pretrain(data, out, cfg, progress=not quiet)
+    source = {"world": str(world), "split": split, "threads": torch.get_num_threads()}
+    source["world_config"] = World.open(world).meta.get("config", {})
+    path = pretrain(data, out, cfg, progress=not quiet, source=source)
     typer.echo(f"wrote {path} (log: {path / 'pretrain_log.jsonl'})")
 
 

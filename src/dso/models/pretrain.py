@@ -216,9 +216,15 @@ def train_flow(
 
 
 def pretrain(
-    data: TrainingSet, out: str | Path, cfg: PretrainConfig | None = None, progress: bool = True
+    data: TrainingSet,
+    out: str | Path,
+    cfg: PretrainConfig | None = None,
+    progress: bool = True,
+    source: dict | None = None,
 ) -> Path:
-    """Train VAE then flow + image encoder; write a dso-tiny weights folder to `out`."""
+    """Train VAE then flow + image encoder; write a dso-tiny weights folder to `out`.
+
+    `source` (e.g. the world's path and build settings) is recorded in `pretrain.json`."""
     cfg = cfg or PretrainConfig()
     cfg.validate()
     out = Path(out)
@@ -252,6 +258,7 @@ def pretrain(
     (out / "generator.json").write_text(json.dumps({"name": "dso-tiny", "sampler": sampler}) + "\n")
     summary = {
         "config": cfg.to_dict(),
+        "source": source or {},
         "objects": len(data.grids),
         "seconds": round(time.perf_counter() - start, 1),
         "threads": torch.get_num_threads(),
