@@ -14,17 +14,21 @@ def demo(
     workers: int = typer.Option(None, "--workers", help="Oracle worker processes "
                                 "(default: all cores)."),
     seed: int = typer.Option(0, "--seed", help="Seed of every stage."),
+    weights: Path = typer.Option(None, "--weights", help="dso-tiny weights folder written by "
+                                 "`dso pretrain` (default: the weights shipped with dso)."),
 ) -> None:
     """The end-to-end demo: generate, label, fine-tune (DRO, DPO, SFT), evaluate, report.
 
     Generates with dso-tiny on training prompts of the built-in world, labels every sample with
     the oracle, fine-tunes LoRA adapters with DRO, DPO and SFT, and evaluates the base model and
-    the three adapters on the eval and in-the-wild splits. Writes OUT/results.json, OUT/report.md and OUT/figures/. The full run takes about
-    20 minutes on 2 CPU cores; --quick a few minutes.
+    the three adapters on the eval and in-the-wild splits. Writes OUT/results.json,
+    OUT/report.md and OUT/figures/. The full run takes about 20 minutes on 2 CPU cores;
+    --quick a few minutes.
     """
     from dso.demo import DemoConfig, run_demo
 
-    overrides = {"workers": workers, "seed": seed}
+    overrides = {"workers": workers, "seed": seed,
+                 "weights": str(weights) if weights else None}
     cfg = DemoConfig.quick(**overrides) if quick else DemoConfig(**overrides)
     run_demo(out, cfg, log=typer.echo)
 

@@ -15,6 +15,7 @@ class DemoConfig:
     """What the demo builds, trains and evaluates. Every stage is seeded."""
 
     seed: int = 0
+    weights: str | None = None      # dso-tiny weights folder (None: the shipped ones)
     # world: prompts for DSO come from the train split; eval/wild are the paper's tables
     world_train: int = 160          # training-family objects used as prompts
     world_eval: int = 65            # evaluation objects (paper: 65)

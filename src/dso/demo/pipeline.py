@@ -56,8 +56,9 @@ def _dataset(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:
     path = out / "dataset"
     prompts = prompts_from_world(out / "world", "train", views=cfg.prompt_views,
                                  limit=cfg.world_train)
-    generate_dataset(path, get_generator("dso-tiny"), prompts, n=cfg.samples_per_prompt,
-                     seed=cfg.seed, progress=progress)
+    generator = get_generator("dso-tiny", cfg.weights)
+    generate_dataset(path, generator, prompts, n=cfg.samples_per_prompt, seed=cfg.seed,
+                     progress=progress)
     label_dataset(path, workers=cfg.workers, progress=progress)
     with SampleStore.open(path) as store:
         return dataset_stats(store)
@@ -75,7 +76,7 @@ def _train(out: Path, objective: str, cfg: DemoConfig, progress: bool) -> Path:
     except FileNotFoundError:
         pass
     config = TrainConfig(dataset=str(out / "dataset"), out=str(run), objective=objective,
-                         steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                         weights=cfg.weights, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
                          lora_rank=cfg.lora_rank, lora_alpha=2.0 * cfg.lora_rank,
                          seed=cfg.seed, save_every=max(1, cfg.steps // 3))
     train(config, resume=latest_checkpoint(run) is not None, progress=progress)
@@ -92,7 +93,7 @@ def _evaluate(out: Path, model: str, run: Path | None, split: str, cfg: DemoConf
     path = out / "eval" / f"{model}_{split}.json"
     if path.exists():
         return json.loads(path.read_text())
-    generator = get_generator("dso-tiny")
+    generator = get_generator("dso-tiny", cfg.weights)
     if run is not None:
         load_adapter(generator, run)
     result = evaluate(generator, out / "world", split, seed=cfg.seed, limit=cfg.eval_limit,

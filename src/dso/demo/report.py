@@ -42,11 +42,12 @@ def goals(summary: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, A
 
 
 def _figures(out: Path, results: Mapping[str, Mapping[str, Any]], runs: Mapping[str, Any],
-             log: Callable[[str], None]) -> dict[str, str]:
+             cfg: DemoConfig, log: Callable[[str], None]) -> dict[str, str]:
     from dso.eval.gallery import compare_gallery
     from dso.eval.plots import plot_chamfer_vs_tilt, plot_tilt_histograms
     from dso.models import get_generator
     from dso.train import load_adapter
+    from dso.world import World
 
     figs = out / "figures"
     made = {}
@@ -55,11 +56,11 @@ def _figures(out: Path, results: Mapping[str, Mapping[str, Any]], runs: Mapping[
     made["chamfer_vs_tilt"] = plot_chamfer_vs_tilt(eval_results, figs / "chamfer_vs_tilt.png")
     generators = {}
     for model in ("base", "dro"):
-        generators[model] = get_generator("dso-tiny")
+        generators[model] = get_generator("dso-tiny", cfg.weights)
         if runs.get(model) is not None:
             load_adapter(generators[model], runs[model])
     try:
-        made["gallery"] = compare_gallery(generators, out / "world", "eval",
+        made["gallery"] = compare_gallery(generators, World.open(out / "world"), "eval",
                                           figs / "base_vs_dro.png", n_prompts=8)
     except Exception as err:  # a figure must never lose the numbers
         log(f"   gallery skipped: {err}")
@@ -99,7 +100,7 @@ def write_outputs(out: Path, results: Mapping[str, Mapping[str, Any]],
     summary = results_summary(results)
     met = goals(summary)
     save_json({**summary, "goals": met, "timings_s": dict(timings)}, out / "results.json")
-    figs = _figures(out, results, runs, log)
+    figs = _figures(out, results, runs, cfg, log)
     (out / "report.md").write_text(_markdown(summary, stats, timings, cfg, figs, met))
     log("")
     log(comparison_table(summary, splits=["eval", "wild"]))
