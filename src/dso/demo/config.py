@@ -24,11 +24,14 @@ class DemoConfig:
     # dataset: N samples per prompt image, labelled by the oracle
     prompt_views: int = 2           # views per training object used as prompts
     samples_per_prompt: int = 4     # paper: 4
-    # fine-tuning (same budget for the three objectives; DPO counts pairs)
+    # fine-tuning: same steps and rows per step for the three objectives (a DPO batch of
+    # batch_size // 2 pairs holds batch_size samples)
     steps: int = 150
     batch_size: int = 16
-    lr: float = 5e-4
+    lr: float = 2e-4
     lora_rank: int = 16
+    dro_paired: bool = True         # DRO rows as (stable, unstable) pairs of one prompt
+    ascent_bound: float = 0.8       # DRO: clamp on the unstable samples' error
     # evaluation
     eval_limit: int | None = None   # cap on prompt images per split (None: all)
     n_points: int = 2000            # surface points per mesh for Chamfer / F-score

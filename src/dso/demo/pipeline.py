@@ -75,9 +75,11 @@ def _train(out: Path, objective: str, cfg: DemoConfig, progress: bool) -> Path:
         return run
     except FileNotFoundError:
         pass
+    batch = cfg.batch_size // 2 if objective == "dpo" else cfg.batch_size
     config = TrainConfig(dataset=str(out / "dataset"), out=str(run), objective=objective,
-                         weights=cfg.weights, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                         weights=cfg.weights, steps=cfg.steps, batch_size=batch, lr=cfg.lr,
                          lora_rank=cfg.lora_rank, lora_alpha=2.0 * cfg.lora_rank,
+                         paired_dro=cfg.dro_paired, ascent_bound=cfg.ascent_bound,
                          seed=cfg.seed, save_every=max(1, cfg.steps // 3))
     train(config, resume=latest_checkpoint(run) is not None, progress=progress)
     return run
