@@ -67,6 +67,10 @@ def _figures(out: Path, results: Mapping[str, Mapping[str, Any]], runs: Mapping[
     return {k: str(Path(v).relative_to(out)) for k, v in made.items()}
 
 
+def _num(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
+
+
 def _markdown(summary, stats, timings, cfg: DemoConfig, figs: dict[str, str],
               met: dict[str, Any]) -> str:
     from dso.eval.report import comparison_table
@@ -81,8 +85,8 @@ def _markdown(summary, stats, timings, cfg: DemoConfig, figs: dict[str, str],
         f"| {met['dro_gap_closed_ok']} |",
         f"| DPO improves on base | | {met['dpo_improves']} |",
         f"| DRO >= DPO >= SFT | | {met['dro_ge_dpo_ge_sft']} |",
-        f"| geometry within noise | F drop {met['fscore_drop']}, CD ratio {met['cd_ratio']} "
-        f"| {met['geometry_ok']} |", "",
+        f"| geometry within noise | F drop {_num(met['fscore_drop'])}, CD ratio "
+        f"{_num(met['cd_ratio'])} | {met['geometry_ok']} |", "",
         "## Dataset", "", f"```\n{stats.get('overall', stats)}\n```", "",
         "## Time per stage (s)", "",
         "\n".join(f"- {k}: {v}" for k, v in timings.items()), "", "## Figures", ""]
