@@ -45,3 +45,17 @@ def test_paired_dro_shares_t_and_noise_across_halves(tmp_path, paired):
     loss, stats = recipe.micro_loss(batch, seed=11)
     assert (stats["err_stable"] == stats["err_unstable"]) == paired
     assert (loss.item() == 0.0) == paired
+
+
+def test_condition_dropout_zeroes_the_condition_like_pretraining(tmp_path):
+    x, cond = _twins()
+    batch = {"x0": x, "stable": torch.ones(2, dtype=torch.bool)}
+    other = torch.randn_like(cond)
+    dropped = _recipe(tmp_path, "sft", cond_dropout=0.9999)
+    a, _ = dropped.micro_loss({**batch, "cond": cond}, seed=11)
+    b, _ = dropped.micro_loss({**batch, "cond": other}, seed=11)
+    assert a.item() == b.item()  # the condition was never seen
+    kept = _recipe(tmp_path / "k", "sft")
+    c, _ = kept.micro_loss({**batch, "cond": cond}, seed=11)
+    d, _ = kept.micro_loss({**batch, "cond": other}, seed=11)
+    assert c.item() != d.item()

@@ -14,8 +14,8 @@ _FIELDS = {
     "weight_decay": "weight_decay", "grad_clip": "grad_clip", "beta": "beta",
     "ascent_bound": "ascent_bound", "seed": "seed", "save_every": "save_every",
     "eval_every": "eval_every", "generator": "generator", "weights": "weights",
-    "device": "device", "paired_dro": "paired_dro", "other_view": "other_view",
-    "tensorboard": "tensorboard",
+    "device": "device", "paired_dro": "paired_dro", "cond_dropout": "cond_dropout",
+    "other_view": "other_view", "tensorboard": "tensorboard",
 }
 
 
@@ -83,7 +83,7 @@ def train_command(
     objective: str = typer.Option(None, "--objective", help="dro | dpo | sft"),
     out: Path = typer.Option(..., "--out", help="Run folder (config, log, checkpoints, adapter)."),
     steps: int = typer.Option(None, "--steps", help="Optimizer steps [200]."),
-    lr: float = typer.Option(None, "--lr", help="AdamW learning rate [5e-4]."),
+    lr: float = typer.Option(None, "--lr", help="AdamW learning rate [1e-4]."),
     batch_size: int = typer.Option(None, "--batch-size", help="Rows per micro-batch [8]."),
     grad_accum: int = typer.Option(None, "--grad-accum", help="Micro-batches per step [1]."),
     rank: int = typer.Option(None, "--rank", help="LoRA rank [16]."),
@@ -97,6 +97,8 @@ def train_command(
                                        help="DRO: clamp on the unstable error [none]."),
     paired_dro: bool = typer.Option(None, "--paired-dro/--unpaired-dro",
                                     help="DRO rows as same-prompt pairs [unpaired]."),
+    cond_dropout: float = typer.Option(None, "--cond-dropout",
+                                       help="P(condition zeroed) per row [0]."),
     other_view: bool = typer.Option(None, "--other-view/--same-view",
                                     help="Condition on another view of the object [same]."),
     seed: int = typer.Option(None, "--seed", help="Seed for data order, t and noise [0]."),

@@ -2,6 +2,13 @@
 
 Defaults are scaled for the built-in `dso-tiny` model on a 2-core CPU. The paper's values
 (DESIGN.md §1, Table 4; TRELLIS on GPUs) are given beside each field for reference.
+
+Measured on dso-tiny (480 labelled samples of 120 train prompts, 82.9% stable; eval split,
+130 samples; base 80.8% stable, F 57.0, CD 0.059): at lr 1e-4, 200 steps, DPO reached 97.7%
+stable with F 52.8 / CD 0.061, SFT 90.8% with F 43.2; DRO reached 94-100% stable but lost
+geometry fast (F 45.6 after 30 steps, ~20-28 after 60-200 steps, with or without an ascent
+bound of 0.6-1.0): watch it with `eval_every` (the guardrail warns) and keep DRO runs short.
+lr 5e-4 degraded geometry for all three objectives.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ class TrainConfig:
     steps: int = 200                  # optimizer steps (paper: DRO 4000, DPO 8000)
     batch_size: int = 8               # rows per micro-batch (DPO: pairs)
     grad_accum: int = 1               # micro-batches per step; effective batch = product (48)
-    lr: float = 5e-4                  # AdamW learning rate (paper: 5e-6 on TRELLIS)
+    lr: float = 1e-4                  # AdamW learning rate (paper: 5e-6 on TRELLIS)
     warmup: int = 10                  # linear warm-up steps, then constant (paper: 2000)
     weight_decay: float = 0.01        # AdamW weight decay (paper: 0.01)
     grad_clip: float = 1.0            # max global gradient norm; 0 disables clipping
@@ -41,6 +48,7 @@ class TrainConfig:
     ascent_bound: float | None = None  # DRO: clamp on the unstable error (None: unbounded)
     paired_dro: bool = False          # DRO rows as same-prompt (stable, unstable) pairs
     other_view: bool = False          # condition on another view of the same object
+    cond_dropout: float = 0.0         # P(condition zeroed) per row, as in pre-training (0.1)
     t_mean: float = 1.0               # t = sigmoid(N(t_mean, t_std)) (paper: 1, 1)
     t_std: float = 1.0
     seed: int = 0
@@ -76,8 +84,9 @@ class TrainConfig:
         for name in ("lr", "lora_alpha", "beta", "t_std"):
             if not getattr(self, name) > 0:
                 problems.append(f"{name} must be > 0, got {getattr(self, name)}")
-        if not 0.0 <= self.lora_dropout < 1.0:
-            problems.append(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        for name in ("lora_dropout", "cond_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                problems.append(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.weight_decay < 0 or self.grad_clip < 0:
             problems.append("weight_decay and grad_clip must be >= 0")
         if self.ascent_bound is not None and not self.ascent_bound > 0:

@@ -174,21 +174,30 @@ class Recipe:
         with self._autocast():
             return per_sample_error(self.model, x0, cond, t, eps).float()
 
-    def _noise(self, shape: torch.Size, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _draws(self, shape: torch.Size, seed: int
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """t [B], noise like x0, and a keep-condition mask [B] (condition dropout)."""
         gen = torch.Generator().manual_seed(seed)
         t = sample_t(shape[0], gen, self.config.t_mean, self.config.t_std)
         eps = torch.randn(shape, generator=gen)
-        return t.to(self.device), eps.to(self.device)
+        keep = torch.rand(shape[0], generator=gen) >= self.config.cond_dropout
+        return t.to(self.device), eps.to(self.device), keep.to(self.device)
+
+    @staticmethod
+    def _drop(cond: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """Zero the condition of rows not kept (the unconditional input used by guidance)."""
+        return cond * keep.to(cond.dtype).reshape(-1, *[1] * (cond.dim() - 1))
 
     def micro_loss(self, batch: dict[str, torch.Tensor], seed: int
                    ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Loss and stats of one micro-batch, with t and noise drawn from `seed`."""
+        """Loss and stats of one micro-batch, with t, noise and condition dropout from `seed`."""
         cfg, dev = self.config, self.device
         torch.manual_seed(seed)  # LoRA dropout
         cond = batch["cond"].to(dev)
         if cfg.objective == "dpo":
             x_w, x_l = batch["x0_w"].to(dev), batch["x0_l"].to(dev)
-            t, eps = self._noise(x_w.shape, seed)     # shared by w and l of each pair
+            t, eps, keep = self._draws(x_w.shape, seed)   # shared by w and l of each pair
+            cond = self._drop(cond, keep)
             args = (torch.cat([x_w, x_l]), torch.cat([cond, cond]), t.repeat(2),
                     torch.cat([eps, eps]))
             err = self._errors(*args)
@@ -197,11 +206,12 @@ class Recipe:
             n = x_w.shape[0]
             return dpo_loss(err[:n], err[n:], ref[:n], ref[n:], cfg.beta)
         x0 = batch["x0"].to(dev)
-        t, eps = self._noise(x0.shape, seed)
-        if cfg.paired_dro:  # row i (stable) pairs with row i + B/2 (unstable): same t, noise
+        t, eps, keep = self._draws(x0.shape, seed)
+        if cfg.paired_dro:  # row i (stable) pairs with row i + B/2 (unstable): same draws
             half = x0.shape[0] // 2
-            t, eps = t[:half].repeat(2), torch.cat([eps[:half], eps[:half]])
-        err = self._errors(x0, cond, t, eps)
+            t, keep = t[:half].repeat(2), keep[:half].repeat(2)
+            eps = torch.cat([eps[:half], eps[:half]])
+        err = self._errors(x0, self._drop(cond, keep), t, eps)
         if cfg.objective == "dro":
             return dro_loss(err, batch["stable"].to(dev), ascent_bound=cfg.ascent_bound)
         return sft_loss(err)
