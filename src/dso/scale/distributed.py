@@ -107,9 +107,16 @@ def barrier() -> None:
 
 
 def cleanup() -> None:
-    """Leave the process group if this process joined one."""
+    """Leave the process group if this process joined one.
+
+    All ranks meet at a barrier first: a rank that tears gloo down while a peer is still
+    talking to it can abort the peer ("terminate called without an active exception").
+    """
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def rank_seed(seed: int, rank: int, step: int = 0) -> int:
