@@ -45,6 +45,16 @@ class DemoConfig:
                      eval_limit=None, n_points=1000)
         return dataclasses.replace(cls(**small), **overrides)
 
+    def generator(self, run=None):
+        """The demo's dso-tiny generator, with the LoRA adapter of `run` merged when given."""
+        from dso.models import get_generator
+        from dso.train import load_adapter
+
+        generator = get_generator("dso-tiny", self.weights)
+        if run is not None:
+            load_adapter(generator, run)
+        return generator
+
     def to_dict(self) -> dict:
         """JSON-ready copy of the configuration."""
         return dataclasses.asdict(self)

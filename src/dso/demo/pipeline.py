@@ -51,13 +51,10 @@ def _dataset(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:
     from dso.data.prompts import prompts_from_world
     from dso.data.stats import dataset_stats
     from dso.data.store import SampleStore
-    from dso.models import get_generator
-
     path = out / "dataset"
     prompts = prompts_from_world(out / "world", "train", views=cfg.prompt_views,
                                  limit=cfg.world_train)
-    generator = get_generator("dso-tiny", cfg.weights)
-    generate_dataset(path, generator, prompts, n=cfg.samples_per_prompt, seed=cfg.seed,
+    generate_dataset(path, cfg.generator(), prompts, n=cfg.samples_per_prompt, seed=cfg.seed,
                      progress=progress)
     label_dataset(path, workers=cfg.workers, progress=progress)
     with SampleStore.open(path) as store:
@@ -89,16 +86,10 @@ def _evaluate(out: Path, model: str, run: Path | None, split: str, cfg: DemoConf
               progress: bool) -> dict[str, Any]:
     from dso.eval import evaluate
     from dso.eval.report import save_json
-    from dso.models import get_generator
-    from dso.train import load_adapter
-
     path = out / "eval" / f"{model}_{split}.json"
     if path.exists():
         return json.loads(path.read_text())
-    generator = get_generator("dso-tiny", cfg.weights)
-    if run is not None:
-        load_adapter(generator, run)
-    result = evaluate(generator, out / "world", split, seed=cfg.seed, limit=cfg.eval_limit,
+    result = evaluate(cfg.generator(run), out / "world", split, seed=cfg.seed, limit=cfg.eval_limit,
                       workers=cfg.workers, n_points=cfg.n_points, progress=progress)
     save_json(result, path)
     return result

@@ -45,8 +45,6 @@ def _figures(out: Path, results: Mapping[str, Mapping[str, Any]], runs: Mapping[
              cfg: DemoConfig, log: Callable[[str], None]) -> dict[str, str]:
     from dso.eval.gallery import compare_gallery
     from dso.eval.plots import plot_chamfer_vs_tilt, plot_tilt_histograms
-    from dso.models import get_generator
-    from dso.train import load_adapter
     from dso.world import World
 
     figs = out / "figures"
@@ -54,11 +52,7 @@ def _figures(out: Path, results: Mapping[str, Mapping[str, Any]], runs: Mapping[
     eval_results = {m: results[m]["eval"] for m in results}
     made["tilt_hist"] = plot_tilt_histograms(eval_results, figs / "tilt_hist.png")
     made["chamfer_vs_tilt"] = plot_chamfer_vs_tilt(eval_results, figs / "chamfer_vs_tilt.png")
-    generators = {}
-    for model in ("base", "dro"):
-        generators[model] = get_generator("dso-tiny", cfg.weights)
-        if runs.get(model) is not None:
-            load_adapter(generators[model], runs[model])
+    generators = {model: cfg.generator(runs.get(model)) for model in ("base", "dro")}
     try:
         made["gallery"] = compare_gallery(generators, World.open(out / "world"), "eval",
                                           figs / "base_vs_dro.png", n_prompts=8)
