@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 
@@ -11,3 +13,9 @@ def randomise(model: torch.nn.Module, std: float = 0.2) -> torch.nn.Module:
         for p in model.parameters():
             p.normal_(0, std)
     return model
+
+
+# Reference data written by the TRELLIS reference implementation, vendored byte for byte:
+# official_layout.json (keys and shapes of the released stage-1 models), configs.json and the
+# golden vectors (*.safetensors) of small models in the released layout.
+GOLDEN_DIR = Path(__file__).resolve().parent / "golden" / "trellis-stage1"

@@ -1,28 +1,19 @@
-"""The golden vectors of shared/trellis-stage1 reproduce to ~1e-5 (fp32, CPU)."""
+"""The vendored TRELLIS golden vectors (tests/models/golden/) reproduce to ~1e-5 (fp32, CPU)."""
 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 import torch
+from models_testlib import GOLDEN_DIR
 from safetensors.torch import load_file
 
 from dso.models.flow import SparseStructureFlowModel, sincos_pos_emb
 from dso.models.sampler import SamplerConfig, sample
 from dso.models.vae import SparseStructureDecoder, SparseStructureEncoder
 
-GOLDEN = Path(
-    os.environ.get(
-        "DSO_TRELLIS_GOLDEN", Path(__file__).resolve().parents[3] / "shared" / "trellis-stage1"
-    )
-)
-# In CI the shared folder sits beside the clone: missing vectors there are a failure.
-if os.environ.get("CI") and not GOLDEN.is_dir():
-    raise RuntimeError("CI: TRELLIS golden vectors not found; set DSO_TRELLIS_GOLDEN")
-pytestmark = pytest.mark.skipif(not GOLDEN.is_dir(), reason="golden vectors not available")
+GOLDEN = GOLDEN_DIR
 TOL = 1e-5
 
 

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 import torch
+from models_testlib import GOLDEN_DIR
 
 from dso.models.loading import build_model
 
-LAYOUT = (
-    Path(
-        os.environ.get(
-            "DSO_TRELLIS_GOLDEN", Path(__file__).resolve().parents[3] / "shared" / "trellis-stage1"
-        )
-    )
-    / "official_layout.json"
-)
-# In CI the shared folder sits beside the clone: missing vectors there are a failure.
-if os.environ.get("CI") and not LAYOUT.is_file():
-    raise RuntimeError("CI: TRELLIS golden vectors not found; set DSO_TRELLIS_GOLDEN")
-pytestmark = pytest.mark.skipif(not LAYOUT.is_file(), reason="official_layout.json not available")
+LAYOUT = GOLDEN_DIR / "official_layout.json"
 
 CLASSES = {
     "ss_flow_img_dit_L_16l8_fp16": "SparseStructureFlowModel",
