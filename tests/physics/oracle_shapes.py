@@ -49,9 +49,11 @@ def topple_deg(boxes: list[Box]) -> float:
 
 
 def table(top_overhang: float = 0.0, leg: float = 0.6) -> list[Box]:
-    """A slab on four legs; `top_overhang` slides the top along +x past the legs."""
+    """A slab on four legs; `top_overhang` lengthens the top along +x past the legs (every leg
+    stays under the top, so the table is one piece)."""
     legs = [((x, y, leg / 2), (0.08, 0.08, leg)) for x in (-0.4, 0.4) for y in (-0.25, 0.25)]
-    return legs + [((top_overhang, 0.0, leg + 0.04), (1.0, 0.6, 0.08))]
+    length = 0.9 + top_overhang
+    return legs + [((-0.45 + length / 2, 0.0, leg + 0.04), (length, 0.6, 0.08))]
 
 
 def cantilever(arm: float, foot: float = 0.3) -> list[Box]:
@@ -74,11 +76,25 @@ def t_shape(bar_offset: float, bar: float = 0.9) -> list[Box]:
 
 
 def biped(lean: float) -> list[Box]:
-    """Two feet, two legs, a torso and a head; the upper body shifted `lean` along +x."""
+    """Two feet, two legs, a torso and a head; the torso reaches `lean` further along +x and
+    the head sits over its far end (the torso stays on the legs: one piece)."""
+    feet = [((0.05, y, 0.025), (0.3, 0.12, 0.05)) for y in (-0.12, 0.12)]
+    legs = [((0.0, y, 0.3), (0.08, 0.08, 0.5)) for y in (-0.12, 0.12)]
+    torso = 0.2 + lean
+    upper = [((-0.1 + torso / 2, 0.0, 0.75), (torso, 0.36, 0.4)),
+             ((lean * 1.3, 0.0, 1.05), (0.16, 0.16, 0.2))]
+    return feet + legs + upper
+
+
+def hunched_biped(lean: float, plate: float = 0.02) -> list[Box]:
+    """Feet and legs, and a torso and head held out `lean` along +x by a thin shoulder plate
+    on top of the legs (a deep concavity under the torso)."""
     feet = [((0.05, y, 0.025), (0.3, 0.12, 0.05)) for y in (-0.12, 0.12)]
     legs = [((0.0, y, 0.3), (0.08, 0.08, 0.5)) for y in (-0.12, 0.12)]
     upper = [((lean, 0.0, 0.75), (0.2, 0.36, 0.4)), ((lean * 1.3, 0.0, 1.05), (0.16, 0.16, 0.2))]
-    return feet + legs + upper
+    width = lean - 0.06
+    shoulders = ((-0.04 + width / 2, 0.0, 0.55 + plate / 2), (width, 0.36, plate))
+    return feet + legs + upper + [shoulders]
 
 
 def leaning_stack(step: float, blocks: int = 5) -> list[Box]:

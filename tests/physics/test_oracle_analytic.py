@@ -13,6 +13,7 @@ from oracle_shapes import (
     biped,
     cantilever,
     com_of,
+    hunched_biped,
     leaning_stack,
     mesh_of,
     t_shape,
@@ -83,13 +84,15 @@ def test_a_box_stands_with_the_toppling_angle_of_its_proportions(size):
 
 
 def test_dso_preset_reproduces_legacy_inertia_and_its_flipped_verdicts():
-    # A leaning biped whose COM is 4 deg outside its feet: exact mass says it falls. MuJoCo's
-    # legacy inertia over-counts the volume of non-convex meshes, moves the COM back over the
-    # feet and calls it stable: the flaw of the original release that `dso` reproduces.
-    boxes = biped(0.3)
+    # A hunched biped (one piece) whose COM is 3.5 deg outside its feet: exact mass says it
+    # falls. MuJoCo's legacy inertia over-counts the volume of non-convex meshes, moves the COM
+    # back over the feet and calls it stable: the flaw of the original release that `dso`
+    # reproduces.
+    boxes = hunched_biped(0.3)
     assert topple_deg(boxes) < -2.0
     accurate = check_mesh(mesh_of(boxes))
     legacy = check_mesh(mesh_of(boxes), preset="dso")
     assert legacy.mass_source == "legacy" and legacy.sim_seconds == pytest.approx(10.0)
-    assert accurate.stable is False and legacy.stable is True
+    assert accurate.stable is False and accurate.reason == "tilt" and accurate.pieces == 1
+    assert legacy.stable is True
     assert legacy.topple_angle_deg > accurate.topple_angle_deg + 2.0

@@ -17,8 +17,11 @@ class OracleConfig:
     on the tilt of the up axis. Its `static_stop` settles at t = 0 an object that rests on a
     flat face (vertices coplanar to 1e-5) with its centre of mass more than 2 deg of toppling
     angle inside: such a body is in static equilibrium, and stepping it only confirms tilt 0.
-    `dso`: the original release (MuJoCo legacy inertia on the full
-    mesh, dt 1 ms, the full 10 s, verdict on `2*acos(w)`).
+    `accurate` also finds the object's pieces (`physics/pieces.py`): pieces under
+    `debris_fraction` of the volume are dropped before the simulation, and an object of two or
+    more significant pieces (surfaces `piece_gap` or more apart) is not sound: unstable.
+    `dso`: the original release (MuJoCo legacy inertia on the whole mesh as one body, no
+    pieces, dt 1 ms, the full 10 s, verdict on `2*acos(w)`), to compare with the paper.
     """
 
     preset: str = "accurate"
@@ -37,6 +40,9 @@ class OracleConfig:
     # to tip to 73 deg and roll back to rest at 18 deg (benchmarks/oracle.py).
     fallen_deg: float = 90.0
     density: float = 1000.0
+    pieces: bool = True  # find pieces: drop debris, multi-piece objects are unstable
+    piece_gap: float = 0.01  # surfaces this far apart (1% of the object's size) separate
+    debris_fraction: float = 0.005  # pieces under this share of the volume are debris
     record_every_s: float = 0.0  # > 0 keeps poses for rendering
 
     @classmethod
@@ -46,7 +52,7 @@ class OracleConfig:
             raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         base = cls() if preset == "accurate" else cls(
             preset="dso", dt=0.001, early_stop=False, static_stop=False, inertia="legacy",
-            verdict_angle="dso")
+            verdict_angle="dso", pieces=False)
         config = dataclasses.replace(base, **overrides)
         config.validate()
         return config
@@ -66,6 +72,8 @@ class OracleConfig:
              "on_too_many_faces must be 'decimate' or 'refuse'"),
             (self.max_wall_s > 0.0, "max_wall_s must be > 0"),
             (self.density > 0.0, "density must be > 0"),
+            (0.0 < self.piece_gap < 0.5, "piece_gap must be in (0, 0.5)"),
+            (0.0 <= self.debris_fraction < 0.5, "debris_fraction must be in [0, 0.5)"),
         ]
         for ok, message in checks:
             if not ok:

@@ -10,11 +10,13 @@ import trimesh
 
 from dso.physics.analytic import in_static_equilibrium, support_diagnostics
 from dso.physics.config import OracleConfig
-from dso.physics.loading import MeshInputError, MeshLike, describe, prepare
+from dso.physics.loading import MeshInputError, MeshLike, describe, normalise, prepare
 from dso.physics.mass import mass_properties
 from dso.physics.model import build_hull_model, build_legacy_model
+from dso.physics.pieces import find_pieces, kept_mesh
 from dso.physics.result import CheckResult
 from dso.physics.simulate import SimOutcome, SimulationError, simulate
+from dso.physics.topology import CLOSED_KEY
 
 
 @dataclass
@@ -73,6 +75,8 @@ def _run(mesh: MeshLike, config: OracleConfig, evaluation: Evaluation) -> None:
     result = evaluation.result
     normalised, result.decimated = prepare(mesh, config.up, config.max_faces,
                                            config.on_too_many_faces)
+    if config.pieces:
+        normalised = _drop_debris(normalised, config, result)
     result.faces = len(normalised.faces)
     vertices = np.asarray(normalised.vertices)
     if config.inertia == "legacy":
@@ -98,6 +102,21 @@ def _run(mesh: MeshLike, config: OracleConfig, evaluation: Evaluation) -> None:
     evaluation.dt_frame = config.record_every_s
 
 
+def _drop_debris(mesh: trimesh.Trimesh, config: OracleConfig,
+                 result: CheckResult) -> trimesh.Trimesh:
+    """Count the pieces into `result`; the mesh without debris, normalised again."""
+    found = find_pieces(mesh, config.piece_gap, config.debris_fraction)
+    result.pieces, result.debris_pieces = found.count, found.debris
+    result.debris_fraction = found.debris_fraction
+    if found.keep is None:
+        return mesh
+    closed = mesh.metadata.get(CLOSED_KEY)  # whole shells are dropped: closedness is kept
+    kept = normalise(kept_mesh(mesh, found))
+    if closed is not None:
+        kept.metadata[CLOSED_KEY] = closed
+    return kept
+
+
 def _static_ok(config: OracleConfig) -> bool:
     """The static stop is a form of early stop, and needs the exact centre of mass."""
     return config.early_stop and config.static_stop and config.inertia == "exact"
@@ -114,7 +133,10 @@ def _fill(result: CheckResult, outcome: SimOutcome, config: OracleConfig) -> Non
     result.tilt_deg = outcome.tilt_deg
     result.dso_angle_deg = outcome.dso_angle_deg
     angle = outcome.tilt_deg if config.verdict_angle == "tilt" else outcome.dso_angle_deg
-    result.stable = bool(angle < config.threshold_deg)
+    one_piece = result.pieces is None or result.pieces == 1
+    result.stable = bool(angle < config.threshold_deg) and one_piece
+    if not result.stable:
+        result.reason = "tilt" if one_piece else "pieces"
     result.final_pos, result.final_quat = outcome.final_pos, outcome.final_quat
     result.sim_seconds = outcome.sim_seconds
     result.stop_reason = outcome.stop_reason

@@ -6,7 +6,9 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-ORACLE_VERSION = "1.0"  # bump whenever a change can alter a verdict (labels cache on it)
+# Bump whenever a change can alter a verdict (labels cache on it).
+# 2.0: pieces (an object of two or more significant pieces is unstable; debris is dropped).
+ORACLE_VERSION = "2.0"
 
 
 @dataclass
@@ -37,6 +39,10 @@ class CheckResult:
     stop_reason: str | None = None  # fallen | settled | horizon | static
     faces: int | None = None  # faces evaluated (after decimation)
     decimated: bool = False
+    pieces: int | None = None  # significant pieces (None: not analysed, as in the dso preset)
+    debris_pieces: int = 0  # pieces under the debris fraction, dropped before the simulation
+    debris_fraction: float = 0.0  # their share of the volume
+    reason: str | None = None  # why not stable: "tilt" (it falls) | "pieces" (not one piece)
     oracle_version: str = ORACLE_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,18 +14,27 @@ def _num(value: float | None, fmt: str = "{:.1f}") -> str:
     return "-" if value is None or not math.isfinite(value) else fmt.format(value)
 
 
+def _pieces(r: CheckResult) -> str:
+    """Significant pieces, with "+N" debris pieces dropped; "-" when not analysed."""
+    if r.pieces is None:
+        return "-"
+    return f"{r.pieces}+{r.debris_pieces}" if r.debris_pieces else str(r.pieces)
+
+
 def result_rows(results: Sequence[CheckResult]) -> list[str]:
     """One line per mesh: verdict, angles, mass source, wall time."""
     names = [r.path or f"#{i}" for i, r in enumerate(results)]
     width = min(48, max([4] + [len(n) for n in names]))
     head = (f"{'mesh':<{width}}  {'verdict':<8} {'tilt':>6} {'dso':>6} {'margin':>7} "
-            f"{'mass':<8} {'ms':>7}")
+            f"{'pieces':>6} {'mass':<8} {'ms':>7}")
     rows = [head, "-" * len(head)]
     for name, r in zip(names, results, strict=True):
-        verdict = "ERROR" if r.status != "ok" else ("stable" if r.stable else "FALLS")
+        verdict = "ERROR" if r.status != "ok" else (
+            "stable" if r.stable else "PIECES" if r.reason == "pieces" else "FALLS")
         rows.append(f"{name[-width:]:<{width}}  {verdict:<8} {_num(r.tilt_deg):>6} "
                     f"{_num(r.dso_angle_deg):>6} {_num(r.com_margin, '{:.3f}'):>7} "
-                    f"{r.mass_source or '-':<8} {_num(r.seconds * 1e3, '{:.0f}'):>7}")
+                    f"{_pieces(r):>6} {r.mass_source or '-':<8} "
+                    f"{_num(r.seconds * 1e3, '{:.0f}'):>7}")
     return rows
 
 
@@ -40,6 +49,12 @@ def summary_lines(results: Sequence[CheckResult]) -> list[str]:
         lines.append(f"{len(results)} meshes: {len(ok)} evaluated, {stable} stable "
                      f"({100.0 * stable / len(ok):.1f}%), mean tilt {mean_tilt:.2f} deg, "
                      f"{len(failed)} failed")
+        analysed = [r for r in ok if r.pieces is not None]
+        if analysed:
+            multi = sum(1 for r in analysed if r.pieces > 1)
+            debris = sum(1 for r in analysed if r.debris_pieces)
+            lines.append(f"pieces: {multi} multi-piece ({100.0 * multi / len(analysed):.1f}%, "
+                         f"unstable for that reason), {debris} with debris dropped")
     else:
         lines.append(f"{len(results)} meshes: none could be evaluated")
     for i, r in enumerate(failed):

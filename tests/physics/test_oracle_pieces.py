@@ -1,0 +1,146 @@
+"""Pieces: an object is sound only if it is one piece (src/dso/physics/pieces.py).
+
+Hand-built objects of each kind: floating parts are unstable for the reason "pieces", whatever
+the glued hull would do; touching, stacked, intersecting and nested shells are one piece; debris
+under 0.5% of the volume is dropped before the simulation and counted. The `dso` preset keeps
+the release's whole-mesh, one-body verdict.
+"""
+
+import numpy as np
+import pytest
+import trimesh
+from oracle_shapes import mesh_of
+
+from dso.geometry import grid_to_mesh
+from dso.physics import check_mesh
+from dso.physics.loading import Y_UP_TO_Z_UP
+from dso.physics.pieces import find_pieces
+
+LEGS = [((x, y, 0.3), (0.08, 0.08, 0.6)) for x in (-0.4, 0.4) for y in (-0.25, 0.25)]
+
+
+def table(gap: float) -> list:
+    """Four legs and a top `gap` above them (object size ~1, so gap is a fraction of it)."""
+    return LEGS + [((0.0, 0.0, 0.64 + gap), (1.0, 0.6, 0.08))]
+
+
+def stool(gap: float) -> list:
+    """Four legs and a seat `gap` above them."""
+    legs = [((x, y, 0.25), (0.06, 0.06, 0.5)) for x in (-0.2, 0.2) for y in (-0.2, 0.2)]
+    return legs + [((0.0, 0.0, 0.53 + gap), (0.5, 0.5, 0.06))]
+
+
+BLOCK = ((0.0, 0.0, 0.25), (1.0, 1.0, 0.5))
+
+
+def floater(volume_fraction: float) -> tuple:
+    """A cube of `volume_fraction` of BLOCK's volume, floating 0.1 above it."""
+    side = (0.5 * volume_fraction) ** (1.0 / 3.0)
+    return ((0.0, 0.0, 0.6 + side / 2), (side, side, side))
+
+
+UNSOUND = {
+    "floating table top (2% gap)": table(0.02),
+    "loose stool seat": stool(0.03),
+    "beam floating beside a column": [((0.0, 0.0, 0.5), (0.2, 0.2, 1.0)),
+                                      ((0.35, 0.0, 0.9), (0.4, 0.1, 0.1))],
+    "block with a 10% floater": [BLOCK, floater(0.10)],
+}
+SOUND = {
+    "attached table top": table(0.0),
+    "stool with its seat on": stool(0.0),
+    "table top 0.3% above its legs": table(0.003),
+    "box resting on a box": [BLOCK, ((0.1, 0.0, 0.75), (0.5, 0.5, 0.5))],
+    "crossed bars, stacked": [((0.0, 0.0, 0.1), (1.0, 0.2, 0.2)),
+                              ((0.0, 0.0, 0.3), (0.2, 1.0, 0.2))],
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNSOUND))
+def test_floating_parts_are_unstable_for_the_reason_pieces(name):
+    result = check_mesh(mesh_of(UNSOUND[name]))
+    assert result.status == "ok", result.error
+    assert result.pieces >= 2 and result.stable is False and result.reason == "pieces"
+    glued = check_mesh(mesh_of(UNSOUND[name]), preset="dso")  # the release: one glued body
+    assert glued.pieces is None and glued.stable is True
+
+
+@pytest.mark.parametrize("name", sorted(SOUND))
+def test_touching_and_stacked_shells_are_one_piece(name):
+    result = check_mesh(mesh_of(SOUND[name]))
+    assert result.status == "ok", result.error
+    assert result.pieces == 1 and result.debris_pieces == 0
+    assert result.stable is True and result.reason is None
+
+
+def test_intersecting_and_nested_shells_are_one_piece():
+    a = trimesh.creation.box((0.6, 0.6, 0.6))
+    b = trimesh.creation.box((0.6, 0.6, 0.6))
+    b.apply_translation([0.3, 0.2, 0.1])
+    inner = trimesh.creation.icosphere(2, radius=0.1)  # a solid inside a solid
+    cavity = trimesh.creation.icosphere(2, radius=0.1)
+    cavity.invert()  # a hollow: inward-facing shell
+    for parts in ([a, b], [a, inner], [a, cavity]):
+        mesh = trimesh.util.concatenate(parts)
+        assert len(mesh.split(only_watertight=False)) == len(parts)  # separate shells
+        assert find_pieces(mesh).count == 1
+
+
+def test_gap_tolerance_joins_under_one_percent_and_separates_at_two():
+    assert find_pieces(mesh_of(table(0.005))).count == 1
+    assert find_pieces(mesh_of(table(0.0099))).count == 1
+    assert find_pieces(mesh_of(table(0.011))).count == 5  # four loose legs and the top
+    assert find_pieces(mesh_of(table(0.02))).count == 5
+
+
+def test_debris_is_dropped_counted_and_never_the_verdict():
+    result = check_mesh(mesh_of([BLOCK, floater(0.001)]))
+    assert result.stable is True and result.pieces == 1 and result.debris_pieces == 1
+    assert result.debris_fraction == pytest.approx(0.001, rel=0.05)
+
+
+def test_debris_is_dropped_before_the_simulation():
+    # A column leaning past its foot falls. A speck of debris far out on the ground would widen
+    # the glued hull's support polygon and prop it up, as it does for the release's oracle.
+    lean = trimesh.transformations.rotation_matrix(np.radians(25.0), [0, 1, 0])
+    column = trimesh.creation.box((0.15, 0.15, 1.0))
+    column.apply_transform(lean)
+    column.apply_translation(-column.bounds[0])  # lowest corner at the origin
+    speck = trimesh.creation.box((0.02, 0.02, 0.02))
+    speck.apply_translation([0.6, 0.0, 0.01])
+    mesh = trimesh.util.concatenate([column, speck])
+    alone, with_speck = check_mesh(column), check_mesh(mesh)
+    glued = check_mesh(mesh, preset="dso")
+    assert alone.stable is False and glued.stable is True
+    assert with_speck.debris_pieces == 1 and with_speck.pieces == 1
+    assert with_speck.stable is False and with_speck.reason == "tilt"
+
+
+def test_y_up_input_and_gltf_scenes_see_the_same_pieces(tmp_path):
+    floating, attached = mesh_of(table(0.03)), mesh_of(table(0.0))
+    for mesh, count in ((floating, 5), (attached, 1)):
+        y_up = mesh.copy()
+        y_up.vertices = y_up.vertices @ Y_UP_TO_Z_UP  # the inverse rotation: z-up -> y-up
+        assert check_mesh(y_up, up="y").pieces == count
+    scene = trimesh.Scene()
+    for i, (centre, size) in enumerate(table(0.03)):
+        scene.add_geometry(trimesh.creation.box(size), node_name=f"part{i}",
+                           transform=trimesh.transformations.translation_matrix(centre))
+    path = tmp_path / "table.glb"
+    scene.export(path)
+    result = check_mesh(path)
+    assert result.pieces == 5 and result.stable is False and result.reason == "pieces"
+
+
+def test_generated_grids_with_and_without_a_one_voxel_gap():
+    grid = np.zeros((32, 32, 32), dtype=bool)
+    for x in (8, 22):
+        for y in (8, 22):
+            grid[x:x + 2, y:y + 2, 0:14] = True  # legs
+    with_gap = grid.copy()
+    with_gap[6:26, 6:26, 15:18] = True  # seat one empty voxel above the legs
+    without = grid.copy()
+    without[6:26, 6:26, 14:17] = True
+    loose, joined = check_mesh(grid_to_mesh(with_gap)), check_mesh(grid_to_mesh(without))
+    assert loose.pieces == 5 and loose.stable is False and loose.reason == "pieces"
+    assert joined.pieces == 1 and joined.stable is True
