@@ -21,6 +21,7 @@ OUTCOMES = {
     "o3/v0": [True, True, False, True],
     "o3/v1": [False, True, True, True],
 }
+MULTI_PIECE = {"o1/v1"}  # its unstable samples are unstable for being two pieces
 
 
 def build(path: Path) -> SampleStore:
@@ -43,8 +44,10 @@ def build(path: Path) -> SampleStore:
             lab = {"sample_id": sid, "preset": "accurate", "threshold_deg": 20.0,
                    "oracle_version": "1.0", "attempts": 1}
             if out is True or out is False:
+                pieces = 2 if pid in MULTI_PIECE else 1
                 labels.append({**lab, "status": "ok", "stable": int(out),
-                               "tilt_deg": 2.0 if out else 90.0})
+                               "tilt_deg": 2.0 if out else 90.0, "pieces": pieces,
+                               "reason": None if out else "pieces" if pieces > 1 else "tilt"})
             elif out == "err":
                 labels.append({**lab, "status": "error", "error": "bad mesh"})
     write_shard(path / "latents" / "c.safetensors", {"latents": torch.stack(lat)})

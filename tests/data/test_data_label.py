@@ -79,6 +79,21 @@ def test_other_oracle_settings_need_relabel(ds):
     assert {lab["threshold_deg"] for lab in _labels(ds).values()} == {10.0}
 
 
+def test_labels_of_an_older_oracle_are_named_and_relabelled_on_request(ds):
+    label_dataset(ds, workers=1, progress=False)
+    with SampleStore.open(ds) as store, store.transaction():
+        store.conn.execute("UPDATE labels SET oracle_version = '1.0', pieces = NULL")
+    with pytest.raises(DatasetError, match="oracle version 1.0 .*--relabel"):
+        label_dataset(ds, workers=1, progress=False)
+    assert {lab["oracle_version"] for lab in _labels(ds).values()} == {"1.0"}  # nothing lost
+    again = label_dataset(ds, workers=1, progress=False, relabel=True)
+    labels = _labels(ds).values()
+    assert again.counts["to_label"] == len(labels)
+    assert {lab["oracle_version"] for lab in labels} == {ORACLE_VERSION}
+    assert {lab["pieces"] for lab in labels} == {1}  # boxes and prisms: one piece each
+    assert all((lab["reason"] is None) == lab["stable"] for lab in labels)
+
+
 def test_unknown_backend_and_missing_dataset(tmp_path):
     with pytest.raises(ValueError, match="backend"):
         label_dataset(tmp_path, backend="slurm")

@@ -19,6 +19,7 @@ def test_overall(stats):
     assert o["stable_fraction"] == pytest.approx(16 / 28)
     assert o["mixed_prompts"] == 4
     assert stats["mixed_prompt_ids"] == ["o0/v0", "o1/v0", "o3/v0", "o3/v1"]
+    assert o["multi_piece"] == 4 and o["multi_piece_fraction"] == pytest.approx(4 / 28)
 
 
 def test_per_family(stats):
@@ -26,6 +27,8 @@ def test_per_family(stats):
     assert (lamp["prompts"], lamp["samples"], lamp["stable"], lamp["unstable"]) == (5, 20, 8, 10)
     assert (lamp["empty"], lamp["label_errors"], lamp["mixed_prompts"]) == (1, 1, 2)
     assert lamp["stable_fraction"] == pytest.approx(8 / 18)
+    assert lamp["multi_piece_fraction"] == pytest.approx(4 / 18)
+    assert stats["families"]["chair"]["multi_piece_fraction"] == 0.0
     got = (chair["prompts"], chair["stable"], chair["unstable"], chair["labelled"])
     assert got == (3, 8, 2, 10)
     assert chair["stable_fraction"] == pytest.approx(0.8)
@@ -43,4 +46,5 @@ def test_table(stats):
     lines = text.splitlines()
     total = next(line for line in lines if line.startswith("total"))
     assert total.split()[1:3] == ["8", "32"] and "57.1%" in total
+    assert "multi-piece%" in lines[2] and total.split()[-2] == "14.3%"
     assert "... 5 more prompts" in text

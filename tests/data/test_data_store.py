@@ -5,6 +5,8 @@ import sqlite3
 import pytest
 import torch
 
+from dso.data import schema
+from dso.data.schema import SCHEMA_VERSION
 from dso.data.store import DatasetError, SampleStore, write_shard
 
 
@@ -111,8 +113,31 @@ def test_readers_are_not_blocked_by_a_writer(tmp_path):
     reader.close()
 
 
-def test_other_schema_version_is_refused(tmp_path):
+def test_a_newer_schema_version_is_refused(tmp_path):
     with SampleStore.open(tmp_path / "ds", create=True) as store:
-        store.set_meta({"schema_version": 2})
-    with pytest.raises(DatasetError, match="schema version 2"):
+        store.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(DatasetError, match=f"schema version {SCHEMA_VERSION + 1} is newer"):
         SampleStore.open(tmp_path / "ds")
+
+
+def test_a_schema_1_dataset_is_migrated_in_place_keeping_its_rows(tmp_path):
+    root = tmp_path / "ds"
+    root.mkdir()
+    conn = sqlite3.connect(root / "index.sqlite")  # a dataset as dso wrote it at schema 1
+    conn.executescript(schema.BASE)
+    conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    conn.execute("INSERT INTO prompts (prompt_id, position, object_id) VALUES ('p', 0, 'o')")
+    conn.execute("INSERT INTO samples (sample_id, prompt_id, sample_index, seed, status) "
+                 "VALUES (7, 'p', 0, 0, 'ok')")
+    conn.execute("INSERT INTO labels (sample_id, status, stable, tilt_deg, preset, "
+                 "threshold_deg, oracle_version) VALUES (7, 'ok', 1, 2.5, 'accurate', 20, '1.0')")
+    conn.commit()
+    conn.close()
+    with SampleStore.open(root) as store:
+        assert schema.stored_version(store.conn) == SCHEMA_VERSION == 2
+        (record,) = store.records()
+        assert record["stable"] is True and record["tilt_deg"] == 2.5
+        assert record["oracle_version"] == "1.0" and record["pieces"] is None
+        assert store.label_configs() == [("accurate", 20.0, "1.0")]
+    with SampleStore.open(root) as again:  # migrations run once
+        assert again.meta()["schema_version"] == SCHEMA_VERSION

@@ -100,7 +100,8 @@ def label(
     retry_failed: bool = typer.Option(False, "--retry-failed",
                                       help="Re-run samples whose check failed before."),
     relabel: bool = typer.Option(False, "--relabel",
-                                 help="Discard labels made with other oracle settings."),
+                                 help="Discard labels made with other oracle settings or an "
+                                      "older oracle version, and label everything again."),
     chunk_size: int = typer.Option(None, "--chunk-size", min=1,
                                    help="Meshes per committed chunk."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),

@@ -57,7 +57,9 @@ def _label_row(item: dict, result: dict, preset: str, threshold: float, version:
     }
     if ok:
         row.update(stable=int(bool(result["stable"])), tilt_deg=result.get("tilt_deg"),
-                   dso_angle_deg=result.get("dso_angle_deg"))
+                   dso_angle_deg=result.get("dso_angle_deg"), pieces=result.get("pieces"),
+                   debris_pieces=result.get("debris_pieces"),
+                   debris_fraction=result.get("debris_fraction"), reason=result.get("reason"))
     else:
         row["error"] = result.get("error") or f"oracle status {result.get('status')!r}"
     return row
@@ -67,12 +69,16 @@ def _check_config(store: SampleStore, preset: str, threshold: float, version: st
                   relabel: bool) -> None:
     configs = store.label_configs()
     want = (preset, float(threshold), version)
-    if any(c != want for c in configs):
+    other = [c for c in configs if c != want]
+    if other:
         if not relabel:
+            old = sorted({c[2] for c in other if c[2] != version})
+            why = (f"oracle version {', '.join(old)} (this dso's oracle is {version}; "
+                   "2.0 added the pieces rule)") if old else "other oracle settings"
             raise DatasetError(
-                f"{store.root} holds labels made with (preset, threshold, oracle version) "
-                f"{configs}, not {want}; pass relabel=True (--relabel) to discard them"
-            )
+                f"{store.root} holds labels made with {why}: (preset, threshold, version) "
+                f"{other}, not {want}. Labels of two settings are never mixed: rerun with "
+                "--relabel (relabel=True) to discard them and label every sample again")
         store.clear_labels()
 
 

@@ -7,12 +7,16 @@ from collections import defaultdict
 from dso.data.store import SampleStore
 
 _COUNT_KEYS = ("samples", "ok", "empty", "failed", "labelled", "stable", "unstable",
-               "label_errors")
+               "label_errors", "multi_piece")
 
 
 def _fraction(stable: int, unstable: int) -> float | None:
     total = stable + unstable
     return stable / total if total else None
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 def _count(rec: dict) -> dict[str, int]:
@@ -22,6 +26,7 @@ def _count(rec: dict) -> dict[str, int]:
     if rec["label_status"] == "ok":
         c["labelled"] = 1
         c["stable" if rec["stable"] else "unstable"] = 1
+        c["multi_piece"] = int(rec.get("pieces") is not None and rec["pieces"] > 1)
     elif rec["label_status"] == "error":
         c["label_errors"] = 1
     return c
@@ -53,9 +58,11 @@ def dataset_stats(store: SampleStore) -> dict:
             mixed.append(pid)
     for fam in families.values():
         fam["stable_fraction"] = _fraction(fam["stable"], fam["unstable"])
+        fam["multi_piece_fraction"] = _share(fam["multi_piece"], fam["labelled"])
     overall.update(prompts=len(prompts), mixed_prompts=len(mixed),
                    prompts_generated=sum(1 for c in per_prompt.values() if c["samples"]),
-                   stable_fraction=_fraction(overall["stable"], overall["unstable"]))
+                   stable_fraction=_fraction(overall["stable"], overall["unstable"]),
+                   multi_piece_fraction=_share(overall["multi_piece"], overall["labelled"]))
     return {
         "dataset": str(store.root), "meta": store.meta(), "overall": overall,
         "families": dict(sorted(families.items())),
@@ -85,11 +92,12 @@ def format_stats(stats: dict, max_prompts: int | None = 20) -> str:
     lines = [f"dataset {stats['dataset']}  generator {meta.get('generator', '?')}  "
              f"n {meta.get('n', '?')}  seed {meta.get('seed', '?')}", ""]
     fam_rows = [[name, f["prompts"], *(f[c] for c in cols), _pct(f["stable_fraction"]),
-                 f["mixed_prompts"]] for name, f in stats["families"].items()]
+                 _pct(f["multi_piece_fraction"]), f["mixed_prompts"]]
+                for name, f in stats["families"].items()]
     o = stats["overall"]
     fam_rows.append(["total", o["prompts"], *(o[c] for c in cols), _pct(o["stable_fraction"]),
-                     o["mixed_prompts"]])
-    lines += _table(["family", "prompts", *cols, "stable%", "mixed"], fam_rows)
+                     _pct(o["multi_piece_fraction"]), o["mixed_prompts"]])
+    lines += _table(["family", "prompts", *cols, "stable%", "multi-piece%", "mixed"], fam_rows)
     shown = stats["prompts"] if max_prompts is None else stats["prompts"][:max_prompts]
     lines += [""] + _table(
         ["prompt", "family", "samples", "ok", "stable", "unstable", "errors", "mixed"],

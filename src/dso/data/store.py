@@ -1,7 +1,8 @@
 """The on-disk sample store: a SQLite index (WAL mode) plus safetensors shards and mesh files.
 
 Layout of a dataset directory DS:
-  DS/index.sqlite          prompts, samples, labels, meta (schema v1, no migrations)
+  DS/index.sqlite          prompts, samples, labels, meta (schema and migrations in
+                           schema.py)
   DS/latents/*.safetensors  one shard per generation chunk, tensor "latents" [M, C, r, r, r]
   DS/conditions/*.safetensors  one shard per chunk, tensor "cond" [K, L, Dc]
   DS/meshes/<sample_id>.ply
@@ -23,61 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+from dso.data import schema
+from dso.data.schema import LABEL_COLUMNS, PROMPT_COLUMNS, SAMPLE_COLUMNS, SCHEMA_VERSION
+
 INDEX_NAME = "index.sqlite"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS prompts (
-    prompt_id TEXT PRIMARY KEY,
-    position INTEGER NOT NULL UNIQUE,
-    object_id TEXT NOT NULL,
-    family TEXT,
-    split TEXT,
-    view INTEGER NOT NULL DEFAULT 0,
-    image_path TEXT,
-    cond_shard TEXT,
-    cond_index INTEGER
-);
-CREATE INDEX IF NOT EXISTS prompts_object ON prompts(object_id);
-CREATE TABLE IF NOT EXISTS samples (
-    sample_id INTEGER PRIMARY KEY,
-    prompt_id TEXT NOT NULL REFERENCES prompts(prompt_id),
-    sample_index INTEGER NOT NULL,
-    seed INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('ok', 'empty', 'failed')),
-    error TEXT,
-    latent_shard TEXT,
-    latent_index INTEGER,
-    mesh_path TEXT,
-    UNIQUE (prompt_id, sample_index)
-);
-CREATE INDEX IF NOT EXISTS samples_prompt ON samples(prompt_id);
-CREATE TABLE IF NOT EXISTS labels (
-    sample_id INTEGER PRIMARY KEY REFERENCES samples(sample_id),
-    status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
-    stable INTEGER,
-    tilt_deg REAL,
-    dso_angle_deg REAL,
-    mass_source TEXT,
-    preset TEXT NOT NULL,
-    threshold_deg REAL NOT NULL,
-    oracle_version TEXT NOT NULL,
-    error TEXT,
-    seconds REAL,
-    attempts INTEGER NOT NULL DEFAULT 1
-);
-"""
-
-PROMPT_COLUMNS = ("prompt_id", "position", "object_id", "family", "split", "view", "image_path")
-SAMPLE_COLUMNS = (
-    "sample_id", "prompt_id", "sample_index", "seed", "status", "error",
-    "latent_shard", "latent_index", "mesh_path",
-)
-LABEL_COLUMNS = (
-    "sample_id", "status", "stable", "tilt_deg", "dso_angle_deg", "mass_source", "preset",
-    "threshold_deg", "oracle_version", "error", "seconds", "attempts",
-)
 
 
 class DatasetError(RuntimeError):
@@ -97,6 +47,7 @@ class Row:
     stable: bool
     tilt_deg: float
     split: str | None = None
+    pieces: int | None = None  # significant pieces (None: labelled without the pieces rule)
 
 
 @dataclass
@@ -167,31 +118,13 @@ class SampleStore:
         return store
 
     def _init_schema(self) -> None:
-        if self._stored_version() == SCHEMA_VERSION:  # readers need no write lock
+        if schema.stored_version(self.conn) == SCHEMA_VERSION:  # readers need no write lock
             return
         with self.transaction():
-            for stmt in _SCHEMA.split(";"):
-                if stmt.strip():
-                    self.conn.execute(stmt)
-            got = self.conn.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'"
-            ).fetchone()
-            if got is None:
-                self.conn.execute(
-                    "INSERT INTO meta VALUES ('schema_version', ?)", (json.dumps(SCHEMA_VERSION),)
-                )
-            elif json.loads(got[0]) != SCHEMA_VERSION:
-                raise DatasetError(
-                    f"{self.root} has schema version {got[0]}; this dso reads {SCHEMA_VERSION}"
-                )
-
-    def _stored_version(self) -> int | None:
-        try:
-            got = self.conn.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        except sqlite3.OperationalError:  # no meta table yet
-            return None
-        return None if got is None else json.loads(got[0])
+            try:
+                schema.upgrade(self.conn, schema.stored_version(self.conn))
+            except ValueError as err:
+                raise DatasetError(f"{self.root}: {err}") from err
 
     def close(self) -> None:
         """Close the shard handles and the database connection."""
@@ -325,7 +258,7 @@ class SampleStore:
             "SELECT s.*, p.object_id, p.family, p.split, p.view, p.image_path, "
             "l.status AS label_status, l.stable, l.tilt_deg, l.dso_angle_deg, l.mass_source, "
             "l.preset, l.threshold_deg, l.oracle_version, l.error AS label_error, "
-            "l.seconds, l.attempts "
+            "l.seconds, l.attempts, l.pieces, l.debris_pieces, l.debris_fraction, l.reason "
             "FROM samples s JOIN prompts p USING (prompt_id) "
             "LEFT JOIN labels l USING (sample_id) ORDER BY s.sample_id"
         ).fetchall()
@@ -340,8 +273,9 @@ class SampleStore:
         """Samples with a successful label (optionally of one prompt split), by sample_id."""
         sql = (
             "SELECT s.sample_id, s.prompt_id, p.object_id, p.family, p.view, s.seed, "
-            "l.stable, l.tilt_deg, p.split FROM samples s JOIN prompts p USING (prompt_id) "
-            "JOIN labels l USING (sample_id) WHERE l.status = 'ok' AND s.latent_shard IS NOT NULL"
+            "l.stable, l.tilt_deg, p.split, l.pieces FROM samples s "
+            "JOIN prompts p USING (prompt_id) JOIN labels l USING (sample_id) "
+            "WHERE l.status = 'ok' AND s.latent_shard IS NOT NULL"
         )
         params: tuple = ()
         if split is not None:
@@ -349,7 +283,8 @@ class SampleStore:
             params = (split,)
         rows = self.conn.execute(sql + " ORDER BY s.sample_id", params).fetchall()
         return [
-            Row(r[0], r[1], r[2], r[3], int(r[4]), int(r[5]), bool(r[6]), float(r[7]), r[8])
+            Row(r["sample_id"], r["prompt_id"], r["object_id"], r["family"], int(r["view"]),
+                int(r["seed"]), bool(r["stable"]), float(r["tilt_deg"]), r["split"], r["pieces"])
             for r in rows
         ]
 
