@@ -1,4 +1,4 @@
-"""The stability oracle: does a mesh stand under gravity? (DESIGN.md §3)
+"""The stability oracle: does a mesh stand under gravity? (docs/oracle.md)
 
     from dso.physics.import check_mesh, check_many  # noqa: F401
     check_mesh("chair.obj").stable

@@ -1,6 +1,7 @@
 """Analytic diagnostics at the initial pose: support polygon, COM margin, toppling angle.
 
-A diagnostic and a margin measure, not the verdict: curved bases fool it (DESIGN.md §3).
+A diagnostic and a margin measure, not the verdict: curved bases fool it
+(docs/oracle.md §Analytic diagnostics).
 Undefined (None) when the object does not rest on a face: one contact point or a line.
 """
 

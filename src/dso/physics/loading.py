@@ -4,9 +4,9 @@ Input classes: a path trimesh can load (scenes are flattened with their transfor
 `trimesh.Trimesh`, a `trimesh.Scene`, or a `(vertices, faces)` pair. Every way an input can be
 unusable raises `MeshInputError` with a message saying what is wrong.
 
-Normalisation follows the original evaluation (DESIGN.md §3): centre the bounding box, scale so
-max |coordinate| = 0.5, put the lowest point on z = 0. A y-up input is turned z-up by a proper
-rotation (+90 deg about x), never by swapping axes, which would mirror the object.
+Normalisation follows the original evaluation (docs/oracle.md §Normalisation): centre the bounding
+box, scale so max |coordinate| = 0.5, put the lowest point on z = 0. A y-up input is turned z-up by
+a proper rotation (+90 deg about x), never by swapping axes, which would mirror the object.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Mass, centre of mass and inertia of the real mesh at uniform density.
 
 Exact signed-volume integration needs a closed, consistently oriented surface. Meshes that are
-not get a fallback chain (DESIGN.md §3), and `source` records which one was used:
+not get a fallback chain (docs/oracle.md §Mass), and `source` records which one was used:
 
 - ``"mesh"``: the mesh itself is closed and oriented (every directed edge is matched by its
   reverse; inverted meshes are flipped as a whole, cavities stay cavities);

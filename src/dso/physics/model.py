@@ -1,6 +1,6 @@
 """Build the MuJoCo model: one free rigid body on a flat plane.
 
-Collision goes through the convex hull, which is exact for one body on a plane (DESIGN.md §3),
+Collision goes through the convex hull, exact for one body on a plane (docs/oracle.md §Collision),
 so the accurate model gets the vertices only, no faces: MuJoCo builds the hull itself (its qhull
 is faster than computing the hull here first) and skips all per-face work; mass and inertia come
 explicitly from `mass.py`. The hull is not capped (`maxhullvert` changes the support polygon).

@@ -1,7 +1,7 @@
 """Step the model from rest and measure the final pose, bounded in steps and wall time.
 
-No SIGALRM (main thread only, breaks under pools and Ray, DESIGN.md §3): the loop itself checks
-the wall clock between chunks of steps. Early stop (accurate preset): "fallen" once the tilt
+No SIGALRM (main thread only, breaks under pools and Ray, docs/oracle.md §Timeouts): the loop itself
+checks the wall clock between chunks of steps. Early stop (accurate preset): "fallen" once the tilt
 passes `fallen_deg`, "settled" once the body has been slow and its tilt unchanged for a window.
 """
 

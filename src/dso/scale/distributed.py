@@ -4,7 +4,8 @@ One process per device. `dist_context()` reads torchrun's environment (RANK, WOR
 LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and joins the process group: gloo on CPU, nccl on CUDA.
 Without torchrun it is a single process and every helper below is a no-op, so the same training
 code runs both ways. The release's multi-GPU bug (same seed on every rank: identical data, t and
-noise, DESIGN.md §1) is what `rank_seed` / `rank_generator` / `rank_batch_indices` prevent.
+noise, docs/method.md §The original release) is what `rank_seed` / `rank_generator` /
+`rank_batch_indices` prevent.
 """
 
 from __future__ import annotations
