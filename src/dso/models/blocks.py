@@ -1,4 +1,4 @@
-"""Transformer building blocks of the TRELLIS stage-1 flow (DESIGN.md §4.1).
+"""Transformer building blocks of the TRELLIS stage-1 flow (docs/formats.md §Flow).
 
 Module and parameter names match the released state dict exactly (`to_qkv`, `q_rms_norm.gamma`,
 `mlp.mlp.0`, `adaLN_modulation.1`, ...), so released weights load without renaming.

@@ -4,7 +4,8 @@
   tokens), trained jointly with the `dso-tiny` flow.
 - `Dinov2Condition`: TRELLIS's DINOv2 ViT-L/14 with 4 registers through `transformers`
   (`pip install 'dso[trellis]'`), weights from a local folder only: 518 px input, last block's
-  output before the final norm, then a non-affine layer norm -> [B, 1374, 1024] (DESIGN.md §4.1).
+  output before the final norm, then a non-affine layer norm -> [B, 1374, 1024]
+  (docs/formats.md §Conditioning).
 """
 
 from __future__ import annotations

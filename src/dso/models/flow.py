@@ -1,4 +1,4 @@
-"""The sparse-structure flow transformer of TRELLIS stage 1 (DESIGN.md §4.1).
+"""The sparse-structure flow transformer of TRELLIS stage 1 (docs/formats.md §Flow).
 
 `SparseStructureFlowModel(x [B,C,R,R,R], t [B] (already x1000), cond [B,L,Dc]) -> v [B,C,R,R,R]`.
 Constructor arguments are those of the released `<name>.json` `args`; the state dict has the

@@ -9,7 +9,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """Sizes and schedule of the built-in model (DESIGN.md §4.2). Defaults: the shipped dso-tiny."""
+    """Sizes and schedule of the built-in model (docs/formats.md §dso-tiny). Defaults: the shipped
+    dso-tiny."""
 
     seed: int = 0
     # structure VAE: 32^3 occupancy <-> latent_channels x 8^3

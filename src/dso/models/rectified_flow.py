@@ -1,4 +1,4 @@
-"""Rectified-flow training helpers (DESIGN.md §4.1): noising, targets, per-sample errors.
+"""Rectified-flow training helpers (docs/formats.md §Sampler): noising, targets, per-sample errors.
 
 `x_t = (1 - t) x0 + (sigma_min + (1 - sigma_min) t) eps`, target `v = (1 - sigma_min) eps - x0`,
 `t = sigmoid(N(1, 1))` (logit-normal), model input `1000 t`.

@@ -1,4 +1,4 @@
-"""Rectified-flow Euler sampler with classifier-free guidance interval (DESIGN.md §4.1).
+"""Rectified-flow Euler sampler with classifier-free guidance interval (docs/formats.md §Sampler).
 
 t runs from 1 (noise) to 0 (data) on `linspace(1, 0, steps + 1)` warped by
 `t' = s t / (1 + (s - 1) t)`; the model receives `1000 t`. Inside `cfg_interval` the velocity is

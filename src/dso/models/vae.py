@@ -1,4 +1,5 @@
-"""The dense structure VAE of TRELLIS stage 1: occupancy grid <-> latent grid (DESIGN.md §4.1).
+"""The dense structure VAE of TRELLIS stage 1: occupancy grid <-> latent grid
+(docs/formats.md §VAE).
 
 Keys and shapes match the released `ss_enc_conv3d_*` / `ss_dec_conv3d_*` checkpoints.
 """
