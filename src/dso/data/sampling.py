@@ -13,8 +13,8 @@ of each pair are then drawn at random within the prompt.
   the same prompt, as the released code draws them.
 - `dpo`: `x0_w[i]` stable and `x0_l[i]` unstable, same prompt.
 - `sft`: stable samples only.
-With `other_view`, each row is conditioned on another view of the same object (DESIGN.md §1,
-as in the paper); an object with one view keeps its own.
+With `other_view`, each row is conditioned on another view of the same object
+(docs/method.md §Batches, as in the paper); an object with one view keeps its own.
 """
 
 from __future__ import annotations

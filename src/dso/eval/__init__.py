@@ -1,5 +1,5 @@
-"""Evaluation (DESIGN.md §6): % Output, % Stable, mean tilt, Chamfer distance and F-score@0.05
-(percent) per family and overall; JSON / Markdown reports and figures.
+"""Evaluation (docs/method.md §Evaluation): % Output, % Stable, mean tilt, Chamfer distance and
+F-score@0.05 (percent) per family and overall; JSON / Markdown reports and figures.
 
     from dso.eval import evaluate, write_report
     result = evaluate(get_generator("dso-tiny"), World.open(path), "eval")

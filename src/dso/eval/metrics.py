@@ -1,4 +1,5 @@
-"""Geometry metrics of the paper (DESIGN.md §6): unit-cube normalisation, ICP, Chamfer, F-score.
+"""Geometry metrics of the paper (docs/method.md §Evaluation): unit-cube normalisation, ICP,
+Chamfer, F-score.
 
 Conventions (fixed here, used by every report):
 - Both meshes are scaled into the unit cube by their bounding box: centred on the box centre,
@@ -161,7 +162,8 @@ def chamfer_fscore(
     seed: int = 0,
     workers: int = -1,
 ) -> tuple[float, float]:
-    """(Chamfer distance, F-score@threshold in percent) of `pred` against `gt` (DESIGN.md §6).
+    """(Chamfer distance, F-score@threshold in percent) of `pred` against `gt`
+    (docs/method.md §Evaluation).
 
     Both are normalised to the unit cube; with `icp`, the prediction is rigidly aligned to the
     ground truth first (ICP is fitted on `icp_points` of the prediction's samples, default

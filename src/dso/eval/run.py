@@ -139,7 +139,7 @@ def evaluate(
     n_points: int = 10000,
     chunk: int = 64,
 ) -> dict[str, Any]:
-    """Evaluate `generator` on the prompts of `world`'s `split` (DESIGN.md §6).
+    """Evaluate `generator` on the prompts of `world`'s `split` (docs/method.md §Evaluation).
 
     `world` is a `dso.world.World` or a path to one. `limit` caps the number of prompt images
     (view-major, see `select_prompts`). Returns a JSON-ready dict: `meta`, `overall` and

@@ -1,7 +1,7 @@
 """Fine-tuning objectives as small pure functions of per-sample flow-matching errors.
 
-Each takes per-sample errors `[B]` (DESIGN.md §4.1: mean squared velocity error over all
-non-batch elements) and returns `(loss, stats)`: a scalar tensor to minimise and a dict of
+Each takes per-sample errors `[B]` (docs/method.md §Per-sample errors: mean squared velocity error
+over all non-batch elements) and returns `(loss, stats)`: a scalar tensor to minimise and a dict of
 floats for logging.
 """
 

@@ -1,4 +1,5 @@
-"""DRO (DESIGN.md §1): descend the flow-matching error on stable samples, ascend it on unstable.
+"""DRO (docs/method.md §DRO): descend the flow-matching error on stable samples, ascend it on
+unstable.
 
 Unpaired: the stable and unstable groups need not come from the same prompt. The loss is the
 balanced mean of the two groups,

@@ -1,4 +1,4 @@
-"""SFT baseline (DESIGN.md §1): plain flow matching on stable samples only."""
+"""SFT baseline (docs/method.md §SFT): plain flow matching on stable samples only."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """One typed configuration per training run, validated up front and saved as RUN/config.json.
 
 Defaults are scaled for the built-in `dso-tiny` model on a 2-core CPU. The paper's values
-(DESIGN.md §1, Table 4; TRELLIS on GPUs) are given beside each field for reference.
+(docs/method.md §Paper hyper-parameters; paper Table 4, TRELLIS on GPUs) are given beside each field
+for reference.
 
 Measured on dso-tiny (480 labelled samples of 120 train prompts, 82.9% stable; eval split,
 130 samples; base 80.8% stable, F 57.0, CD 0.059): at lr 1e-4, 200 steps, DPO reached 97.7%

@@ -1,8 +1,9 @@
 """Guardrails: periodic held-out evaluation and a warning when geometry degrades.
 
-Too much DRO/DPO lets the model "cheat" by growing a flat plate under the object (DESIGN.md
-§1): stability rises while geometry fidelity falls. The recipe calls an evaluation hook every
-`eval_every` steps (and once before training, as the baseline); the hook is any callable
+Too much DRO/DPO lets the model "cheat" by growing a flat plate under the object
+(docs/method.md §Geometry guardrail): stability rises while geometry fidelity falls. The recipe
+calls an evaluation hook every `eval_every` steps (and once before training, as the baseline);
+the hook is any callable
 
     eval_fn(generator, step) -> {"stable_pct": ..., "cd": ..., "fscore": ..., ...}
 

@@ -1,8 +1,8 @@
 """LoRA adapters on the flow transformer (PEFT), saved as safetensors.
 
-Only `generator.flow` is adapted (DESIGN.md §1: stability is decided by the coarse structure).
-An adapter folder holds `adapter.safetensors` (PEFT state dict, adapter name stripped) and
-`adapter_config.json` (rank, alpha, dropout, targets).
+Only `generator.flow` is adapted (docs/method.md §LoRA: stability is decided by the coarse
+structure). An adapter folder holds `adapter.safetensors` (PEFT state dict, adapter name stripped)
+and `adapter_config.json` (rank, alpha, dropout, targets).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Registry of parametric object families (DESIGN.md §5).
+"""Registry of parametric object families (docs/method.md §The procedural world).
 
 `FAMILIES` maps a name to its `Family`; training families feed the train, eval and synthetic
 splits, held-out families (`WILD_FAMILIES`) only the in-the-wild split.
