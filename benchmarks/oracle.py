@@ -5,9 +5,9 @@
 
 Everything is measured side by side in one run, one object at a time in this process, so the
 ratios hold on a busy machine. The reference is the same simulation without shortcuts: exact
-mass, dt 1 ms, the full 10 s, no early stop (DESIGN.md §3). `accurate` is also timed without
-its static stop (objects at rest on a flat face with the COM > 2 deg inside are not stepped).
-Sections:
+mass, dt 1 ms, the full 10 s, no early stop (docs/measurements.md §Oracle). `accurate` is also timed
+without its static stop (objects at rest on a flat face with the COM > 2 deg inside are not
+stepped). Sections:
 
 1. TRELLIS-like meshes (10-50k faces: smooth random objects, marching cubes at 64^3-128^3):
    per-object time of `accurate` vs `dso` (goal: >= 4x faster) and verdict agreement.

@@ -8,7 +8,7 @@ sometimes overhanging) meshed by marching cubes at 64^3-96^3, written as .ply fi
 stores them, so loading is part of the cost. Every backend labels the same files, side by side
 in one run; the speedups are ratios measured here. Ray runs on a private loopback cluster of
 1 or 2 CPUs (start-up timed apart). The last lines turn the measured per-mesh cost into an
-estimate for 312k meshes on a 64-core Ray cluster (DESIGN.md §3).
+estimate for 312k meshes on a 64-core Ray cluster (docs/measurements.md §Oracle).
 """
 
 from __future__ import annotations

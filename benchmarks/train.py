@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/train.py [--batch 8] [--steps 8] [--reps 3] [--weights DIR]
 
 The flow is the shipped `dso-tiny` one (or `--weights DIR`); when no weights are shipped yet,
-a random flow of the built-in size (DESIGN.md §4.2: 8 x 8^3 latents, patch 2 -> 64 tokens,
-width 128, 4 blocks, 64 condition tokens of width 128) stands in: the cost is the same.
+a random flow of the built-in size (docs/formats.md §dso-tiny: 8 x 8^3 latents, patch 2 -> 64
+tokens, width 128, 4 blocks, 64 condition tokens of width 128) stands in: the cost is the same.
 Batches come from memory so only the training step is timed (LoRA forward/backward, the DPO
 reference pass, AdamW). "Same batch" means the same `--batch-size`: B rows for DRO and SFT,
 B (w, l) pairs for DPO, as `dso train` counts them; DRO at 2B (as many trained samples as DPO
