@@ -28,6 +28,11 @@ MODEL_CLASSES: dict[str, type[nn.Module]] = {
 }
 
 
+# Parts that TRELLIS converts to float16 when a model is built with `use_fp16=True`: the Linear
+# and Conv3d layers inside these submodules (norms, embeddings and outer layers stay float32).
+FP16_PARTS: dict[str, tuple[str, ...]] = {"SparseStructureFlowModel": ("blocks",)}
+
+
 class ModelLoadError(ValueError):
     """A checkpoint does not match the architecture its json describes."""
 
@@ -136,3 +141,21 @@ def save_model(
             v = v.to(dtype)
         state[k] = v.contiguous()
     save_file(state, str(directory / f"{name}.safetensors"))
+
+
+def release_dtypes(model: nn.Module, use_fp16: bool) -> dict[str, torch.dtype]:
+    """The dtype of each state-dict key as TRELLIS holds it after building `model`'s class.
+
+    With `use_fp16`, weights and biases of Linear/Conv3d layers inside the parts listed in
+    `FP16_PARTS` are float16; every other tensor (and everything without `use_fp16`) float32.
+    Works on meta-device models.
+    """
+    out = {k: torch.float32 for k, v in model.state_dict().items() if v.is_floating_point()}
+    if not use_fp16:
+        return out
+    for part in FP16_PARTS.get(type(model).__name__, ()):
+        for name, sub in getattr(model, part).named_modules():
+            if isinstance(sub, nn.Linear | nn.Conv3d):
+                for pname, _ in sub.named_parameters(recurse=False):
+                    out[f"{part}.{name}.{pname}"] = torch.float16
+    return out

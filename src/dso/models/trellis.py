@@ -23,7 +23,8 @@ DECODER_NAME = "ss_dec_conv3d_16l8_fp16"
 ENCODER_NAME = "ss_enc_conv3d_16l8_fp16"
 
 
-def _find(directory: Path, name: str) -> Path | None:
+def find_checkpoint(directory: Path, name: str) -> Path | None:
+    """The folder holding `<name>.json`: `directory` itself or `directory/ckpts` (or None)."""
     for d in (directory, directory / "ckpts"):
         if (d / f"{name}.json").is_file():
             return d
@@ -44,7 +45,7 @@ class TrellisGenerator(StageOneGenerator):
         if weights is None:
             raise ModelLoadError("the trellis generator needs weights=DIR (your released files)")
         directory = Path(weights)
-        found = {n: _find(directory, n) for n in (FLOW_NAME, DECODER_NAME, ENCODER_NAME)}
+        found = {n: find_checkpoint(directory, n) for n in (FLOW_NAME, DECODER_NAME, ENCODER_NAME)}
         for n in (FLOW_NAME, DECODER_NAME):
             if found[n] is None:
                 raise ModelLoadError(f"{n}.json not found in {directory} or {directory / 'ckpts'}")

@@ -13,6 +13,8 @@ _EXPORTS = {
     "Recipe": "dso.train.recipe",
     "TrainResult": "dso.train.recipe",
     "load_adapter": "dso.train.lora",
+    "export": "dso.train.exporter",
+    "ExportResult": "dso.train.exporter",
     "GeometryGuard": "dso.train.guardrails",
     "read_log": "dso.train.logging",
 }

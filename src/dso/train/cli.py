@@ -143,5 +143,8 @@ def train_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `dso train` to the CLI."""
+    """Add `dso train` and `dso export` to the CLI."""
+    from dso.train.export_cli import export_command
+
     app.command("train")(train_command)
+    app.command("export")(export_command)

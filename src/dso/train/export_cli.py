@@ -1,0 +1,34 @@
+"""`dso export RUN --out DIR [--format released|peft]`: the fine-tuned flow for use outside dso."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def export_command(
+    run: Path = typer.Argument(..., help="Run folder written by `dso train`."),
+    out: Path = typer.Option(..., "--out", help="Output folder (must not exist; see --force)."),
+    format: str = typer.Option("released", "--format",
+                               help="released: merged flow in the released file format "
+                                    "(trellis: ss_flow_img_dit_L_16l8_fp16.json/.safetensors; "
+                                    "dso-tiny: a --weights folder) | peft: the full PEFT "
+                                    "state dict of the adapted flow."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Merge a run's LoRA adapter into its base flow and write it where TRELLIS (or dso) loads it.
+
+    Exit code 0: written; 2: bad run, source weights or output folder (nothing is written).
+    """
+    from dso.train.exporter import ExportError, export
+
+    try:
+        result = export(run, out, format=format, force=force, progress=not quiet)
+    except (ExportError, FileNotFoundError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"exported {result.generator} flow ({result.format}, "
+               f"{result.stats['parameters'] / 1e6:.1f}M parameters) to {result.out} in "
+               f"{result.seconds:.1f} s: {', '.join(result.files)}")
