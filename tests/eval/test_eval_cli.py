@@ -24,7 +24,7 @@ def test_eval_compare_writes_table_json_and_figures(tmp_path):
             f"base={tmp_path / 'base-wild'}", "--out", str(tmp_path / "cmp")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "| eval | dro | 100.0 | 100.0 | 1.50 |" in result.output
+    assert "| eval | dro | 100.0 | 100.0 | — | 1.50 |" in result.output  # no pieces counted
     summary = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     assert summary["base"]["eval"]["stable_pct"] == 50.0
     assert summary["base"]["wild"]["rot_deg"] == 46.5

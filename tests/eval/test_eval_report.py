@@ -24,9 +24,11 @@ from dso.eval.report import (
 from dso.eval.summary import summarize_rows
 
 
-def _row(obj, family, view, *, output=True, stable=True, tilt=1.0, cd=0.04, f=80.0, error=None):
+def _row(obj, family, view, *, output=True, stable=True, tilt=1.0, cd=0.04, f=80.0, error=None,
+         pieces=1):
     return {"object_id": obj, "family": family, "view": view, "sample": 0, "seed": view,
             "output": output, "stable": stable if output else None,
+            "pieces": pieces if output else None,
             "tilt_deg": tilt if output else None, "dso_angle_deg": None,
             "cd": cd if output else None, "fscore": f if output else None, "error": error}
 
@@ -34,9 +36,10 @@ def _row(obj, family, view, *, output=True, stable=True, tilt=1.0, cd=0.04, f=80
 def _result(name="base"):
     rows = [
         _row("a", "lamp", 0, tilt=2.0, cd=0.02, f=90.0),
-        _row("a", "lamp", 1, stable=False, tilt=40.0, cd=0.06, f=70.0),
+        _row("a", "lamp", 1, stable=False, tilt=40.0, cd=0.06, f=70.0, pieces=2),
         _row("b", "lamp", 0, output=False, error="generate: boom"),
-        _row("c", "chair", 0, stable=False, tilt=None, cd=None, f=None, error="oracle: bad"),
+        _row("c", "chair", 0, stable=False, tilt=None, cd=None, f=None, error="oracle: bad",
+             pieces=None),
     ]
     return {"meta": {"generator": name, "split": "eval", "seed": 0, "samples_per_image": 1,
                      "preset": "accurate", "threshold_deg": 20.0, "n_points": 10000},
@@ -54,6 +57,11 @@ def test_summary_numbers_by_hand():
     assert chair["n_oracle_errors"] == 1
     assert overall["n_prompts"] == 4 and overall["output_pct"] == 75.0
     assert overall["stable_pct"] == pytest.approx(100 / 3) and overall["n_errors"] == 2
+    # one piece among outputs; an output the oracle could not check is not counted as one
+    assert lamp["one_piece_pct"] == 50.0 and chair["one_piece_pct"] == 0.0
+    assert overall["one_piece_pct"] == pytest.approx(100 / 3)
+    no_pieces = summarize_rows([{**r, "pieces": None} for r in res["items"]])  # dso preset
+    assert no_pieces["overall"]["one_piece_pct"] is None
 
 
 def test_report_files_hold_the_numbers(tmp_path):
@@ -61,8 +69,8 @@ def test_report_files_hold_the_numbers(tmp_path):
     paths = write_report(res, tmp_path / "rep")
     assert load_result(tmp_path / "rep") == json.loads(paths["json"].read_text())
     md = paths["markdown"].read_text()
-    assert "| lamp | 3 | 66.7 | 50.0 | 21.00 | 0.0400 | 80.00 |" in md
-    assert "| chair | 1 | 100.0 | 0.0 | — | — | — |" in md
+    assert "| lamp | 3 | 66.7 | 50.0 | 50.0 | 21.00 | 0.0400 | 80.00 |" in md
+    assert "| chair | 1 | 100.0 | 0.0 | 0.0 | — | — | — |" in md
     assert "generate: boom" in md and "oracle: bad" in md
     assert "**overall**" in family_table(res)
 

@@ -15,6 +15,8 @@ def test_evaluate_numbers_per_family(toy_generator, toy_world):
     assert fam["block"]["stable_pct"] == 100.0 and fam["block"]["rot_deg"] < 5.0
     assert fam["topple"]["stable_pct"] == 0.0 and fam["topple"]["rot_deg"] > 20.0
     assert fam["void"]["output_pct"] == 0.0 and fam["void"]["stable_pct"] is None
+    assert fam["block"]["one_piece_pct"] == 100.0 and fam["topple"]["one_piece_pct"] == 100.0
+    assert {r["stable_reason"] for r in res["items"] if r["output"] and not r["stable"]} == {"tilt"}
     overall = res["overall"]
     assert overall["n_prompts"] == 8 and overall["output_pct"] == 75.0
     assert overall["stable_pct"] == pytest.approx(100 * 4 / 6)

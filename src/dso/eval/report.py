@@ -23,10 +23,12 @@ __all__ = [
 ]
 
 HEADERS = {
-    "output_pct": "% Output", "stable_pct": "% Stable", "rot_deg": "Rot. (deg)",
+    "output_pct": "% Output", "stable_pct": "% Stable", "one_piece_pct": "% One piece",
+    "rot_deg": "Rot. (deg)",
     "cd": "CD", "fscore": "F-score",
 }
-_FORMATS = {"output_pct": "{:.1f}", "stable_pct": "{:.1f}", "rot_deg": "{:.2f}",
+_FORMATS = {"output_pct": "{:.1f}", "stable_pct": "{:.1f}", "one_piece_pct": "{:.1f}",
+            "rot_deg": "{:.2f}",
             "cd": "{:.4f}", "fscore": "{:.2f}"}
 
 
@@ -101,7 +103,8 @@ def markdown_report(result: Mapping[str, Any], title: str | None = None) -> str:
     meta = result.get("meta", {})
     title = title or f"Evaluation of {meta.get('generator', '?')} on split {meta.get('split', '?')}"
     settings = (f"seed {meta.get('seed')}, {meta.get('samples_per_image')} sample(s) per image, "
-                f"oracle preset `{meta.get('preset')}`, stable iff tilt < "
+                f"oracle preset `{meta.get('preset')}`, stable iff "
+                f"{'one piece and ' if meta.get('preset') == 'accurate' else ''}tilt < "
                 f"{meta.get('threshold_deg')} deg, geometry on {meta.get('n_points')} points "
                 "per surface (unit cube, ICP), F-score@0.05 in percent.")
     return "\n\n".join([f"# {title}", settings, family_table(result), "## Failures",

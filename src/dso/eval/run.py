@@ -102,6 +102,8 @@ def _base_row(prompt: Prompt, sample_index: int, sample, error: str | None) -> d
         "stable": None,
         "tilt_deg": None,
         "dso_angle_deg": None,
+        "pieces": None,
+        "stable_reason": None,
         "cd": None,
         "fscore": None,
         "error": error,
@@ -119,6 +121,7 @@ def _apply_oracle(rows: list[dict], verdicts: list[dict]) -> None:
             row["tilt_deg"] = float(verdict["tilt_deg"])
             angle = verdict.get("dso_angle_deg")
             row["dso_angle_deg"] = None if angle is None else float(angle)
+            row["pieces"], row["stable_reason"] = verdict.get("pieces"), verdict.get("reason")
         else:  # an output the simulator cannot check counts as not stable (see summarize_rows)
             row["stable"] = False
             _add_error(row, f"oracle: {verdict.get('error') or 'failed'}")

@@ -8,7 +8,7 @@ from typing import Any
 __all__ = ["METRICS", "summarize", "summarize_rows"]
 
 # The headline numbers, in table order, and how to print them.
-METRICS = ("output_pct", "stable_pct", "rot_deg", "cd", "fscore")
+METRICS = ("output_pct", "stable_pct", "one_piece_pct", "rot_deg", "cd", "fscore")
 
 
 def _mean(values: list[float]) -> float | None:
@@ -19,12 +19,20 @@ def _pct(count: int, total: int) -> float | None:
     return 100.0 * count / total if total else None
 
 
-def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def _pieces_analysed(rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether the oracle counted pieces (the accurate preset) for any row."""
+    return any(r.get("pieces") is not None for r in rows)
+
+
+def summarize(rows: Sequence[dict[str, Any]], pieces: bool | None = None) -> dict[str, Any]:
     """Numbers for one group of rows.
 
     output_pct: samples with a mesh / samples. stable_pct: stable / outputs, where an output
     the oracle could not simulate counts as not stable (a model cannot gain by producing
     broken meshes). rot_deg: mean equilibrium tilt over outputs the oracle simulated.
+    one_piece_pct: outputs with one significant piece / outputs (an output the oracle could not
+    check counts as not one piece; None when the preset did not count pieces: `pieces`, by
+    default whether any row has a piece count).
     cd / fscore: means over outputs whose geometry could be scored (fscore in percent).
     """
     outputs = [r for r in rows if r["output"]]
@@ -37,6 +45,8 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "n_outputs": len(outputs),
         "output_pct": _pct(len(outputs), len(rows)),
         "stable_pct": _pct(sum(1 for r in outputs if r["stable"]), len(outputs)),
+        "one_piece_pct": _pct(sum(1 for r in outputs if r.get("pieces") == 1), len(outputs))
+        if (_pieces_analysed(rows) if pieces is None else pieces) else None,
         "rot_deg": _mean(tilts),
         "cd": _mean(cds),
         "fscore": _mean(fs),
@@ -49,7 +59,9 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def summarize_rows(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """{"overall": summary, "families": {family: summary}} (families sorted by name)."""
     families = sorted({r["family"] for r in rows})
+    pieces = _pieces_analysed(rows)
     return {
-        "overall": summarize(rows),
-        "families": {f: summarize([r for r in rows if r["family"] == f]) for f in families},
+        "overall": summarize(rows, pieces),
+        "families": {f: summarize([r for r in rows if r["family"] == f], pieces)
+                     for f in families},
     }
