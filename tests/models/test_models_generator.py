@@ -98,5 +98,6 @@ def test_registry_and_errors(tmp_path: Path) -> None:
 
 
 def test_bad_images_are_refused(gen: Generator) -> None:
-    with pytest.raises(ValueError, match="expected uint8 H x W x 3"):
-        gen.condition([np.zeros((8, 8), dtype=np.uint8)])
+    with pytest.raises(ValueError, match="expected an H x W x 3"):
+        gen.condition([np.zeros((8, 8, 5), dtype=np.uint8)])
+    assert gen.condition([np.zeros((8, 8), dtype=np.uint8)]).shape[0] == 1  # grey is fine

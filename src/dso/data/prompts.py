@@ -25,9 +25,12 @@ class Prompt:
     loader: Callable[[], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def load_image(self) -> np.ndarray:
-        """The prompt as uint8 H x W x 3 RGB on black."""
+        """The prompt as uint8 H x W x 3 (RGB) or H x W x 4 (RGBA with transparency, which the
+        generator crops to the object as TRELLIS does: `dso.models.preprocess`)."""
+        from dso.models.preprocess import as_image_array
+
         if self.loader is not None:
-            return _as_rgb(np.asarray(self.loader()))
+            return as_image_array(self.loader(), self.prompt_id)
         if self.image_path is None:
             raise ValueError(f"prompt {self.prompt_id} has neither an image nor a path")
         return load_image(self.image_path)
@@ -41,27 +44,15 @@ class Prompt:
         }
 
 
-def _as_rgb(img: np.ndarray) -> np.ndarray:
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    if img.ndim != 3 or img.shape[2] not in (3, 4):
-        raise ValueError(f"expected an H x W x 3 image, got shape {img.shape}")
-    if img.dtype != np.uint8:
-        scale = 255.0 if img.max() <= 1.0 else 1.0
-        img = np.clip(np.asarray(img, dtype=np.float64) * scale, 0, 255).round().astype(np.uint8)
-    if img.shape[2] == 4:  # premultiply alpha onto black (the project's image convention)
-        alpha = img[..., 3:4].astype(np.float64) / 255.0
-        img = (img[..., :3].astype(np.float64) * alpha).round().astype(np.uint8)
-    return np.ascontiguousarray(img)
-
-
 def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file as uint8 H x W x 3 RGB on black (alpha premultiplied)."""
-    from PIL import Image
+    """Read an image file as a prompt: uint8 RGB, or RGBA when it has transparency.
 
-    with Image.open(path) as im:
-        im = im.convert("RGBA") if im.mode in ("RGBA", "LA", "P") else im.convert("RGB")
-        return _as_rgb(np.asarray(im))
+    An RGB file must show the object on black or a plain colour; one with a busy background
+    raises `dso.models.preprocess.ImageError` saying how to remove it.
+    """
+    from dso.models.preprocess import read_image
+
+    return read_image(path)
 
 
 def _expand(paths: Sequence[str | Path]) -> list[Path]:

@@ -58,7 +58,7 @@ class Generator(ABC):
 
     @abstractmethod
     def condition(self, images: Sequence[np.ndarray]) -> torch.Tensor:
-        """uint8 H x W x 3 images -> condition tokens [B, L, Dc] (no grad)."""
+        """uint8 H x W x 3 (RGB) or x 4 (RGBA) images -> condition tokens [B, L, Dc] (no grad)."""
 
     @abstractmethod
     def sample_latents(

@@ -54,9 +54,17 @@ class StageOneGenerator(Generator):
             )
 
     def condition(self, images: Sequence[np.ndarray]) -> torch.Tensor:
-        """uint8 H x W x 3 images -> condition tokens [B, L, Dc] on the generator's device."""
+        """RGB or RGBA images -> condition tokens [B, L, Dc] on the generator's device.
+
+        Each image is prepared as TRELLIS does (`dso.models.preprocess.prepare_image`): RGBA is
+        cropped to the object and premultiplied on black, RGB is resized as it is.
+        """
+        from dso.models.preprocess import prepare_image
+
+        size = self.cond_encoder.image_size
+        ready = [prepare_image(img, size, f"image {i}") for i, img in enumerate(images)]
         self.cond_encoder.eval()
-        return self.cond_encoder.encode_images(images)
+        return self.cond_encoder.encode_images(ready)
 
     @torch.no_grad()
     def sample_latents(

@@ -3,8 +3,9 @@
 `weights=DIR` holds (directly or under `DIR/ckpts/`) the released
 `ss_flow_img_dit_L_16l8_fp16.{json,safetensors}` and `ss_dec_conv3d_16l8_fp16.{json,safetensors}`
 (optionally `ss_enc_conv3d_16l8_fp16.*`, needed only for `encode`), and a `transformers` folder
-of DINOv2-with-registers (ViT-L/14) at `DIR/dinov2/`. Nothing is downloaded. Images should be
-background-removed, object-centred crops (RGB on black), as TRELLIS's own preprocessing makes.
+of DINOv2-with-registers (ViT-L/14) at `DIR/dinov2/`. Nothing is downloaded. Prompt images go
+through TRELLIS's own preprocessing (`dso.models.preprocess`): RGBA is cropped to the object,
+resized to 518 px and premultiplied on black; RGB should already be the object on black.
 """
 
 from __future__ import annotations
