@@ -60,7 +60,9 @@ def build_table(p: Params) -> list:
                 corner = np.array([(k % 2 - 0.5) * w, (k // 2 - 0.5) * d, 0.0])
                 top_pt = corner * (1.0 - p["inset"]) + [0, 0, h - t]
             else:
-                top_pt = polar((w / 2) * (1.0 - p["inset"]), 90.0 + k * 360.0 / count, h - t)
+                # within the top's inscribed circle, so every leg is under the top
+                top_pt = polar((min(w, d) / 2) * (1.0 - p["inset"]), 90.0 + k * 360.0 / count,
+                               h - t)
             foot = np.array([top_pt[0] * spread, top_pt[1] * spread, 0.0])
             parts.append(rod(foot, top_pt + [0, 0, t / 2], p["leg_r"]))
     at = np.array([p["item_at"][0] * w, p["item_at"][1] * d, h - 0.002])

@@ -87,9 +87,11 @@ def build_tree(p: Params) -> list:
                                at=(top[0], top[1], 0.0)))
     elif p["crown"] == "round":
         parts.append(sphere(top + [0, 0, r * 0.6], r, scale=(1.0, 1.0, 0.85)))
-    else:
+    else:  # a core blob on the trunk reaches every other blob: the crown is one piece
+        centre = top + [0, 0, r * 0.5]
+        parts.append(sphere(centre, r * 0.6))
         for b in p["blobs"]:
-            parts.append(sphere(top + np.array(b) * r * 0.6 + [0, 0, r * 0.5], r * 0.6))
+            parts.append(sphere(centre + np.array(b) * r * 0.6, r * 0.6))
     return parts
 
 

@@ -81,8 +81,10 @@ def _bike(p: Params) -> tuple[list, np.ndarray]:
                                            head + [0, p["bar_w"] / 2, 0], 0.018),
               capsule(rear, seat, 0.03), capsule(seat, head, 0.035),
               sphere((seat + head) / 2 + [0, 0, 0.03], p["tank_r"], scale=(1.8, 1.0, 0.9)),
-              box([base * 0.5, 0.1, 0.08], at=seat + [-0.05, 0, 0.03]),
-              box([0.18, 0.14, 0.14], at=(0.0, 0.0, r + 0.04))]
+              box([base * 0.5, 0.1, 0.08], at=seat + [-0.05, 0, 0.03])]
+    engine = np.array([0.0, 0.0, r + 0.04])  # held by a down tube and a swing arm
+    parts += [box([0.18, 0.14, 0.14], at=engine), rod(head, engine, 0.025),
+              rod(engine, rear, 0.02)]
     frame_pt = np.array([-0.05, 0.0, r + 0.02])
     return parts, frame_pt
 
