@@ -36,3 +36,10 @@ def test_released_flow_has_555m_parameters() -> None:
     assert 555_000_000 < n_params < 556_000_000
     n_layout = sum(torch.Size(s).numel() for k, s in layout["state_dict"].items() if k != "pos_emb")
     assert n_params == n_layout
+
+
+def test_released_args_constants_match_the_layout() -> None:
+    from dso.models.trellis import RELEASED_ARGS
+
+    layout = json.loads(LAYOUT.read_text())
+    assert all(layout[name]["args"] == args for name, args in RELEASED_ARGS.items())

@@ -22,6 +22,14 @@ from dso.models.stage1 import StageOneGenerator
 FLOW_NAME = "ss_flow_img_dit_L_16l8_fp16"
 DECODER_NAME = "ss_dec_conv3d_16l8_fp16"
 ENCODER_NAME = "ss_enc_conv3d_16l8_fp16"
+# Constructor arguments of the released stage-1 files (their json `args`; DESIGN.md §4.1).
+RELEASED_ARGS: dict[str, dict] = {
+    FLOW_NAME: dict(resolution=16, in_channels=8, out_channels=8, model_channels=1024,
+                    cond_channels=1024, num_blocks=24, num_heads=16, mlp_ratio=4, patch_size=1,
+                    pe_mode="ape", qk_rms_norm=True, use_fp16=True),
+    DECODER_NAME: dict(out_channels=1, latent_channels=8, num_res_blocks=2,
+                       num_res_blocks_middle=2, channels=[512, 128, 32], use_fp16=True),
+}
 
 
 def find_checkpoint(directory: Path, name: str) -> Path | None:
