@@ -17,6 +17,8 @@ stepped). Sections:
 3. Random blobs as the dataset sees them (32^3 occupancy -> dso.geometry.grid_to_mesh):
    agreement with the reference (goal: >= 99.5%), per-object time (aim: 10-20 ms).
 4. Per-object time as faces grow: one object decimated to 1k, 10k and 100k faces.
+5. The cost of finding pieces: `accurate` with and without its pieces rule on the TRELLIS-like
+   meshes, interleaved (goal: at most ~10% more), split by one-shell and multi-shell meshes.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import oracle_shapes as shapes  # noqa: E402  (box shapes with hand-computed tru
 ACCURATE = OracleConfig.from_preset("accurate")
 STEPPED = OracleConfig.from_preset("accurate", static_stop=False)  # always simulates
 DSO = OracleConfig.from_preset("dso")
+NO_PIECES = OracleConfig.from_preset("accurate", pieces=False)  # oracle 1.0's accurate
 REFERENCE = OracleConfig.from_preset("accurate", dt=0.001, early_stop=False)
 
 
@@ -209,6 +212,37 @@ def section_scaling(repeat: int) -> None:
               f"{dso_t / step:.1f}x)")
 
 
+def section_pieces(n: int, repeat: int) -> None:
+    from dso.physics.pieces import shell_labels
+
+    print(f"\n5. Cost of the pieces rule on TRELLIS-like meshes ({n} objects, median of {repeat} "
+          "interleaved runs each)")
+    groups: dict[str, list[tuple[float, float]]] = {"one shell": [], "several shells": []}
+    verdicts = {"multi-piece": 0, "debris dropped": 0}
+    for seed in range(n):
+        mesh = trellis_like(1000 + seed, (64, 96, 128)[seed % 3])
+        shells = shell_labels(np.asarray(mesh.faces), len(mesh.vertices))[0]
+        with_p, without = [], []
+        for _ in range(repeat):
+            with_p.append(_run(mesh, ACCURATE).seconds)
+            without.append(_run(mesh, NO_PIECES).seconds)
+        result = _run(mesh, ACCURATE)
+        verdicts["multi-piece"] += result.pieces > 1
+        verdicts["debris dropped"] += result.debris_pieces > 0
+        groups["one shell" if shells == 1 else "several shells"].append(
+            (statistics.median(with_p), statistics.median(without)))
+    for name, pairs in groups.items():
+        if not pairs:
+            continue
+        w, o = (statistics.median(x) for x in zip(*pairs, strict=True))
+        ratios = [a / b for a, b in pairs]
+        print(f"   {name} ({len(pairs)}): with pieces {1e3 * w:.1f} ms, without {1e3 * o:.1f} ms"
+              f" per object (median); ratio median {statistics.median(ratios):.3f} "
+              f"(goal <= 1.10)")
+    print(f"   verdicts: {verdicts['multi-piece']} multi-piece, {verdicts['debris dropped']} with "
+          f"debris dropped, of {n}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--big", action="store_true", help="5x more objects")
@@ -219,6 +253,7 @@ def main() -> None:
     section_unambiguous()
     section_blobs(300 * scale)
     section_scaling(3)
+    section_pieces(12 * scale, 3)
     print(f"\n(total {time.perf_counter() - start:.0f} s)")
 
 

@@ -105,12 +105,12 @@ def _run(mesh: MeshLike, config: OracleConfig, evaluation: Evaluation) -> None:
 def _drop_debris(mesh: trimesh.Trimesh, config: OracleConfig,
                  result: CheckResult) -> trimesh.Trimesh:
     """Count the pieces into `result`; the mesh without debris, normalised again."""
-    found = find_pieces(mesh, config.piece_gap, config.debris_fraction)
+    closed = mesh.metadata.get(CLOSED_KEY)  # whole shells are dropped: closedness is kept
+    found = find_pieces(mesh, config.piece_gap, config.debris_fraction, closed=closed)
     result.pieces, result.debris_pieces = found.count, found.debris
     result.debris_fraction = found.debris_fraction
     if found.keep is None:
         return mesh
-    closed = mesh.metadata.get(CLOSED_KEY)  # whole shells are dropped: closedness is kept
     kept = normalise(kept_mesh(mesh, found))
     if closed is not None:
         kept.metadata[CLOSED_KEY] = closed

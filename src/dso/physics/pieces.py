@@ -10,6 +10,8 @@ separate solids together, so a table top floating above its legs would "stand". 
   separates and anything closer joins: intersecting shells, a box resting on a box, a cavity
   inside its solid. Distances are exact (manifold3d's `min_gap`) between shells that are closed
   2-manifolds; a shell that is not is stood in for by its convex hull, which can only join.
+  Vertex distances settle most pairs first: two vertices closer than `gap` join their shells,
+  and vertices farther apart than `gap` plus both shells' longest edges separate them.
 - A piece holding less than `debris_fraction` (default 0.005: 0.5%) of the volume is *debris*
   (marching-cubes floaters): dropped before the simulation and counted, never a verdict.
 
@@ -37,8 +39,8 @@ class Pieces:
     keep: np.ndarray | None = None  # bool per face; None: every face is kept
 
 
-def shell_labels(faces: np.ndarray, n_vertices: int) -> tuple[int, np.ndarray]:
-    """(number of shells, shell index per face): faces joined through shared vertices."""
+def shell_labels(faces: np.ndarray, n_vertices: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """(number of shells, shell per face, shell per vertex: -1 for vertices no face uses)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -49,42 +51,42 @@ def shell_labels(faces: np.ndarray, n_vertices: int) -> tuple[int, np.ndarray]:
                        shape=(n_vertices, n_vertices))
     n, vertex_label = connected_components(graph, directed=False)
     used = np.unique(vertex_label[f[:, 0]])
-    if len(used) == n:
-        return n, vertex_label[f[:, 0]]
-    remap = np.full(n, -1, dtype=np.int64)  # unused vertices form their own components
+    remap = np.full(n, -1, dtype=np.int64)  # unused vertices form components of their own
     remap[used] = np.arange(len(used))
-    return len(used), remap[vertex_label[f[:, 0]]]
-
-
-def _signed_volumes(vertices: np.ndarray, faces: np.ndarray, labels: np.ndarray,
-                    n: int) -> np.ndarray:
-    a, b, c = (vertices[faces[:, k]] for k in range(3))
-    per_face = np.einsum("ij,ij->i", a, np.cross(b, c)) / 6.0
-    return np.bincount(labels, weights=per_face, minlength=n)
+    vertex_label = remap[vertex_label]
+    return len(used), vertex_label[f[:, 0]], vertex_label
 
 
 class _Shell:
-    """One shell as a manifold3d solid (or its hull), built on first use."""
+    """One shell: its vertices and faces, and (built on first use) its solid and KD-tree."""
 
-    def __init__(self, vertices: np.ndarray, faces: np.ndarray, flip: bool) -> None:
-        used, inverse = np.unique(faces, return_inverse=True)
-        self.vertices = vertices[used]
-        self.faces = inverse.reshape(faces.shape)
-        if flip:
-            self.faces = self.faces[:, ::-1]
-        self.lo = self.vertices.min(axis=0)
-        self.hi = self.vertices.max(axis=0)
-        self._solid = None
-        self.exact = True
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 flip: bool) -> None:
+        self.vertices, self.faces = vertices, faces[:, ::-1] if flip else faces
+        self.lo, self.hi = lo, hi
+        self._solid, self._tree, self._edge = None, None, None
 
     def solid(self):
+        """manifold3d solid of the shell (its convex hull if it is not a 2-manifold)."""
         if self._solid is None:
             self._solid = _manifold(self.vertices, self.faces)
             if self._solid is None:
                 hull = trimesh.Trimesh(self.vertices, self.faces, process=False).convex_hull
                 self._solid = _manifold(np.asarray(hull.vertices), np.asarray(hull.faces))
-                self.exact = False
         return self._solid
+
+    def tree(self):
+        if self._tree is None:
+            from scipy.spatial import cKDTree
+
+            self._tree = cKDTree(self.vertices)
+        return self._tree
+
+    def longest_edge(self) -> float:
+        if self._edge is None:
+            tri = self.vertices[self.faces]
+            self._edge = float(np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=2).max())
+        return self._edge
 
 
 def _manifold(vertices: np.ndarray, faces: np.ndarray):
@@ -96,20 +98,18 @@ def _manifold(vertices: np.ndarray, faces: np.ndarray):
     return solid if solid.status() == Error.NoError and not solid.is_empty() else None
 
 
-def _hull_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
+def _hull_volume(vertices: np.ndarray) -> float:
     try:
-        return float(trimesh.Trimesh(vertices[np.unique(faces)], process=False).convex_hull.volume)
+        return float(trimesh.Trimesh(vertices, process=False).convex_hull.volume)
     except Exception:  # flat or degenerate shell (qhull refuses it)
         return 0.0
 
 
-def _closed_shells(faces: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
-    from dso.physics.topology import is_closed_oriented
-
-    order = np.argsort(labels, kind="stable")
-    bounds = np.searchsorted(labels[order], np.arange(n + 1))
-    return np.array([is_closed_oriented(faces[order[bounds[i]:bounds[i + 1]]])
-                     for i in range(n)])
+def _tetra_volumes(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Signed volume of the tetrahedron of each face and the bounding-box centre."""
+    centred = (vertices - 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))).T.copy()
+    (ax, ay, az), (bx, by, bz), (cx, cy, cz) = (centred[:, faces[:, k]] for k in range(3))
+    return (ax * (by * cz - bz * cy) + ay * (bz * cx - bx * cz) + az * (bx * cy - by * cx)) / 6.0
 
 
 class _UnionFind:
@@ -126,42 +126,80 @@ class _UnionFind:
         self.parent[self.find(i)] = self.find(j)
 
 
+def _split(vertices: np.ndarray, faces: np.ndarray, face_label: np.ndarray,
+           vertex_label: np.ndarray, n: int) -> list[tuple[np.ndarray, ...]]:
+    """(vertices, faces with local indices, lowest corner, highest corner) of every shell, in
+    one sorting pass."""
+    v_order = np.argsort(vertex_label, kind="stable")
+    v_bounds = np.searchsorted(vertex_label[v_order], np.arange(-1, n + 1))[1:]
+    local = np.empty(len(vertices), dtype=np.int64)
+    local[v_order] = np.arange(len(v_order)) - np.repeat(
+        np.concatenate([[0], v_bounds[:-1]]), np.diff(np.concatenate([[0], v_bounds])))
+    f_order = np.argsort(face_label, kind="stable")
+    f_bounds = np.searchsorted(face_label[f_order], np.arange(n + 1))
+    local_faces = local[faces]
+    ordered = vertices[v_order]
+    lo = np.minimum.reduceat(ordered, v_bounds[:-1], axis=0)
+    hi = np.maximum.reduceat(ordered, v_bounds[:-1], axis=0)
+    return [(ordered[v_bounds[i]:v_bounds[i + 1]],
+             local_faces[f_order[f_bounds[i]:f_bounds[i + 1]]], lo[i], hi[i]) for i in range(n)]
+
+
 def find_pieces(mesh: trimesh.Trimesh, gap: float = DEFAULT_GAP,
-                debris_fraction: float = DEFAULT_DEBRIS_FRACTION) -> Pieces:
-    """The significant pieces and debris of `mesh` (in the oracle's normalised frame)."""
+                debris_fraction: float = DEFAULT_DEBRIS_FRACTION,
+                closed: bool | None = None) -> Pieces:
+    """The significant pieces and debris of `mesh` (in the oracle's normalised frame).
+
+    `closed`: whether the whole mesh is closed and consistently oriented, when known (then so
+    is every shell); None checks each shell.
+    """
+    from dso.physics.topology import is_closed_oriented
+
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
     faces = np.asarray(mesh.faces, dtype=np.int64)
-    n, labels = shell_labels(faces, len(vertices))
+    n, face_label, vertex_label = shell_labels(faces, len(vertices))
     if n == 1:
         return Pieces(1, 0, 0.0)
-    origin = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
-    volumes = _signed_volumes(vertices - origin, faces, labels, n)
-    closed = _closed_shells(faces, labels, n)
-    sign = 1.0 if volumes[closed].sum() >= 0 else -1.0
-    volumes = sign * volumes
-    order = np.argsort(labels, kind="stable")
-    bounds = np.searchsorted(labels[order], np.arange(n + 1))
-    shells = []
-    for i in range(n):
-        shell_faces = faces[order[bounds[i]:bounds[i + 1]]]
-        if not closed[i]:
-            volumes[i] = _hull_volume(vertices, shell_faces)
-        shells.append(_Shell(vertices, shell_faces, flip=bool(closed[i] and volumes[i] < 0)))
+    parts = _split(vertices, faces, face_label, vertex_label, n)
+    volumes = np.bincount(face_label, weights=_tetra_volumes(vertices, faces), minlength=n)
+    shut = np.full(n, True) if closed else np.array([is_closed_oriented(p[1]) for p in parts])
+    sign = 1.0 if volumes[shut].sum() >= 0 else -1.0
+    volumes = np.array([sign * vol if s else _hull_volume(p[0])
+                        for p, s, vol in zip(parts, shut, volumes, strict=True)])
+    shells = [_Shell(*p, flip=bool(s and vol < 0))
+              for p, s, vol in zip(parts, shut, volumes, strict=True)]
     groups = _join(shells, gap)
-    piece_volume: dict[int, float] = {}
-    for i in range(n):
-        root = groups.find(i)
-        piece_volume[root] = piece_volume.get(root, 0.0) + float(volumes[i])
+    roots = np.array([groups.find(i) for i in range(n)])
+    piece_volume = {int(r): float(volumes[roots == r].sum()) for r in np.unique(roots)}
     total = sum(max(v, 0.0) for v in piece_volume.values())
     if total <= 0.0:
         return Pieces(len(piece_volume), 0, 0.0)
     significant = {r for r, v in piece_volume.items() if v >= debris_fraction * total}
-    dropped = [v for r, v in piece_volume.items() if r not in significant]
+    dropped = [max(v, 0.0) for r, v in piece_volume.items() if r not in significant]
     if not dropped:
         return Pieces(len(significant), 0, 0.0)
-    keep_shell = np.array([groups.find(i) in significant for i in range(n)])
-    return Pieces(len(significant), len(dropped), float(sum(max(v, 0.0) for v in dropped) / total),
-                  keep_shell[labels])
+    keep_shell = np.isin(roots, list(significant))
+    return Pieces(len(significant), len(dropped), float(sum(dropped) / total),
+                  keep_shell[face_label])
+
+
+def _touch(a: _Shell, b: _Shell, gap: float) -> bool:
+    """Whether two shells' solids overlap or come within `gap` of each other."""
+    nested = bool(np.all(a.lo <= b.lo) and np.all(b.hi <= a.hi)
+                  or np.all(b.lo <= a.lo) and np.all(a.hi <= b.hi))
+    if not nested:
+        slack = a.longest_edge() + b.longest_edge()
+        lo, hi = a.lo - gap - slack, a.hi + gap + slack
+        near = b.vertices[np.all((b.vertices >= lo) & (b.vertices <= hi), axis=1)]
+        if len(near) == 0:
+            return False
+        nearest = float(a.tree().query(near, k=1)[0].min())
+        if nearest < gap:
+            return True  # two vertices are closer than gap: so are the surfaces
+        if nearest >= gap + slack:
+            return False  # every surface point is within its longest edge of a vertex
+    sa, sb = a.solid(), b.solid()
+    return sa is not None and sb is not None and sa.min_gap(sb, 2.0 * gap) < gap
 
 
 def _join(shells: list[_Shell], gap: float) -> _UnionFind:
@@ -171,11 +209,8 @@ def _join(shells: list[_Shell], gap: float) -> _UnionFind:
     hi = np.array([s.hi for s in shells]) + 0.5 * gap
     near = np.all((lo[:, None, :] <= hi[None, :, :]) & (lo[None, :, :] <= hi[:, None, :]), axis=2)
     for i, j in zip(*np.nonzero(np.triu(near, k=1)), strict=True):
-        if groups.find(int(i)) == groups.find(int(j)):
-            continue
-        a, b = shells[i].solid(), shells[j].solid()
-        if a is not None and b is not None and a.min_gap(b, 2.0 * gap) < gap:
-            groups.union(int(i), int(j))  # a shell with no solid (flat) has no volume either
+        if groups.find(int(i)) != groups.find(int(j)) and _touch(shells[i], shells[j], gap):
+            groups.union(int(i), int(j))
     return groups
 
 
