@@ -8,13 +8,17 @@ from dso.models.generator import (
     get_generator,
     register_generator,
 )
+from dso.models.preprocess import ImageError, prepare_image, read_image
 from dso.models.sampler import SamplerConfig
 
 __all__ = [
     "GeneratedSample",
     "Generator",
+    "ImageError",
     "SamplerConfig",
     "available_generators",
     "get_generator",
+    "prepare_image",
+    "read_image",
     "register_generator",
 ]
