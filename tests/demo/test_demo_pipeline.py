@@ -7,7 +7,7 @@ import pytest
 from dso.demo import DemoConfig, run_demo
 from dso.demo.config import MODELS, SPLITS
 
-KEYS = ("output_pct", "stable_pct", "rot_deg", "cd", "fscore")
+KEYS = ("output_pct", "stable_pct", "one_piece_pct", "rot_deg", "cd", "fscore")
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +49,17 @@ def test_rerun_resumes_without_redoing_work(demo):
     for model in MODELS:
         for split in SPLITS:
             assert again[model][split]["overall"] == results[model][split]["overall"]
+
+
+def test_a_folder_of_other_settings_or_an_older_oracle_is_refused(demo, tmp_path):
+    from dso.demo.pipeline import DemoError
+
+    out, cfg, _, _ = demo
+    with pytest.raises(DemoError, match="steps"):
+        run_demo(out, DemoConfig.quick(steps=6), progress=False, log=lambda _: None)
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "demo_config.json").write_text(json.dumps({**cfg.to_dict(), "oracle_version": "1.0"}))
+    with pytest.raises(DemoError, match="oracle_version"):
+        run_demo(old, cfg, progress=False, log=lambda _: None)
+    assert not (old / "world").exists()  # refused before any work

@@ -26,11 +26,16 @@ def demo(
     --quick a few minutes.
     """
     from dso.demo import DemoConfig, run_demo
+    from dso.demo.pipeline import DemoError
 
     overrides = {"workers": workers, "seed": seed,
                  "weights": str(weights) if weights else None}
     cfg = DemoConfig.quick(**overrides) if quick else DemoConfig(**overrides)
-    run_demo(out, cfg, log=typer.echo)
+    try:
+        run_demo(out, cfg, log=typer.echo)
+    except DemoError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:

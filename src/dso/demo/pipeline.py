@@ -95,13 +95,38 @@ def _evaluate(out: Path, model: str, run: Path | None, split: str, cfg: DemoConf
     return result
 
 
+class DemoError(ValueError):
+    """The output folder holds a demo that this run cannot resume."""
+
+
+def _record(out: Path, cfg: DemoConfig) -> None:
+    """Write the run's settings, or refuse a folder made with other settings or oracle."""
+    from dso.physics import ORACLE_VERSION
+
+    path = out / "demo_config.json"
+    want = {**cfg.to_dict(), "oracle_version": ORACLE_VERSION}
+    if path.exists():
+        got = json.loads(path.read_text())
+        diff = sorted(k for k in set(got) | set(want)
+                      if got.get(k) != want.get(k) and k != "workers")  # workers: speed only
+        if diff:
+            raise DemoError(f"{out} holds a demo made with other settings ({', '.join(diff)}: "
+                            f"{[got.get(k) for k in diff]} there, {[want.get(k) for k in diff]} "
+                            "now); rerun with another --out, or delete the folder")
+    path.write_text(json.dumps(want, indent=1))
+
+
 def run_demo(out: str | Path, config: DemoConfig | None = None, *, progress: bool = True,
              log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the whole demo into `out`; returns {model: {split: evaluation result}}."""
+    """Run the whole demo into `out`; returns {model: {split: evaluation result}}.
+
+    Rerunning into the same folder resumes; a folder made with other settings or by another
+    oracle version raises DemoError (its labels and numbers would not match).
+    """
     cfg = config or DemoConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "demo_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    _record(out, cfg)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     with _stage(log, "world", timings):
