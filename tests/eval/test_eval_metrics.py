@@ -110,7 +110,7 @@ def test_icp_align_returns_the_inverse_transform():
     target = surface_points(_tall_l_shape(), 4000, seed=3)
     truth = _rigid(10.0, [0.03, -0.02, 0.01])
     source = target @ truth[:3, :3].T + truth[:3, 3]
-    transform, moved = icp_align(source, target, tolerance=1e-9, max_iterations=100)
+    transform, moved = icp_align(source, target, "dso-v1", tolerance=1e-9, max_iterations=100)
     np.testing.assert_allclose(transform @ truth, np.eye(4), atol=1e-6)
     np.testing.assert_allclose(moved, target, atol=1e-6)
     assert np.isclose(np.linalg.det(transform[:3, :3]), 1.0)

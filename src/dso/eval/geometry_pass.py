@@ -7,6 +7,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from dso.eval.icp import DEFAULT_PROTOCOL, IcpSettings
 from dso.eval.metrics import GeometryTarget, chamfer_fscore, prepare_target
 
 __all__ = ["score_geometry"]
@@ -34,10 +35,11 @@ def score_geometry(
     threshold: float = 0.05,
     seed: int = 0,
     progress: bool = True,
+    protocol: str | IcpSettings = DEFAULT_PROTOCOL,
 ) -> list[tuple[float | None, float | None, str | None]]:
-    """(cd, fscore, error) per (object, predicted mesh) pair; a failing pair gets
-    (None, None, message) and the others go on; an object without ground truth gets
-    (None, None, None)."""
+    """(cd, fscore, error) per (object, predicted mesh) pair, aligned by the ICP `protocol`;
+    a failing pair gets (None, None, message) and the others go on; an object without ground
+    truth gets (None, None, None)."""
     cache: dict[str, GeometryTarget | str | None] = {}
     out: list[tuple[float | None, float | None, str | None]] = []
     for obj, mesh in tqdm(pairs, desc="geometry", unit="mesh", disable=not progress):
@@ -50,7 +52,7 @@ def score_geometry(
             continue
         try:
             cd, f = chamfer_fscore(mesh, target, n_points=n_points, threshold=threshold,
-                                   seed=seed, workers=1)
+                                   seed=seed, workers=1, protocol=protocol)
             out.append((cd, f, None))
         except Exception as err:
             out.append((None, None, f"{type(err).__name__}: {err}"))

@@ -5,7 +5,9 @@ Conventions (fixed here, used by every report):
 - Both meshes are scaled into the unit cube by their bounding box: centred on the box centre,
   divided by the largest extent, so the object spans exactly 1 along its longest side.
 - The prediction is aligned to the ground truth with rigid point-to-point ICP (no scale, no
-  reflection), starting from the identity (both already share the unit cube).
+  reflection), starting from the identity (both already share the unit cube), with the
+  settings of a protocol (`dso.eval.icp`): "paper" (default, the release's: pairs within 0.02,
+  all points, <= 50 iterations) or "dso-v1" (uncapped, fitted on 1000 points).
 - Chamfer distance = (mean NN distance pred->gt + mean NN distance gt->pred) / 2, unsquared.
 - F-score@threshold is in **percent** (0-100), as the paper reports it (F 73.12).
 - Surface points are sampled independently for prediction and ground truth, so a mesh compared
@@ -20,8 +22,12 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
+from dso.eval.icp import DEFAULT_PROTOCOL, IcpSettings, icp_align, icp_fit, icp_settings
+
 __all__ = [
+    "DEFAULT_PROTOCOL",
     "GeometryTarget",
+    "IcpSettings",
     "chamfer_fscore",
     "chamfer_points",
     "icp_align",
@@ -64,53 +70,6 @@ def surface_points(mesh: trimesh.Trimesh, n_points: int, seed: int) -> np.ndarra
     centre, scale = _unit_cube_transform(mesh.vertices)
     points, _ = trimesh.sample.sample_surface(mesh, int(n_points), seed=seed)
     return (np.asarray(points, dtype=np.float64) - centre) * scale
-
-
-def _kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Proper rigid 4x4 transform minimising sum |R src + t - dst|^2 (no reflection)."""
-    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
-    h = (src - mu_s).T @ (dst - mu_d)
-    u, _, vt = np.linalg.svd(h)
-    d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
-    rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
-    out = np.eye(4)
-    out[:3, :3] = rot
-    out[:3, 3] = mu_d - rot @ mu_s
-    return out
-
-
-def icp_align(
-    source: np.ndarray,
-    target: np.ndarray | cKDTree,
-    *,
-    max_iterations: int = 50,
-    tolerance: float = 1e-5,
-    workers: int = -1,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rigid point-to-point ICP moving `source` (N,3) onto `target` ((M,3) or its cKDTree).
-
-    Each iteration matches every source point to its nearest target point and solves the
-    best rotation + translation (Kabsch). Stops when the mean matching distance improves by
-    less than `tolerance`. Returns (4x4 transform, transformed source).
-
-    Written here rather than calling `trimesh.registration.icp` because that one rebuilds the
-    target's KD-tree on every call (we score ~12 views against one tree), defaults to allowing
-    scale and reflection in its Procrustes step, and offers no `workers`.
-    """
-    tree = target if isinstance(target, cKDTree) else cKDTree(np.asarray(target, dtype=np.float64))
-    moved = np.asarray(source, dtype=np.float64).copy()
-    total = np.eye(4)
-    previous = np.inf
-    for _ in range(max_iterations):
-        dist, idx = tree.query(moved, k=1, workers=workers)
-        cost = float(dist.mean())
-        if previous - cost < tolerance:
-            break
-        previous = cost
-        step = _kabsch(moved, tree.data[idx])
-        moved = moved @ step[:3, :3].T + step[:3, 3]
-        total = step @ total
-    return total, moved
 
 
 def chamfer_points(
@@ -161,15 +120,17 @@ def chamfer_fscore(
     icp_points: int | None = None,
     seed: int = 0,
     workers: int = -1,
+    protocol: str | IcpSettings = DEFAULT_PROTOCOL,
 ) -> tuple[float, float]:
     """(Chamfer distance, F-score@threshold in percent) of `pred` against `gt`
     (docs/method.md §Evaluation).
 
     Both are normalised to the unit cube; with `icp`, the prediction is rigidly aligned to the
-    ground truth first (ICP is fitted on `icp_points` of the prediction's samples, default
-    min(1000, n_points // 4), then applied to all of them). Deterministic for a given `seed`.
-    `gt` may be a `prepare_target` result, whose own sample count then applies to the ground
-    truth side.
+    ground truth first with the ICP `protocol` ("paper": pairs within 0.02, fitted on all
+    samples; "dso-v1": uncapped, fitted on min(1000, n_points // 4); or an `IcpSettings`),
+    then CD and F are measured on all samples. `icp_points` overrides how many samples the fit
+    uses. Deterministic for a given `seed`. `gt` may be a `prepare_target` result, whose own
+    sample count then applies to the ground truth side.
     """
     if isinstance(gt, GeometryTarget):
         target = gt
@@ -177,8 +138,9 @@ def chamfer_fscore(
         target = prepare_target(gt, n_points=n_points, seed=seed)
     points = surface_points(pred, n_points, seed)
     if icp:
-        k = min(1000, n_points // 4) if icp_points is None else icp_points
-        fit = points[: max(3, min(k, len(points)))]
-        transform, _ = icp_align(fit, target.tree, workers=workers)
+        cfg = icp_settings(protocol)
+        k = cfg.fit_count(len(points)) if icp_points is None else max(3, min(icp_points,
+                                                                             len(points)))
+        transform = icp_fit(points[:k], target.tree, cfg, workers=workers).transform
         points = points @ transform[:3, :3].T + transform[:3, 3]
     return chamfer_points(points, target.tree, threshold=threshold, workers=workers)
