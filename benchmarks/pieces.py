@@ -37,7 +37,7 @@ def build_dataset(out: Path, seed: int = 0) -> Path:
     if not (world / "world.json").exists() or len(World.open(world).objects("train")) < 160:
         build_world(world, n_train=cfg.world_train, seed=seed, n_eval=cfg.world_eval,
                     eval_views=cfg.eval_views, wild_per_family=cfg.wild_per_family,
-                    n_synthetic=0)
+                    n_synthetic=0, n_val=0)
     prompts = prompts_from_world(world, "train", views=cfg.prompt_views, limit=cfg.world_train)
     generate_dataset(out / "dataset", cfg.generator(), prompts, n=cfg.samples_per_prompt,
                      seed=seed)

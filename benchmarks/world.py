@@ -29,7 +29,7 @@ GOAL = 20.0
 
 def _build(root: Path, n: int, workers: int) -> tuple[float, float, dict]:
     start = time.perf_counter()
-    world = build_world(root, n_train=n, n_eval=0, n_synthetic=0, wild_per_family=0,
+    world = build_world(root, n_train=n, n_eval=0, n_synthetic=0, n_val=0, wild_per_family=0,
                         workers=workers, progress=False)
     wall = time.perf_counter() - start
     cpu = float(np.mean([o.record["cpu_seconds"] for o in world]))

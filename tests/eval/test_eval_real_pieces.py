@@ -59,7 +59,7 @@ def _adapter(weights: Path, out: Path) -> Path:
 @pytest.fixture(scope="module")
 def pieces(tmp_path_factory):
     root = tmp_path_factory.mktemp("evalreal")
-    world = build_world(root / "world", n_train=0, n_eval=2, eval_views=2, n_synthetic=0,
+    world = build_world(root / "world", n_train=0, n_eval=2, eval_views=2, n_synthetic=0, n_val=0,
                         wild_per_family=1, families=TRAIN_FAMILIES[:2] + WILD_FAMILIES[:1],
                         workers=1, progress=False)
     weights = _weights(root / "weights")

@@ -71,7 +71,7 @@ def test_select_prompts_and_eval_hook(toy_generator, toy_world):
     assert np.mean(prompts[4].image) == 221.0
     with pytest.raises(ValueError):
         select_prompts(toy_world.objects("eval"), limit=0)
-    numbers = make_eval_fn(toy_world, limit=2, workers=1, n_points=500)(toy_generator, 0)
+    numbers = make_eval_fn(toy_world, "eval", limit=2, workers=1, n_points=500)(toy_generator, 0)
     assert numbers["n_prompts"] == 2 and numbers["stable_pct"] == 100.0
     with pytest.raises(ValueError, match="no prompts"):
         evaluate(toy_generator, toy_world, "synthetic", progress=False)

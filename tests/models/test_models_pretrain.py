@@ -121,7 +121,7 @@ def test_cli_pretrains_on_a_built_world(tmp_path: Path) -> None:
         world,
         n_train=3,
         n_eval=0,
-        n_synthetic=0,
+        n_synthetic=0, n_val=0,
         wild_per_family=0,
         families=["stool", "bottle"],
         workers=1,

@@ -36,15 +36,17 @@ def test_dpo_pair_members_share_t_and_noise(tmp_path):
     assert stats["err_stable"] == stats["err_unstable"]
 
 
-@pytest.mark.parametrize("paired", [True, False])
-def test_paired_dro_shares_t_and_noise_across_halves(tmp_path, paired):
+@pytest.mark.parametrize("paired,noise", [(True, "shared"), (True, "independent"),
+                                           (False, "shared")])
+def test_paired_dro_shares_t_and_noise_across_halves(tmp_path, paired, noise):
     x, cond = _twins()
-    recipe = _recipe(tmp_path, "dro", paired_dro=paired)
+    recipe = _recipe(tmp_path, "dro", paired_dro=paired, pair_noise=noise)
     batch = {"x0": torch.cat([x, x]), "cond": torch.cat([cond, cond]),
              "stable": torch.tensor([True, True, False, False])}
     loss, stats = recipe.micro_loss(batch, seed=11)
-    assert (stats["err_stable"] == stats["err_unstable"]) == paired
-    assert (loss.item() == 0.0) == paired
+    shared = paired and noise == "shared"  # identical twins see identical draws: loss 0
+    assert (stats["err_stable"] == stats["err_unstable"]) == shared
+    assert (loss.item() == 0.0) == shared
 
 
 def test_condition_dropout_zeroes_the_condition_like_pretraining(tmp_path):

@@ -9,11 +9,12 @@ from dso.cli import app
 def test_build_then_show(tmp_path):
     out = tmp_path / "world"
     args = ["world", "build", str(out), "--n", "3", "--n-eval", "1", "--n-synthetic", "0",
-            "--wild-per-family", "1", "--workers", "1", "--families", "chair",
+            "--n-val", "1", "--wild-per-family", "1", "--workers", "1", "--families", "chair",
             "--families", "bird"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "5 objects" in result.output and "rejected" in result.output
+    assert "6 objects" in result.output and "rejected" in result.output
+    assert "val" in result.output
     result = CliRunner().invoke(app, ["world", "show", str(out), "--png", str(tmp_path / "s.png")])
     assert result.exit_code == 0, result.output
     sheet = Image.open(tmp_path / "s.png")

@@ -50,7 +50,8 @@ def test_grid_matches_mesh(tiny_world):
         assert centres.sum() / occ.sum() > 0.3, obj.id
         assert occ[:, :, 0].any(), obj.id  # the feet reach the bottom layer
         voxel_volume = grid_to_mesh(occ).volume
-        assert mesh.volume < voxel_volume < 4.0 * mesh.volume, obj.id
+        # fattened by the supersampling, less the corners marching cubes cuts off a boxy part
+        assert 0.9 * mesh.volume < voxel_volume < 4.0 * mesh.volume, obj.id
 
 
 def test_ground_truth_is_stable_according_to_the_oracle(tiny_world):

@@ -67,9 +67,12 @@ def test_union_fuses_overlapping_parts_into_one_closed_solid():
 
 
 def test_plan_is_stable_and_grows_by_appending():
-    small = plan_slots(WorldConfig(n_train=5, n_eval=2, n_synthetic=1, wild_per_family=2))
-    big = plan_slots(WorldConfig(n_train=9, n_eval=2, n_synthetic=1, wild_per_family=2))
+    small = plan_slots(WorldConfig(n_train=5, n_eval=2, n_synthetic=1, n_val=0,
+                                   wild_per_family=2))
+    big = plan_slots(WorldConfig(n_train=9, n_eval=2, n_synthetic=1, n_val=3, wild_per_family=2))
     assert {s.id for s in small} <= {s.id for s in big}
+    val = [s for s in big if s.split == "val"]  # held-out training-family objects
+    assert len(val) == 3 and all(s.n_views == 2 and s.family in TRAIN_FAMILIES for s in val)
     assert len({s.id for s in big}) == len(big)
     wild = [s for s in big if s.split == "wild"]
     assert len(wild) == 2 * len(WILD_FAMILIES) and all(s.n_views == 1 for s in wild)

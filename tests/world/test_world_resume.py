@@ -7,7 +7,7 @@ import pytest
 
 from dso.world import World, build_world
 
-SMALL = dict(n_eval=1, n_synthetic=1, wild_per_family=1, progress=False)
+SMALL = dict(n_eval=1, n_synthetic=1, n_val=1, wild_per_family=1, progress=False)
 
 
 def _files(world: World) -> dict:

@@ -43,7 +43,7 @@ def _world(out: Path, cfg: DemoConfig, progress: bool):
             return world
     return build_world(path, n_train=cfg.world_train, seed=cfg.seed, n_eval=cfg.world_eval,
                        eval_views=cfg.eval_views, wild_per_family=cfg.wild_per_family,
-                       n_synthetic=0, workers=cfg.workers, progress=progress)
+                       n_synthetic=0, n_val=0, workers=cfg.workers, progress=progress)
 
 
 def _dataset(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:

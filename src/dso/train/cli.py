@@ -15,7 +15,7 @@ _FIELDS = {
     "ascent_bound": "ascent_bound", "seed": "seed", "save_every": "save_every",
     "eval_every": "eval_every", "generator": "generator", "weights": "weights",
     "device": "device", "paired_dro": "paired_dro", "cond_dropout": "cond_dropout",
-    "other_view": "other_view", "tensorboard": "tensorboard",
+    "other_view": "other_view", "tensorboard": "tensorboard", "pair_noise": "pair_noise",
 }
 
 
@@ -74,8 +74,12 @@ def _eval_fn(world: Path | None, limit: int, eval_every: int | None):
     if world is None:
         raise ValueError("--eval-every needs --world DIR (the held-out prompts to evaluate)")
     from dso.eval import make_eval_fn
+    from dso.world import World
 
-    return make_eval_fn(world, "eval", limit=limit)
+    if not World.open(world).objects("val"):
+        raise ValueError(f"{world} has no validation objects (split 'val'): the held-out "
+                         "evaluation never looks at eval; build the world with --n-val N")
+    return make_eval_fn(world, "val", limit=limit)
 
 
 def train_command(
@@ -97,6 +101,9 @@ def train_command(
                                        help="DRO: clamp on the unstable error [none]."),
     paired_dro: bool = typer.Option(None, "--paired-dro/--unpaired-dro",
                                     help="DRO rows as same-prompt pairs [unpaired]."),
+    pair_noise: str = typer.Option(None, "--pair-noise",
+                                   help="Paired DRO: shared t and noise per pair, or "
+                                        "independent per row (paper Eq. 7) [shared]."),
     cond_dropout: float = typer.Option(None, "--cond-dropout",
                                        help="P(condition zeroed) per row [0]."),
     other_view: bool = typer.Option(None, "--other-view/--same-view",
@@ -105,7 +112,8 @@ def train_command(
     save_every: int = typer.Option(None, "--save-every", help="Checkpoint every N steps [50]."),
     eval_every: int = typer.Option(None, "--eval-every",
                                    help="Held-out evaluation every N steps (needs --world)."),
-    world: Path = typer.Option(None, "--world", help="World folder for --eval-every."),
+    world: Path = typer.Option(None, "--world", help="World folder for --eval-every (its "
+                               "validation split 'val' is evaluated, never 'eval')."),
     eval_limit: int = typer.Option(32, "--eval-limit", help="Prompts per held-out evaluation."),
     generator: str = typer.Option(None, "--generator",
                                   help="Generator name [the dataset's generator]."),

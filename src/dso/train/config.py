@@ -48,6 +48,8 @@ class TrainConfig:
     beta: float = 500.0               # DPO temperature (paper: 500)
     ascent_bound: float | None = None  # DRO: clamp on the unstable error (None: unbounded)
     paired_dro: bool = False          # DRO rows as same-prompt (stable, unstable) pairs
+    pair_noise: str = "shared"        # paired DRO: "shared" t and noise per pair, or
+                                      # "independent" per row (paper Eq. 7, the release)
     other_view: bool = False          # condition on another view of the same object
     cond_dropout: float = 0.0         # P(condition zeroed) per row, as in pre-training (0.1)
     t_mean: float = 1.0               # t = sigmoid(N(t_mean, t_std)) (paper: 1, 1)
@@ -94,6 +96,9 @@ class TrainConfig:
             problems.append(f"ascent_bound must be > 0 or None, got {self.ascent_bound}")
         if self.objective == "dro" and self.batch_size < 2:
             problems.append("DRO needs batch_size >= 2 (half stable, half unstable)")
+        if self.pair_noise not in ("shared", "independent"):
+            problems.append(f"pair_noise must be 'shared' or 'independent', got "
+                            f"{self.pair_noise!r}")
         if self.paired_dro and self.batch_size % 2:
             problems.append("paired_dro needs an even batch_size")
         if not self.lora_targets:

@@ -207,7 +207,7 @@ class Recipe:
             return dpo_loss(err[:n], err[n:], ref[:n], ref[n:], cfg.beta)
         x0 = batch["x0"].to(dev)
         t, eps, keep = self._draws(x0.shape, seed)
-        if cfg.paired_dro:  # row i (stable) pairs with row i + B/2 (unstable): same draws
+        if cfg.paired_dro and cfg.pair_noise == "shared":  # row i pairs with row i + B/2
             half = x0.shape[0] // 2
             t, keep = t[:half].repeat(2), keep[:half].repeat(2)
             eps = torch.cat([eps[:half], eps[:half]])

@@ -84,7 +84,7 @@ def _summary(config: WorldConfig, records: list[dict[str, Any]], seconds: float)
         "build_seconds": round(seconds, 2),
         "config": config.fingerprint(),
         "requested": {"n_train": config.n_train, "n_eval": config.n_eval,
-                      "n_synthetic": config.n_synthetic,
+                      "n_synthetic": config.n_synthetic, "n_val": config.n_val,
                       "wild_per_family": config.wild_per_family},
     }
 
@@ -112,6 +112,7 @@ def build_world(
     eval_views: int = 12,
     wild_per_family: int = 30,
     n_synthetic: int = 600,
+    n_val: int = 60,
     workers: int | None = None,
     progress: bool = True,
     **options: Any,
@@ -120,11 +121,11 @@ def build_world(
 
     Objects already in `out/index.jsonl` are skipped, so an interrupted build loses nothing
     that was finished and a larger count only adds objects. `families=None` uses every
-    family (training ones for train/eval/synthetic, held-out ones for the wild split).
+    family (training ones for train/eval/synthetic/val, held-out ones for the wild split).
     `options` sets further `WorldConfig` fields (e.g. `train_views`, `max_tilt_deg`).
     """
     config = replace(WorldConfig(), seed=seed, n_train=n_train, n_eval=n_eval,
-                     n_synthetic=n_synthetic, wild_per_family=wild_per_family,
+                     n_synthetic=n_synthetic, n_val=n_val, wild_per_family=wild_per_family,
                      resolution=resolution, image_size=image_size, eval_views=eval_views,
                      families=tuple(families) if families else TRAIN_FAMILIES + WILD_FAMILIES,
                      **options)

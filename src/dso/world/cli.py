@@ -20,6 +20,8 @@ def build(
     image_size: int = typer.Option(64, "--image-size", help="rendered view size in pixels"),
     n_eval: int = typer.Option(65, "--n-eval", help="evaluation objects (12 views each)"),
     n_synthetic: int = typer.Option(600, "--n-synthetic", help="synthetic-only prompt objects"),
+    n_val: int = typer.Option(60, "--n-val", help="validation objects (2 views each): held-out "
+                              "training-family objects to choose settings on"),
     wild_per_family: int = typer.Option(30, "--wild-per-family",
                                         help="in-the-wild images per held-out family"),
     workers: int = typer.Option(None, "--workers", help="worker processes (default: cores)"),
@@ -30,7 +32,8 @@ def build(
     try:
         world = build_world(out, n_train=n, seed=seed, families=families or None,
                             resolution=resolution, image_size=image_size, n_eval=n_eval,
-                            n_synthetic=n_synthetic, wild_per_family=wild_per_family,
+                            n_synthetic=n_synthetic, n_val=n_val,
+                            wild_per_family=wild_per_family,
                             workers=workers)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)

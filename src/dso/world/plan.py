@@ -10,7 +10,7 @@ import numpy as np
 
 from dso.world.families import FAMILIES, TRAIN_FAMILIES, WILD_FAMILIES, get_family
 
-SPLITS = ("train", "eval", "wild", "synthetic")
+SPLITS = ("train", "eval", "wild", "synthetic", "val")
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class WorldConfig:
     n_train: int = 3000
     n_eval: int = 65
     n_synthetic: int = 600
+    n_val: int = 60  # held-out training-family objects to choose settings on (never eval)
     wild_per_family: int = 30  # images per held-out family
     families: tuple[str, ...] = TRAIN_FAMILIES + WILD_FAMILIES
     resolution: int = 32
@@ -30,6 +31,7 @@ class WorldConfig:
     train_views: int = 6
     eval_views: int = 12
     synthetic_views: int = 6
+    val_views: int = 2
     wild_views: int = 1
     max_attempts: int = 12  # draws per slot before giving up on a stable object
     max_tilt_deg: float = 2.0  # ground truth must come to rest this close to upright
@@ -38,11 +40,12 @@ class WorldConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
-        for name in ("n_train", "n_eval", "n_synthetic", "wild_per_family"):
+        for name in ("n_train", "n_eval", "n_synthetic", "n_val", "wild_per_family"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("resolution", "image_size", "train_views", "eval_views",
-                     "synthetic_views", "wild_views", "max_attempts", "grid_supersample"):
+                     "synthetic_views", "val_views", "wild_views", "max_attempts",
+                     "grid_supersample"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.families:
@@ -65,7 +68,7 @@ class WorldConfig:
     def fingerprint(self) -> dict:
         """The fields that must agree for two builds to share one folder."""
         keep = asdict(self)
-        for name in ("n_train", "n_eval", "n_synthetic", "wild_per_family"):
+        for name in ("n_train", "n_eval", "n_synthetic", "n_val", "wild_per_family"):
             keep.pop(name)
         keep["families"] = list(self.families)
         return keep
@@ -106,6 +109,7 @@ def plan_slots(config: WorldConfig) -> list[Slot]:
     slots = _round_robin("train", config.n_train, train, config.train_views)
     slots += _round_robin("eval", config.n_eval, train, config.eval_views)
     slots += _round_robin("synthetic", config.n_synthetic, train, config.synthetic_views)
+    slots += _round_robin("val", config.n_val, train, config.val_views)
     per_family = math.ceil(config.wild_per_family / config.wild_views)
     for family in config.wild_families:
         slots += [Slot(f"wild-{family}-{i:05d}", "wild", family, i, config.wild_views)
