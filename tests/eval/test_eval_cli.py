@@ -42,3 +42,25 @@ def test_eval_rejects_unknown_split(tmp_path):
                                       "--world", str(tmp_path)])
     assert result.exit_code != 0
     assert "split" in result.output.lower()
+
+
+def test_eval_compare_adds_the_paired_table_vs_base(tmp_path):
+    write_report(_result("base", "eval", [1.0, 50.0] * 10), tmp_path / "base-eval")
+    write_report(_result("dro", "eval", [1.0, 2.0] * 10), tmp_path / "dro-eval")
+    args = ["eval-compare", f"base={tmp_path / 'base-eval'}", f"dro={tmp_path / 'dro-eval'}",
+            "--out", str(tmp_path / "cmp")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "| eval | dro | 20 | **+50.0 [" in result.output  # 10 of 20 prompts now stand
+    assert "model - base" in (tmp_path / "cmp" / "comparison.md").read_text()
+    summary = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert summary["dro"]["eval"]["vs_base"]["stable_pct"]["real"] is True
+
+
+def test_eval_help_names_protocol_and_bootstrap_and_rejects_a_bad_protocol(tmp_path):
+    runner = CliRunner()
+    text = runner.invoke(app, ["eval", "--help"], env={"COLUMNS": "200"}).output
+    assert "--protocol" in text and "release" in text and "--bootstrap" in text
+    bad = runner.invoke(app, ["eval", "--protocol", "open3d", "--out", str(tmp_path),
+                              "--world", str(tmp_path)])
+    assert bad.exit_code != 0 and "protocol" in bad.output.lower()

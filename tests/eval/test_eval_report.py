@@ -18,6 +18,7 @@ from dso.eval.report import (
     comparison_table,
     family_table,
     load_result,
+    paired_table,
     results_summary,
     write_report,
 )
@@ -124,3 +125,52 @@ def test_picture_grid_renders_meshes_and_marks_missing_output(tmp_path):
     _assert_png(out)
     with pytest.raises(ValueError):
         picture_grid([(prompt, [box])], ["base", "dro"], tmp_path / "bad.png")
+
+
+def _lamp_rows(tilts, dso_extra=10.0, f=80.0):
+    return [{**_row(f"o{i}", "lamp", 0, stable=t < 20, tilt=t, f=f), "seed": i,
+             "dso_angle_deg": t + dso_extra} for i, t in enumerate(tilts)]
+
+
+def test_rot_reports_the_presets_angle_and_both_means():
+    rows = _lamp_rows([1.0, 3.0, 50.0])
+    tilt, dso = summarize_rows(rows)["overall"], summarize_rows(rows, "dso")["overall"]
+    assert tilt["rot_deg"] == tilt["tilt_deg_mean"] == 18.0 and tilt["rot_angle"] == "tilt"
+    assert dso["rot_deg"] == dso["dso_angle_deg_mean"] == 28.0 and dso["rot_angle"] == "dso"
+    assert dso["tilt_deg_mean"] == 18.0 and dso["stable_pct"] == tilt["stable_pct"]
+    with pytest.raises(ValueError):
+        summarize_rows(rows, "yaw")
+
+
+def _with_ci(rows, name):
+    from dso.eval.intervals import add_intervals
+
+    summary = add_intervals(summarize_rows(rows), rows, n_resamples=200)
+    return {"meta": {"generator": name, "split": "eval", "bootstrap": {"resamples": 200}},
+            **summary, "items": rows}
+
+
+def test_tables_show_intervals_and_paired_differences_vs_base(tmp_path):
+    base = _with_ci(_lamp_rows([1.0, 30.0] * 20), "base")
+    better = _with_ci(_lamp_rows([1.0, 2.0] * 20, f=85.0), "dro")
+    same = _with_ci(_lamp_rows([1.0, 30.0] * 20), "twin")
+    results = {"base": {"eval": base}, "dro": {"eval": better}, "twin": {"eval": same}}
+    lines = comparison_table(results).splitlines()
+    assert lines[2].startswith("| eval | base | 100.0 | 50.0 [")
+    assert "80.00 [80.00, 80.00]" in lines[2]
+    assert "| 100.0 [100.0, 100.0] |" in lines[3]
+    paired = paired_table(results)
+    assert "| eval | dro | 40 | **+50.0 [" in paired and "**+5.00 [5.00, 5.00]**" in paired
+    assert "| eval | twin | 40 | 0.0 [0.0, 0.0] |" in paired
+    summary = results_summary(results)
+    assert "vs_base" not in summary["base"]["eval"]
+    vs = summary["dro"]["eval"]["vs_base"]
+    assert vs["base"] == "base" and vs["stable_pct"]["real"] and vs["n_matched"] == 40
+    assert summary["dro"]["eval"]["ci"]["stable_pct"] == [100.0, 100.0]
+    for key in ("output_pct", "stable_pct", "rot_deg", "cd", "fscore"):
+        assert key in summary["dro"]["eval"]
+    assert paired_table(summary) == paired  # a results_summary carries what the table needs
+    assert "vs_base" not in results_summary(results, paired=False)["dro"]["eval"]
+    assert paired_table({"dro": {"eval": better}}) == ""  # no base, nothing to pair
+    md = write_report(base, tmp_path / "rep")["markdown"].read_text()
+    assert "| **overall** | 40 | 100.0 | 50.0 [" in md and "bootstrap intervals" in md

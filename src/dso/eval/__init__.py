@@ -1,5 +1,6 @@
-"""Evaluation (docs/method.md §Evaluation): % Output, % Stable, mean tilt, Chamfer distance and
-F-score@0.05 (percent) per family and overall; JSON / Markdown reports and figures.
+"""Evaluation (docs/method.md §Evaluation): % Output, % Stable, Rot., Chamfer distance and
+F-score@0.05 (percent) per family and overall, with 95% bootstrap intervals over prompts and
+paired differences from a base model; JSON / Markdown reports and figures.
 
     from dso.eval import evaluate, write_report
     result = evaluate(get_generator("dso-tiny"), World.open(path), "eval")
@@ -14,11 +15,17 @@ from typing import Any
 
 _EXPORTS = {
     "chamfer_fscore": "dso.eval.metrics",
-    "icp_align": "dso.eval.metrics",
+    "IcpSettings": "dso.eval.icp",
+    "PROTOCOLS": "dso.eval.icp",
+    "icp_align": "dso.eval.icp",
+    "icp_fit": "dso.eval.icp",
+    "bootstrap_intervals": "dso.eval.intervals",
+    "paired_difference": "dso.eval.intervals",
     "normalize_unit_cube": "dso.eval.metrics",
     "prepare_target": "dso.eval.metrics",
     "comparison_table": "dso.eval.report",
     "load_result": "dso.eval.report",
+    "paired_table": "dso.eval.report",
     "results_summary": "dso.eval.report",
     "write_report": "dso.eval.report",
     "evaluate": "dso.eval.run",

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 SPLITS = ("eval", "wild", "synthetic")
+PROTOCOLS = ("paper", "dso-v1")  # dso.eval.icp.PROTOCOLS, named here so --help stays light
 
 
 def _open_world(path: Path):
@@ -29,12 +30,26 @@ def eval_command(
     workers: int | None = typer.Option(None, "--workers", help="oracle worker processes"),
     preset: str = typer.Option("accurate", "--preset", help="oracle preset: accurate | dso"),
     threshold: float = typer.Option(20.0, "--threshold", help="stable iff tilt < this (deg)"),
-    points: int = typer.Option(10000, "--points", help="surface points per mesh for CD / F"),
+    points: int = typer.Option(10000, "--points", help="surface points per mesh for CD / F "
+                               "(10k for final tables; CD has a sampling floor that depends on "
+                               "it)"),
+    protocol: str = typer.Option("paper", "--protocol", help="ICP before CD / F: paper = the "
+                                 "release's (pairs within 0.02 of the unit cube, all points, <= "
+                                 "50 iterations); dso-v1 = dso's first (uncapped, fitted on "
+                                 "1000 points), to compare with old reports"),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="resamples of the prompt images "
+                                  "for 95% intervals of % Stable, % One piece, Rot., CD and F "
+                                  "(0: no intervals)"),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="write figures"),
 ) -> None:
     """% Output, % Stable, tilt, Chamfer and F-score@0.05 of a generator on a world split."""
     if split not in SPLITS:
         raise typer.BadParameter(f"choose one of {', '.join(SPLITS)}", param_hint="--split")
+    if protocol not in PROTOCOLS:
+        raise typer.BadParameter(f"choose one of {', '.join(PROTOCOLS)}",
+                                 param_hint="--protocol")
+    if bootstrap < 0:
+        raise typer.BadParameter("must be >= 0", param_hint="--bootstrap")
     from dso.eval.plots import plot_chamfer_vs_tilt, plot_tilt_histograms
     from dso.eval.report import family_table, write_report
     from dso.eval.run import evaluate
@@ -49,7 +64,7 @@ def eval_command(
         label = f"{generator}+{adapter.name}"
     result = evaluate(gen, _open_world(world), split, samples_per_image=samples, seed=seed,
                       limit=limit, preset=preset, threshold=threshold, workers=workers,
-                      n_points=points)
+                      n_points=points, protocol=protocol, bootstrap=bootstrap)
     result["meta"].update(generator=label, adapter=None if adapter is None else str(adapter))
     paths = write_report(result, out)
     if plots:
@@ -64,9 +79,16 @@ def compare_command(
                                      "for several splits"),
     out: Path = typer.Option(..., "--out", "-o", help="folder for comparison.md/json, figures"),
 ) -> None:
-    """Models x splits table (and figures) from reports written by `dso eval`."""
+    """Models x splits table (and figures) from reports written by `dso eval`; with a model
+    named `base`, also each model's paired difference from it (95% bootstrap intervals)."""
     from dso.eval.plots import plot_chamfer_vs_tilt, plot_tilt_histograms
-    from dso.eval.report import comparison_table, load_result, results_summary, save_json
+    from dso.eval.report import (
+        comparison_table,
+        load_result,
+        paired_table,
+        results_summary,
+        save_json,
+    )
 
     results: dict[str, dict[str, dict]] = {}
     for entry in runs:
@@ -76,9 +98,12 @@ def compare_command(
         result = load_result(path)
         results.setdefault(model, {})[result["meta"]["split"]] = result
     table = comparison_table(results)
+    paired = paired_table(results)
+    if paired:
+        table += "\n\n" + paired
     out.mkdir(parents=True, exist_ok=True)
     (out / "comparison.md").write_text(table + "\n")
-    save_json(results_summary(results), out / "comparison.json")
+    save_json(results_summary(results, paired=bool(paired)), out / "comparison.json")
     for split in dict.fromkeys(s for per in results.values() for s in per):
         per_model = {m: per[split] for m, per in results.items() if split in per}
         plot_tilt_histograms(per_model, out / f"tilt_hist_{split}.png")

@@ -8,15 +8,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from dso.eval.intervals import CI_METRICS, DEFAULT_RESAMPLES, paired_difference
 from dso.eval.summary import METRICS
 
 __all__ = [
     "comparison_table",
     "family_table",
+    "format_cell",
     "format_value",
     "load_result",
     "markdown_report",
     "overall_of",
+    "paired_of",
+    "paired_table",
     "results_summary",
     "save_json",
     "write_report",
@@ -39,6 +43,16 @@ def format_value(metric: str, value: Any) -> str:
     return _FORMATS.get(metric, "{}").format(value)
 
 
+def format_cell(metric: str, numbers: Mapping[str, Any]) -> str:
+    """`format_value` of numbers[metric], followed by its interval "[lo, hi]" when the numbers
+    carry one (`ci`, from `dso.eval.intervals`)."""
+    text = format_value(metric, numbers.get(metric))
+    ci = (numbers.get("ci") or {}).get(metric)
+    if ci is None or numbers.get(metric) is None:
+        return text
+    return f"{text} [{format_value(metric, ci[0])}, {format_value(metric, ci[1])}]"
+
+
 def overall_of(result: Mapping[str, Any]) -> Mapping[str, Any]:
     """The headline numbers of a full `evaluate` result, or the mapping itself if it is one."""
     return result["overall"] if "overall" in result else result
@@ -54,7 +68,7 @@ def family_table(result: Mapping[str, Any], metrics: Sequence[str] = METRICS) ->
     """Markdown table: one row per family, then the overall row."""
     header = ["family", "prompts"] + [HEADERS.get(m, m) for m in metrics]
     groups = list(result.get("families", {}).items()) + [("**overall**", result["overall"])]
-    rows = [[name, str(s["n_prompts"])] + [format_value(m, s.get(m)) for m in metrics]
+    rows = [[name, str(s["n_prompts"])] + [format_cell(m, s) for m in metrics]
             for name, s in groups]
     return _table(header, rows)
 
@@ -68,24 +82,111 @@ def comparison_table(
     """Markdown table of models x splits, e.g. {"base": {"eval": r, "wild": r}, "dro": ...}.
 
     Each cell source is a full `evaluate` result or just its overall numbers. Rows are grouped
-    by split (in `splits` order, default: first-seen order), models in mapping order.
+    by split (in `splits` order, default: first-seen order), models in mapping order. Numbers
+    that carry a 95% interval print as "value [lo, hi]".
     """
-    if splits is None:
-        splits = list(dict.fromkeys(s for per_split in results.values() for s in per_split))
+    splits = _splits(results, splits)
     header = ["split", "model"] + [HEADERS.get(m, m) for m in metrics]
     rows = []
     for split in splits:
         for model, per_split in results.items():
             if split in per_split:
                 numbers = overall_of(per_split[split])
-                rows.append([split, model] + [format_value(m, numbers.get(m)) for m in metrics])
+                rows.append([split, model] + [format_cell(m, numbers) for m in metrics])
     return _table(header, rows)
 
 
-def results_summary(results: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
-    """{model: {split: overall numbers}}: the demo's results.json shape (no per-item rows)."""
-    return {model: {split: dict(overall_of(r)) for split, r in per_split.items()}
-            for model, per_split in results.items()}
+def _splits(results: Mapping[str, Mapping[str, Any]], splits: Sequence[str] | None) -> list:
+    if splits is not None:
+        return list(splits)
+    return list(dict.fromkeys(s for per_split in results.values() for s in per_split))
+
+
+def _has_intervals(results: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> bool:
+    return any(overall_of(r).get("ci") for per_split in results.values()
+               for r in per_split.values())
+
+
+def paired_of(result: Mapping[str, Any], base_result: Mapping[str, Any], *,
+              n_resamples: int | None = None, seed: int = 0) -> dict[str, Any] | None:
+    """The paired difference (`dso.eval.intervals.paired_difference`) of one model's result
+    against the base's on the same split: taken from `vs_base` when the numbers carry it,
+    else computed from both results' per-item rows; None when neither is possible."""
+    stored = overall_of(result).get("vs_base")
+    if stored is not None:
+        return dict(stored)
+    if "items" not in result or "items" not in base_result:
+        return None
+    meta = base_result.get("meta", {})
+    if n_resamples is None:
+        n_resamples = (meta.get("bootstrap") or {}).get("resamples") or DEFAULT_RESAMPLES
+    angle = overall_of(base_result).get("rot_angle") or meta.get("rot_angle") or "tilt"
+    return paired_difference(result["items"], base_result["items"], n_resamples=n_resamples,
+                             seed=seed, angle=angle)
+
+
+def results_summary(results: Mapping[str, Mapping[str, Mapping[str, Any]]], *,
+                    paired: bool | None = None, base: str = "base") -> dict[str, Any]:
+    """{model: {split: overall numbers}}: the demo's results.json shape (no per-item rows).
+
+    With `paired` (default: when the results carry intervals), each model other than `base`
+    also gets `vs_base` on the splits `base` has: its paired difference from `base` (see
+    `paired_of`; needs full results with their items).
+    """
+    out = {model: {split: dict(overall_of(r)) for split, r in per_split.items()}
+           for model, per_split in results.items()}
+    if paired is None:
+        paired = _has_intervals(results)
+    if not paired or base not in results:
+        return out
+    for model, per_split in results.items():
+        for split, result in per_split.items():
+            if model != base and split in results[base]:
+                diff = paired_of(result, results[base][split])
+                if diff is not None:
+                    out[model][split]["vs_base"] = {"base": base, **diff}
+    return out
+
+
+def _diff_cell(metric: str, entry: Mapping[str, Any] | None) -> str:
+    if not entry or entry.get("diff") is None:
+        return "—"
+    ci, diff = entry.get("ci"), entry["diff"]
+    text = ("+" if diff > 0 else "") + format_value(metric, diff)
+    if ci is not None:
+        text += f" [{format_value(metric, ci[0])}, {format_value(metric, ci[1])}]"
+    return f"**{text}**" if entry.get("real") else text
+
+
+def paired_table(
+    results: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    *,
+    base: str = "base",
+    splits: Sequence[str] | None = None,
+    metrics: Sequence[str] = CI_METRICS,
+) -> str:
+    """Markdown table of each model minus `base` on the same prompts and seeds: the difference
+    and its paired 95% bootstrap interval, **bold** where the interval excludes 0 (a real
+    difference). `results` as for `comparison_table` (full results, or a `results_summary`
+    with `vs_base`). Empty string when there is nothing to pair."""
+    if base not in results:
+        return ""
+    header = ["split", f"model - {base}", "prompts"] + [f"Δ {HEADERS.get(m, m)}"
+                                                        for m in metrics]
+    rows = []
+    for split in _splits(results, splits):
+        for model, per_split in results.items():
+            if model == base or split not in per_split or split not in results[base]:
+                continue
+            diff = paired_of(per_split[split], results[base][split])
+            if diff is not None:
+                rows.append([split, model, str(diff.get("n_prompts", "—"))]
+                            + [_diff_cell(m, diff.get(m)) for m in metrics])
+    if not rows:
+        return ""
+    note = ("Paired differences on the same prompts and seeds with 95% bootstrap intervals "
+            "over prompts; **bold**: the interval excludes 0 (a real difference).")
+    return _table(header, rows) + "\n\n" + note
 
 
 def _errors_section(result: Mapping[str, Any], limit: int = 10) -> str:
@@ -106,7 +207,16 @@ def markdown_report(result: Mapping[str, Any], title: str | None = None) -> str:
                 f"oracle preset `{meta.get('preset')}`, stable iff "
                 f"{'one piece and ' if meta.get('preset') == 'accurate' else ''}tilt < "
                 f"{meta.get('threshold_deg')} deg, geometry on {meta.get('n_points')} points "
-                "per surface (unit cube, ICP), F-score@0.05 in percent.")
+                f"per surface (unit cube, ICP protocol `{meta.get('protocol', 'dso-v1')}`), "
+                "F-score@0.05 in percent.")
+    angle = result.get("overall", {}).get("rot_angle")
+    if angle:
+        settings += (" Rot. = mean " + ("tilt of the up axis" if angle == "tilt" else
+                                        "2*acos(w) (the release's angle)")
+                     + "; `tilt_deg_mean` and `dso_angle_deg_mean` in results.json give both.")
+    if meta.get("bootstrap"):
+        settings += (f" [lo, hi]: 95% bootstrap intervals over prompt images "
+                     f"({meta['bootstrap'].get('resamples')} resamples).")
     return "\n\n".join([f"# {title}", settings, family_table(result), "## Failures",
                         _errors_section(result)]) + "\n"
 

@@ -8,6 +8,7 @@ geometry) is recorded in that item's row and never stops the run.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ import numpy as np
 from tqdm import tqdm
 
 from dso.eval.geometry_pass import score_geometry
-from dso.eval.summary import summarize_rows
+from dso.eval.icp import DEFAULT_PROTOCOL, IcpSettings, icp_settings
+from dso.eval.intervals import DEFAULT_RESAMPLES, add_intervals
+from dso.eval.summary import angle_of_preset, summarize_rows
 
 __all__ = ["Prompt", "evaluate", "make_eval_fn", "select_prompts"]
 
@@ -141,20 +144,27 @@ def evaluate(
     progress: bool = True,
     n_points: int = 10000,
     chunk: int = 64,
+    protocol: str | IcpSettings = DEFAULT_PROTOCOL,
+    bootstrap: int = DEFAULT_RESAMPLES,
 ) -> dict[str, Any]:
     """Evaluate `generator` on the prompts of `world`'s `split` (docs/method.md §Evaluation).
 
     `world` is a `dso.world.World` or a path to one. `limit` caps the number of prompt images
-    (view-major, see `select_prompts`). Returns a JSON-ready dict: `meta`, `overall` and
-    `families` (each with n_prompts, n_samples, output_pct, stable_pct, rot_deg, cd, fscore
-    and error counts) and `items` (one row per generated sample).
+    (view-major, see `select_prompts`). `protocol` sets the ICP of the geometry ("paper": the
+    release's, "dso-v1", or an IcpSettings; `dso.eval.icp`). `bootstrap` resamples of the
+    prompts give 95% intervals (0: none). Returns a JSON-ready dict: `meta`, `overall` and
+    `families` (each with n_prompts, n_samples, output_pct, stable_pct, rot_deg (the preset's
+    angle), tilt_deg_mean, dso_angle_deg_mean, cd, fscore, error counts and, with `bootstrap`,
+    `ci` = {metric: [lo, hi]}) and `items` (one row per generated sample).
     """
-    if samples_per_image < 1 or n_points < 1:
-        raise ValueError(f"samples_per_image and n_points must be >= 1, got "
-                         f"{samples_per_image}, {n_points}")
+    if samples_per_image < 1 or n_points < 1 or bootstrap < 0:
+        raise ValueError(f"samples_per_image and n_points must be >= 1 and bootstrap >= 0, "
+                         f"got {samples_per_image}, {n_points}, {bootstrap}")
     from dso.physics import OracleConfig
 
     OracleConfig.from_preset(preset, threshold_deg=float(threshold))  # bad settings fail now
+    icp = icp_settings(protocol)
+    angle = angle_of_preset(preset)
     if isinstance(world, (str, Path)):
         from dso.world import World
 
@@ -182,7 +192,7 @@ def evaluate(
 
     t2 = time.perf_counter()
     geometry = score_geometry([(p.obj, m) for _, p, m in outputs], n_points=n_points,
-                              seed=seed, progress=progress)
+                              seed=seed, progress=progress, protocol=icp)
     for (k, _, _), (cd, f, err) in zip(outputs, geometry, strict=True):
         rows[k]["cd"], rows[k]["fscore"] = cd, f
         if err:
@@ -195,14 +205,23 @@ def evaluate(
         "split": split, "seed": seed, "samples_per_image": samples_per_image, "limit": limit,
         "preset": preset, "threshold_deg": threshold, "n_points": n_points,
         "fscore_threshold": 0.05, "fscore_scale": "percent", "timings": times,
+        "protocol": protocol if isinstance(protocol, str) else "custom",
+        "icp": dataclasses.asdict(icp), "rot_angle": angle,
+        "bootstrap": {"resamples": bootstrap, "level": 0.95, "seed": 0,
+                      "unit": "prompt image (object, view)"} if bootstrap else None,
     }
-    return {"meta": meta, **summarize_rows(rows), "items": rows}
+    summary = summarize_rows(rows, angle)
+    if bootstrap:
+        add_intervals(summary, rows, n_resamples=bootstrap, seed=0, angle=angle)
+    return {"meta": meta, **summary, "items": rows}
 
 
 def make_eval_fn(world, split: str = "eval", *, limit: int | None = 64, **kwargs: Any):
     """A training hook `eval_fn(generator, step) -> overall numbers` (dso.train guardrails):
-    `evaluate` on the first `limit` prompts of `split`, quietly, returning `overall`."""
+    `evaluate` on the first `limit` prompts of `split`, quietly, returning `overall` (without
+    bootstrap intervals unless `bootstrap` is given)."""
     kwargs.setdefault("progress", False)
+    kwargs.setdefault("bootstrap", 0)
 
     def eval_fn(generator, step: int) -> dict[str, Any]:
         return dict(evaluate(generator, world, split, limit=limit, **kwargs)["overall"])

@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["METRICS", "summarize", "summarize_rows"]
+__all__ = ["ANGLES", "METRICS", "angle_of_preset", "summarize", "summarize_rows"]
 
 # The headline numbers, in table order, and how to print them.
 METRICS = ("output_pct", "stable_pct", "one_piece_pct", "rot_deg", "cd", "fscore")
+# Rot. can be either angle the oracle reports per row: "tilt" (tilt of the up axis, dso's) or
+# "dso" (the release's 2*acos(w), yaw included); the headline follows the preset's verdict.
+ANGLES = {"tilt": "tilt_deg", "dso": "dso_angle_deg"}
+
+
+def angle_of_preset(preset: str) -> str:
+    """The angle an oracle preset decides with ("tilt" for accurate, "dso" for dso)."""
+    from dso.physics import OracleConfig
+
+    return OracleConfig.from_preset(preset).verdict_angle
 
 
 def _mean(values: list[float]) -> float | None:
@@ -24,17 +34,26 @@ def _pieces_analysed(rows: Sequence[dict[str, Any]]) -> bool:
     return any(r.get("pieces") is not None for r in rows)
 
 
-def summarize(rows: Sequence[dict[str, Any]], pieces: bool | None = None) -> dict[str, Any]:
+def _angle_mean(outputs: Sequence[dict[str, Any]], key: str) -> float | None:
+    return _mean([r[key] for r in outputs if r.get(key) is not None])
+
+
+def summarize(rows: Sequence[dict[str, Any]], pieces: bool | None = None,
+              angle: str = "tilt") -> dict[str, Any]:
     """Numbers for one group of rows.
 
     output_pct: samples with a mesh / samples. stable_pct: stable / outputs, where an output
     the oracle could not simulate counts as not stable (a model cannot gain by producing
-    broken meshes). rot_deg: mean equilibrium tilt over outputs the oracle simulated.
+    broken meshes). rot_deg: mean equilibrium angle over outputs the oracle simulated, the
+    `angle` the preset decides with ("tilt" or "dso" = 2*acos(w)); tilt_deg_mean and
+    dso_angle_deg_mean: both means, side by side.
     one_piece_pct: outputs with one significant piece / outputs (an output the oracle could not
     check counts as not one piece; None when the preset did not count pieces: `pieces`, by
     default whether any row has a piece count).
     cd / fscore: means over outputs whose geometry could be scored (fscore in percent).
     """
+    if angle not in ANGLES:
+        raise ValueError(f"angle must be one of {', '.join(ANGLES)}, got {angle!r}")
     outputs = [r for r in rows if r["output"]]
     tilts = [r["tilt_deg"] for r in outputs if r["tilt_deg"] is not None]
     cds = [r["cd"] for r in outputs if r["cd"] is not None]
@@ -47,7 +66,10 @@ def summarize(rows: Sequence[dict[str, Any]], pieces: bool | None = None) -> dic
         "stable_pct": _pct(sum(1 for r in outputs if r["stable"]), len(outputs)),
         "one_piece_pct": _pct(sum(1 for r in outputs if r.get("pieces") == 1), len(outputs))
         if (_pieces_analysed(rows) if pieces is None else pieces) else None,
-        "rot_deg": _mean(tilts),
+        "rot_deg": _angle_mean(outputs, ANGLES[angle]),
+        "rot_angle": angle,
+        "tilt_deg_mean": _mean(tilts),
+        "dso_angle_deg_mean": _angle_mean(outputs, "dso_angle_deg"),
         "cd": _mean(cds),
         "fscore": _mean(fs),
         "n_oracle_errors": len(outputs) - len(tilts),
@@ -56,12 +78,13 @@ def summarize(rows: Sequence[dict[str, Any]], pieces: bool | None = None) -> dic
     }
 
 
-def summarize_rows(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """{"overall": summary, "families": {family: summary}} (families sorted by name)."""
+def summarize_rows(rows: Sequence[dict[str, Any]], angle: str = "tilt") -> dict[str, Any]:
+    """{"overall": summary, "families": {family: summary}} (families sorted by name); Rot. is
+    the mean of `angle` ("tilt" or "dso")."""
     families = sorted({r["family"] for r in rows})
     pieces = _pieces_analysed(rows)
     return {
-        "overall": summarize(rows, pieces),
-        "families": {f: summarize([r for r in rows if r["family"] == f], pieces)
+        "overall": summarize(rows, pieces, angle),
+        "families": {f: summarize([r for r in rows if r["family"] == f], pieces, angle)
                      for f in families},
     }
