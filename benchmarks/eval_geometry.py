@@ -1,4 +1,6 @@
-"""Per-object cost of the geometry metrics (Chamfer + F-score, ICP) at several sample counts.
+"""Per-object cost of the geometry metrics (Chamfer + F-score, ICP) at several sample counts,
+for each ICP protocol (`dso.eval.icp`: "paper" = the release's capped fit on all points,
+"dso-v1" = uncapped on 1000 points) and without ICP ("none").
 
     .venv/bin/python benchmarks/eval_geometry.py [WORLD_DIR]
 
@@ -31,6 +33,13 @@ def _object() -> trimesh.Trimesh:
     return normalize_mesh(trimesh.util.concatenate([top, *legs]))
 
 
+PROTOCOLS = ("paper", "dso-v1", "none")
+
+
+def _icp(protocol: str) -> dict:
+    return {"icp": False} if protocol == "none" else {"protocol": protocol}
+
+
 def _time(fn, repeat: int) -> float:
     fn()
     start = time.perf_counter()
@@ -50,14 +59,14 @@ def main_world(path: str) -> None:
     print(f"{len(pairs)} eval objects, prediction faces "
           f"{int(np.mean([len(p.faces) for _, p in pairs]))} on average")
     for n in (10000, 5000, 2000):
-        for icp in (True, False):
+        for protocol in PROTOCOLS:
             targets = [prepare_target(gt, n_points=n) for gt, _ in pairs]
             start = time.perf_counter()
-            scores = [chamfer_fscore(p, t, n_points=n, icp=icp, workers=1)
+            scores = [chamfer_fscore(p, t, n_points=n, workers=1, **_icp(protocol))
                       for t, (_, p) in zip(targets, pairs, strict=True)]
             dt = (time.perf_counter() - start) / len(pairs)
             cd, f = np.mean(scores, axis=0)
-            print(f"n_points={n:5d} icp={icp!s:5}  {1000 * dt:6.1f} ms/object  "
+            print(f"n_points={n:5d} icp={protocol:6}  {1000 * dt:6.1f} ms/object  "
                   f"mean CD {cd:.4f}  F {f:6.2f}")
 
 
@@ -70,13 +79,14 @@ def main(repeat: int = 20) -> None:
     for n in (10000, 5000, 2000):
         target = prepare_target(gt, n_points=n)
         prep = _time(lambda n=n: prepare_target(gt, n_points=n), repeat)
-        for icp in (True, False):
-            dt = _time(lambda t=target, n=n, i=icp: chamfer_fscore(pred, t, n_points=n, icp=i,
-                                                                   workers=1), repeat)
+        for protocol in PROTOCOLS:
+            kw = _icp(protocol)
+            dt = _time(lambda t=target, n=n, kw=kw: chamfer_fscore(pred, t, n_points=n,
+                                                                   workers=1, **kw), repeat)
             base = base or dt
-            cd, f = chamfer_fscore(pred, target, n_points=n, icp=icp)
-            print(f"n_points={n:5d} icp={icp!s:5}  {1000 * dt:6.1f} ms/object "
-                  f"({dt / base:4.2f}x of 10k+ICP)  CD {cd:.4f}  F {f:6.2f}  "
+            cd, f = chamfer_fscore(pred, target, n_points=n, **kw)
+            print(f"n_points={n:5d} icp={protocol:6}  {1000 * dt:6.1f} ms/object "
+                  f"({dt / base:4.2f}x of 10k+paper)  CD {cd:.4f}  F {f:6.2f}  "
                   f"[gt prep {1000 * prep:.1f} ms/object]")
 
 
