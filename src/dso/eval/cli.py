@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-SPLITS = ("eval", "wild", "synthetic")
+SPLITS = ("eval", "wild", "synthetic", "val")
 PROTOCOLS = ("paper", "dso-v1")  # dso.eval.icp.PROTOCOLS, named here so --help stays light
 
 
@@ -20,7 +20,8 @@ def eval_command(
     generator: str = typer.Option("dso-tiny", "--generator", "-g", help="generator name"),
     out: Path = typer.Option(..., "--out", "-o", help="report folder (results.json, report.md, "
                              "figures)"),
-    split: str = typer.Option("eval", "--split", help="eval | wild | synthetic"),
+    split: str = typer.Option("eval", "--split", help="eval | wild | synthetic | val (choose "
+                              "settings on val, report on eval and wild)"),
     weights: Path | None = typer.Option(None, "--weights", help="generator weights folder"),
     adapter: Path | None = typer.Option(None, "--adapter", help="training run (LoRA adapter)"),
     world: Path = typer.Option(..., "--world", help="world folder (`dso world build DIR`)"),

@@ -216,10 +216,11 @@ def evaluate(
     return {"meta": meta, **summary, "items": rows}
 
 
-def make_eval_fn(world, split: str = "eval", *, limit: int | None = 64, **kwargs: Any):
+def make_eval_fn(world, split: str = "val", *, limit: int | None = 64, **kwargs: Any):
     """A training hook `eval_fn(generator, step) -> overall numbers` (dso.train guardrails):
-    `evaluate` on the first `limit` prompts of `split`, quietly, returning `overall` (without
-    bootstrap intervals unless `bootstrap` is given)."""
+    `evaluate` on the first `limit` prompts of `split` (default the validation split, so that
+    nothing reported on `eval` was chosen by looking at it), quietly, returning `overall`
+    (without bootstrap intervals unless `bootstrap` is given)."""
     kwargs.setdefault("progress", False)
     kwargs.setdefault("bootstrap", 0)
 

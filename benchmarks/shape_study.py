@@ -1,0 +1,319 @@
+"""Why does fine-tuning on the model's own samples lose shape, and what keeps it? A study.
+
+    .venv/bin/python benchmarks/shape_study.py --out runs/shape_study           # ~30 min, 2 cores
+    .venv/bin/python benchmarks/shape_study.py --out runs/shape_study --quick   # smoke, minutes
+
+Every row fine-tunes the shipped dso-tiny with LoRA on a dataset of its own labelled samples
+(the demo's by default: 160 training objects x 2 views x 4 samples, guidance 7.5) and is scored
+on the world's validation split (`val`: 120 held-out training-family objects x 2 views), never
+on `eval`: the settings the demo keeps are chosen here. Rows change one thing at a time from
+the demo's recipe: guidance when building the dataset vs when evaluating, condition dropout,
+learning rate, warm-up and epochs, LoRA rank and targets, pairing and the pair's noise, dataset
+size. Then the chosen DRO and DPO recipes are trained long with a held-out evaluation every
+few steps (the guardrail's, on `val`) for the curves of the paper's Fig. 6.
+
+Finished rows are cached under OUT/rows/, so a rerun resumes. Writes OUT/study.md (the table,
+95% bootstrap intervals over prompts in brackets, paired difference to base), OUT/study.json,
+OUT/curves.json and OUT/fig6.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from dso.demo.config import DemoConfig
+from dso.train import TrainConfig
+
+SIZES = (20, 40, 80, 160, 320)  # training objects in the dataset-size rows (x 2 views x 4)
+VAL_OBJECTS = 120
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One configuration: what it asks, its dataset, its training changes, its evaluation."""
+
+    name: str
+    question: str
+    objects: int = 160  # training objects in the dataset
+    data_guidance: float = 7.5  # guidance the dataset was sampled at
+    train: dict[str, Any] | None = None  # TrainConfig changes from the demo's; None: no training
+    eval_guidance: float = 7.5
+
+
+DEMO = {"objective": "dro"}  # the demo's recipe: DemoConfig's DRO settings
+
+
+def rows() -> list[Row]:
+    """The study's rows, one change at a time from the demo's DRO recipe."""
+    g = "guidance (build vs evaluate)"
+    out = [Row("base", "reference"), Row("base @3", g, eval_guidance=3.0),
+           Row("DRO demo recipe", "reference", train=DEMO),
+           Row("DRO, eval @3", g, train=DEMO, eval_guidance=3.0),
+           Row("DRO, data @3, eval @3", g, data_guidance=3.0, train=DEMO, eval_guidance=3.0),
+           Row("DRO, data @3, eval @7.5", g, data_guidance=3.0, train=DEMO),
+           Row("DRO, cond dropout 0.1", g, train={**DEMO, "cond_dropout": 0.1})]
+    lr = "learning rate, warm-up, epochs"
+    out += [Row(f"DRO, lr {v:g}", lr, train={**DEMO, "lr": v}) for v in (1e-4, 5e-5)]
+    out += [Row("DRO, warm-up 50", lr, train={**DEMO, "warmup": 50}),
+            Row("DRO, 75 steps (~1 epoch)", lr, train={**DEMO, "steps": 75}),
+            Row("DRO, 300 steps (~4 epochs)", lr, train={**DEMO, "steps": 300})]
+    lora = "LoRA rank and targets"
+    out += [Row(f"DRO, rank {r}", lora, train={**DEMO, "lora_rank": r, "lora_alpha": 2.0 * r})
+            for r in (4, 64)]
+    out += [Row("DRO, cross-attention only", lora,
+                train={**DEMO, "lora_targets": ("to_q", "to_kv")}),
+            Row("DRO, self-attention only", lora, train={**DEMO, "lora_targets": ("to_qkv",)})]
+    pair = "pairing and noise"
+    out += [Row("DRO, unpaired", pair, train={**DEMO, "paired_dro": False}),
+            Row("DRO, pairs with independent noise", pair,
+                train={**DEMO, "pair_noise": "independent"}),
+            Row("DRO, condition from another view", pair, train={**DEMO, "other_view": True}),
+            Row("DRO, no ascent bound", pair, train={**DEMO, "ascent_bound": None})]
+    obj = "objective"
+    out += [Row("DPO demo recipe", obj, train={"objective": "dpo"}),
+            Row("SFT demo recipe", obj, train={"objective": "sft"})]
+    return out
+
+
+def size_rows(recipe: dict[str, Any], label: str) -> list[Row]:
+    """The chosen recipe over dataset sizes (Fig. 6 right)."""
+    return [Row(f"{label}, {n} objects", "dataset size", objects=n, train=recipe) for n in SIZES]
+
+
+def _demo_train_config(ds: Path, run: Path, changes: dict[str, Any]) -> TrainConfig:
+    cfg = DemoConfig()
+    objective = changes.get("objective", "dro")
+    batch = cfg.batch_size // 2 if objective == "dpo" else cfg.batch_size
+    base = TrainConfig(dataset=str(ds), out=str(run), objective=objective, steps=cfg.steps,
+                       batch_size=batch, lr=cfg.lr, lora_rank=cfg.lora_rank,
+                       lora_alpha=2.0 * cfg.lora_rank, paired_dro=cfg.dro_paired,
+                       ascent_bound=cfg.ascent_bound, seed=cfg.seed, save_every=10_000)
+    return dataclasses.replace(base, **{k: v for k, v in changes.items() if k != "objective"})
+
+
+class Study:
+    """The world, the datasets and the cached rows of one study folder."""
+
+    def __init__(self, out: Path, quick: bool, workers: int | None) -> None:
+        self.out, self.quick, self.workers = out, quick, workers
+        self.val_objects = 16 if quick else VAL_OBJECTS
+        self.n_points = 1000 if quick else 2000
+
+    def world(self) -> Path:
+        from dso.world import World, build_world
+
+        cfg, path = DemoConfig(), self.out / "world"
+        n_train = (max(SIZES) if not self.quick else 40)
+        if (path / "world.json").exists():
+            world = World.open(path)
+            if len(world.objects("train")) >= n_train and len(world.objects("val")):
+                return path
+        build_world(path, n_train=n_train, seed=cfg.seed, n_eval=cfg.world_eval,
+                    eval_views=cfg.eval_views, wild_per_family=cfg.wild_per_family,
+                    n_synthetic=0, n_val=self.val_objects, workers=self.workers)
+        return path
+
+    def generator(self, run: Path | None = None, guidance: float = 7.5):
+        gen = DemoConfig().generator(run)
+        gen.sampler = gen.sampler.override(guidance=guidance)
+        return gen
+
+    def dataset(self, objects: int, guidance: float) -> Path:
+        from dso.data import generate_dataset, label_dataset
+        from dso.data.prompts import prompts_from_world
+
+        objects = min(objects, 40) if self.quick else objects
+        path = self.out / "datasets" / f"g{guidance:g}-{objects}"
+        prompts = prompts_from_world(self.world(), "train", views=2, limit=objects)
+        generate_dataset(path, self.generator(guidance=guidance), prompts, n=4, seed=0,
+                         progress=False)
+        label_dataset(path, workers=self.workers, progress=False)
+        return path
+
+    def run(self, row: Row) -> dict[str, Any]:
+        """Train (if the row trains) and evaluate on val; cached in OUT/rows/NAME.json."""
+        from dso.eval import evaluate
+        from dso.eval.report import save_json
+        from dso.train import train
+
+        cache = self.out / "rows" / f"{_slug(row.name)}-{_digest(dataclasses.asdict(row))}.json"
+        if cache.exists():
+            return json.loads(cache.read_text())
+        ds = self.dataset(row.objects, row.data_guidance) if row.train is not None else None
+        started, run = time.perf_counter(), None
+        if ds is not None:
+            run = self.out / "runs" / cache.stem
+            cfg = _demo_train_config(ds, run, row.train)
+            if self.quick:
+                cfg = dataclasses.replace(cfg, steps=max(5, cfg.steps // 15))
+            if not (run / "adapter.safetensors").exists():
+                train(cfg, progress=False)
+        trained = time.perf_counter() - started
+        result = evaluate(self.generator(run, row.eval_guidance), self.world(), "val", seed=0,
+                          workers=self.workers, n_points=self.n_points, progress=False)
+        record = {"row": dataclasses.asdict(row), "overall": result["overall"],
+                  "families": result["families"], "items": result["items"],
+                  "train_seconds": round(trained, 1),
+                  "eval_seconds": round(time.perf_counter() - started - trained, 1)}
+        save_json(record, cache)
+        print(f"  {row.name}: stable {record['overall']['stable_pct']:.1f}%, "
+              f"F {record['overall']['fscore']:.2f}, CD {record['overall']['cd']:.4f}",
+              flush=True)
+        return record
+
+    def curve(self, name: str, changes: dict[str, Any], steps: int, every: int) -> list[dict]:
+        """A long run with the guardrail's held-out evaluation on val every `every` steps."""
+        from dso.eval import make_eval_fn
+        from dso.train import train
+        from dso.train.logging import read_log
+
+        run = self.out / "curves" / f"{name}-{_digest([changes, steps, every])}"
+        if self.quick:
+            steps, every = 20, 10
+        if not (run / "adapter.safetensors").exists():
+            cfg = dataclasses.replace(
+                _demo_train_config(self.dataset(160, 7.5), run, changes), steps=steps,
+                eval_every=every)
+            eval_fn = make_eval_fn(self.world(), "val", limit=None, workers=self.workers,
+                                   n_points=self.n_points, bootstrap=0)
+            train(cfg, eval_fn=eval_fn, progress=False)
+        return read_log(run, "eval.jsonl")
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_")
+
+
+def _digest(obj: Any) -> str:
+    import hashlib
+
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def _cell(overall: dict[str, Any], metric: str, fmt: str) -> str:
+    value, ci = overall.get(metric), (overall.get("ci") or {}).get(metric)
+    if value is None:
+        return "-"
+    text = fmt.format(value)
+    return text if not ci else f"{text} [{fmt.format(ci[0])}, {fmt.format(ci[1])}]"
+
+
+def _diff(record: dict[str, Any], base: dict[str, Any], metric: str, fmt: str) -> str:
+    from dso.eval.intervals import paired_difference
+
+    if record is base:
+        return "-"
+    d = paired_difference(record["items"], base["items"], metrics=(metric,))[metric]
+    if d["diff"] is None:
+        return "-"
+    mark = "**" if d["real"] else ""
+    lo, hi = (fmt.format(x) for x in d["ci"])
+    return f"{mark}{fmt.format(d['diff'])}{mark} [{lo}, {hi}]"
+
+
+def table(records: list[dict[str, Any]], base: dict[str, Any]) -> str:
+    """Markdown: one row per configuration, with intervals and the paired difference to base."""
+    head = ("| question | configuration | % stable | % one piece | F-score | CD | "
+            "Δ stable vs base | Δ F vs base | train s |")
+    lines = [head, "|" + "---|" * 9]
+    for rec in records:
+        o, row = rec["overall"], rec["row"]
+        lines.append(
+            f"| {row['question']} | {row['name']} | {_cell(o, 'stable_pct', '{:.1f}')} | "
+            f"{_cell(o, 'one_piece_pct', '{:.1f}')} | {_cell(o, 'fscore', '{:.1f}')} | "
+            f"{_cell(o, 'cd', '{:.4f}')} | {_diff(rec, base, 'stable_pct', '{:+.1f}')} | "
+            f"{_diff(rec, base, 'fscore', '{:+.1f}')} | {rec['train_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def plot_fig6(curves: dict[str, list[dict]], sizes: list[dict[str, Any]], path: Path) -> None:
+    """Left: stable and F on val against steps (DRO, DPO); right: against dataset size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    left, right = axes
+    twin = left.twinx()
+    for (name, records), colour in zip(curves.items(), ("tab:blue", "tab:orange"), strict=False):
+        good = [r for r in records if "stable_pct" in r]
+        steps = [r["step"] for r in good]
+        left.plot(steps, [r["stable_pct"] for r in good], "-o", color=colour,
+                  label=f"{name} stable")
+        twin.plot(steps, [r["fscore"] for r in good], "--s", color=colour, label=f"{name} F")
+        for r in good:
+            if r.get("geometry_warnings"):
+                left.axvline(r["step"], color=colour, alpha=0.25)
+    left.set_xlabel("training step")
+    left.set_ylabel("% stable (val)")
+    twin.set_ylabel("F-score (val, dashed)")
+    left.set_title("against steps (shaded: guardrail warned)")
+    left.legend(loc="lower left", fontsize=7)
+    n = [r["row"]["objects"] * 8 for r in sizes]
+    right.plot(n, [r["overall"]["stable_pct"] for r in sizes], "-o", label="% stable")
+    right2 = right.twinx()
+    right2.plot(n, [r["overall"]["fscore"] for r in sizes], "--s", color="tab:green", label="F")
+    right.set_xscale("log")
+    right.set_xlabel("labelled samples in the dataset")
+    right.set_ylabel("% stable (val)")
+    right2.set_ylabel("F-score (val, dashed)")
+    right.set_title("against dataset size")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/shape_study"))
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("--workers", type=int, default=None, help="oracle workers")
+    parser.add_argument("--dro", default="{}", help="JSON TrainConfig changes of the chosen DRO "
+                        "recipe for the size rows and curves (chosen from the first table)")
+    parser.add_argument("--dpo", default="{}", help="the same for DPO")
+    parser.add_argument("--rows-only", action="store_true",
+                        help="only the one-change rows (look at them, then pick --dro/--dpo)")
+    parser.add_argument("--curve-steps", type=int, default=600)
+    parser.add_argument("--curve-every", type=int, default=75)
+    args = parser.parse_args()
+    study = Study(args.out, args.quick, args.workers)
+    start = time.perf_counter()
+    records = [study.run(row) for row in rows()]
+    dro = {**DEMO, **json.loads(args.dro)}
+    dpo = {"objective": "dpo", **json.loads(args.dpo)}
+    sizes, curves = [], {}
+    if not args.rows_only:
+        sizes = [study.run(row) for row in size_rows(dro, "chosen DRO")]
+        curves = {"DRO": study.curve("dro", dro, args.curve_steps, args.curve_every),
+                  "DPO": study.curve("dpo", dpo, args.curve_steps, args.curve_every)}
+    base = records[0]
+    text = [f"# Shape study (`benchmarks/shape_study.py`, validation split, "
+            f"{base['overall']['n_prompts']} images)", "",
+            f"Chosen DRO recipe: `{dro}`; DPO: `{dpo}`.", "", table(records + sizes, base), "",
+            "Brackets: 95% bootstrap intervals over prompts; Δ: paired difference to base on "
+            "the same prompts and seeds, **bold** where its interval excludes 0.", "",
+            "## Curves (held-out evaluation on val during training)", ""]
+    for name, recs in curves.items():
+        text += [f"- {name}: " + ", ".join(
+            f"step {r['step']}: {r.get('stable_pct', float('nan')):.1f}% / F "
+            f"{r.get('fscore', float('nan')):.1f}" + (" (warned)" if r.get("geometry_warnings")
+                                                        else "") for r in recs)]
+    (args.out / "study.md").write_text("\n".join(text) + "\n")
+    (args.out / "study.json").write_text(json.dumps(
+        [{"row": r["row"], "overall": r["overall"], "train_seconds": r["train_seconds"]}
+         for r in records + sizes], indent=1))
+    (args.out / "curves.json").write_text(json.dumps(curves, indent=1))
+    if sizes:
+        plot_fig6(curves, sizes, args.out / "fig6.png")
+    print("\n".join(text))
+    print(f"\n(total {time.perf_counter() - start:.0f} s; wrote {args.out}/study.md, fig6.png)")
+
+
+if __name__ == "__main__":
+    main()
