@@ -43,10 +43,11 @@ def _weights(path: Path, seed: int = 0) -> Path:
 
 def _adapter(weights: Path, out: Path) -> Path:
     """A LoRA adapter with non-zero weights on the generator's flow."""
+    from dso.train.config import TrainConfig
     from dso.train.lora import LoraSpec, apply_lora, save_adapter
 
     gen = get_generator("dso-tiny", weights=weights)
-    spec = LoraSpec(rank=4, alpha=8.0, dropout=0.0, targets=gen.lora_targets)
+    spec = LoraSpec(rank=4, alpha=8.0, dropout=0.0, targets=TrainConfig.lora_targets)
     model = apply_lora(gen.flow, spec)
     torch.manual_seed(1)
     with torch.no_grad():

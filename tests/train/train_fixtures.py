@@ -42,9 +42,8 @@ def tiny_flow(seed: int = 0) -> SparseStructureFlowModel:
 
 
 def tiny_generator(seed: int = 0) -> SimpleNamespace:
-    """The two attributes of a Generator that training uses."""
-    return SimpleNamespace(flow=tiny_flow(seed), lora_targets=("to_q", "to_kv", "to_out",
-                                                               "to_qkv"))
+    """The one attribute of a Generator that training uses: its flow."""
+    return SimpleNamespace(flow=tiny_flow(seed))
 
 
 class ToySource:

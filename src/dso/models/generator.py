@@ -1,4 +1,5 @@
-"""The one `Generator` interface every other room codes against, and the registry of generators.
+"""The one `Generator` interface every other room codes against (names -> generators:
+`dso.models.registry`; this module imports no generator, so nothing imports in a circle).
 
 images -> condition tokens -> latents (seeded Euler sampling with guidance) -> occupancy grids
 -> watertight meshes. Sample j of image i gets seed `seed + i * n + j` and its noise comes from
@@ -9,9 +10,8 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -53,7 +53,6 @@ class Generator(ABC):
     resolution: int
     latent_shape: tuple[int, int, int, int]
     flow: nn.Module  # flow(x_t, 1000 * t, cond) -> velocity, same shape as x_t
-    lora_targets: tuple[str, ...] = ("to_q", "to_kv", "to_out", "to_qkv")
     sampler: SamplerConfig
 
     @abstractmethod
@@ -106,36 +105,3 @@ class Generator(ABC):
             bar.update(len(chunk))
         bar.close()
         return out
-
-
-GeneratorFactory = Callable[..., Generator]
-_REGISTRY: dict[str, GeneratorFactory] = {}
-
-
-def register_generator(name: str, factory: GeneratorFactory) -> None:
-    """Make `get_generator(name, weights, device)` call `factory(weights=..., device=...)`."""
-    _REGISTRY[name] = factory
-
-
-def available_generators() -> list[str]:
-    """Names accepted by `get_generator`."""
-    _load_builtins()
-    return sorted(_REGISTRY)
-
-
-def _load_builtins() -> None:
-    from dso.models.tiny import TinyGenerator
-    from dso.models.trellis import TrellisGenerator
-
-    _REGISTRY.setdefault("dso-tiny", TinyGenerator.load)
-    _REGISTRY.setdefault("trellis", TrellisGenerator.load)
-
-
-def get_generator(
-    name: str = "dso-tiny", weights: str | Path | None = None, device: str = "cpu"
-) -> Generator:
-    """The generator `name` ('dso-tiny': shipped weights by default; 'trellis': weights=DIR)."""
-    _load_builtins()
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown generator {name!r}; available: {sorted(_REGISTRY)}")
-    return _REGISTRY[name](weights=weights, device=device)

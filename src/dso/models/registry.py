@@ -1,0 +1,56 @@
+"""The registry of generators: `get_generator(name)` and friends.
+
+Built-ins are registered as import paths ("module:attribute"), imported only when asked for, so
+this module imports no generator and no generator module imports it: no import circle.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dso.models.generator import Generator
+
+GeneratorFactory = Callable[..., "Generator"]
+
+_REGISTRY: dict[str, GeneratorFactory | str] = {
+    "dso-tiny": "dso.models.tiny:TinyGenerator.load",
+    "trellis": "dso.models.trellis:TrellisGenerator.load",
+}
+
+
+def register_generator(name: str, factory: GeneratorFactory | str) -> None:
+    """Make `get_generator(name, weights, device)` call `factory(weights=..., device=...)`.
+
+    `factory` is a callable or an import path "package.module:attribute[.attribute]".
+    """
+    _REGISTRY[name] = factory
+
+
+def available_generators() -> list[str]:
+    """Names accepted by `get_generator`."""
+    return sorted(_REGISTRY)
+
+
+def _resolve(name: str) -> GeneratorFactory:
+    """The factory registered as `name`, importing it the first time if it is a path."""
+    factory = _REGISTRY[name]
+    if isinstance(factory, str):
+        module, _, attrs = factory.partition(":")
+        obj = importlib.import_module(module)
+        for attr in attrs.split(".") if attrs else ():
+            obj = getattr(obj, attr)
+        _REGISTRY[name] = factory = obj
+    return factory
+
+
+def get_generator(
+    name: str = "dso-tiny", weights: str | Path | None = None, device: str = "cpu"
+) -> Generator:
+    """The generator `name` ('dso-tiny': shipped weights by default; 'trellis': weights=DIR)."""
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown generator {name!r}; available: {sorted(_REGISTRY)}")
+    return _resolve(name)(weights=weights, device=device)
