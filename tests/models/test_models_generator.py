@@ -9,6 +9,7 @@ import pytest
 import torch
 import trimesh
 
+from dso.errors import UnknownNameError
 from dso.models import GeneratedSample, Generator, available_generators, get_generator
 from dso.models.loading import ModelLoadError
 
@@ -89,7 +90,9 @@ def test_sampler_overrides(gen: Generator) -> None:
 
 def test_registry_and_errors(tmp_path: Path) -> None:
     assert {"dso-tiny", "trellis"} <= set(available_generators())
-    with pytest.raises(KeyError, match="unknown generator 'nope'"):
+    with pytest.raises(UnknownNameError, match="unknown generator 'nope'; known: dso-tiny"):
+        get_generator("nope")
+    with pytest.raises(KeyError):  # the registry's old error type still catches it
         get_generator("nope")
     with pytest.raises(ModelLoadError, match="no dso-tiny weights"):
         get_generator("dso-tiny", weights=tmp_path)

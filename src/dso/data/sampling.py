@@ -24,6 +24,7 @@ from collections import defaultdict
 import numpy as np
 
 from dso.data.store import Row, SampleStore
+from dso.errors import UnknownNameError
 
 OBJECTIVES = ("dro", "dpo", "sft")
 
@@ -35,7 +36,7 @@ class BatchSource:
                  rank: int = 0, world_size: int = 1, other_view: bool = False,
                  paired_dro: bool = False, split: str | None = None) -> None:
         if objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+            raise UnknownNameError("objective", objective, OBJECTIVES)
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world size {world_size}")
         self.store, self.objective, self.batch_size = store, objective, int(batch_size)

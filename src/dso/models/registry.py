@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dso.errors import UnknownNameError
+
 if TYPE_CHECKING:
     from dso.models.generator import Generator
 
@@ -50,7 +52,10 @@ def _resolve(name: str) -> GeneratorFactory:
 def get_generator(
     name: str = "dso-tiny", weights: str | Path | None = None, device: str = "cpu"
 ) -> Generator:
-    """The generator `name` ('dso-tiny': shipped weights by default; 'trellis': weights=DIR)."""
+    """The generator `name` ('dso-tiny': shipped weights by default; 'trellis': weights=DIR).
+
+    An unknown name raises `dso.errors.UnknownNameError` (a ValueError and a KeyError).
+    """
     if name not in _REGISTRY:
-        raise KeyError(f"unknown generator {name!r}; available: {sorted(_REGISTRY)}")
+        raise UnknownNameError("generator", name, sorted(_REGISTRY))
     return _resolve(name)(weights=weights, device=device)

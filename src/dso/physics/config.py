@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from dso.errors import UnknownNameError
+
 PRESETS = ("accurate", "dso")
 UP_AXES = ("z", "y")
 
@@ -49,7 +51,7 @@ class OracleConfig:
     def from_preset(cls, preset: str = "accurate", **overrides: object) -> OracleConfig:
         """The preset's settings with `overrides` applied; raises ValueError if invalid."""
         if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+            raise UnknownNameError("preset", preset, PRESETS)
         base = cls() if preset == "accurate" else cls(
             preset="dso", dt=0.001, early_stop=False, static_stop=False, inertia="legacy",
             verdict_angle="dso", pieces=False)

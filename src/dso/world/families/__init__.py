@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
+from dso.errors import UnknownNameError
 from dso.geometry import normalize_mesh
 from dso.world.families import figurine, furniture, lamp, plant, quadruped, vessel, wild
 from dso.world.families.base import Family, Params
@@ -25,11 +26,11 @@ WILD_FAMILIES: tuple[str, ...] = tuple(f.name for f in _ALL if f.held_out)
 
 
 def get_family(name: str) -> Family:
-    """The family called `name` (ValueError listing the known ones otherwise)."""
+    """The family called `name` (`UnknownNameError`, a ValueError, listing the known ones)."""
     try:
         return FAMILIES[name]
     except KeyError:
-        raise ValueError(f"unknown family {name!r}; known: {', '.join(FAMILIES)}") from None
+        raise UnknownNameError("family", name, FAMILIES) from None
 
 
 def make_object(family: str, seed: int) -> tuple[Params, trimesh.Trimesh]:
