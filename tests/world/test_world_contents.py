@@ -94,3 +94,15 @@ def test_index_and_world_json_follow_the_documented_layout(tiny_world):
     again = World.open(root)
     assert [o.id for o in again] == [o.id for o in tiny_world]
     assert again.get(record["id"]).family == record["family"]
+
+
+def test_spread_interleaves_families_so_a_limit_covers_them(tiny_world):
+    objects = tiny_world.objects("train")
+    spread = tiny_world.spread("train")
+    assert sorted(o.id for o in spread) == sorted(o.id for o in objects)
+    families = {o.family for o in objects}
+    first = spread[:len(families)]
+    assert {o.family for o in first} == families  # one of each before any second one
+    for family in families:  # id order kept within a family
+        ids = [o.id for o in spread if o.family == family]
+        assert ids == sorted(ids)

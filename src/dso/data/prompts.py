@@ -94,11 +94,12 @@ def prompts_from_world(world_dir: str | Path, split: str, views: int | None = No
                        limit: int | None = None) -> list[Prompt]:
     """Prompts from the rendered views of a world split: first `limit` objects, `views` each.
 
-    Prompt ids are `<object id>/v<view>`; objects come in the world's (id) order.
+    Prompt ids are `<object id>/v<view>`; objects come in round-robin family order
+    (`World.spread`), so a `limit` takes every family evenly.
     """
     from dso.world import World
 
-    objects = World.open(world_dir).objects(split)
+    objects = World.open(world_dir).spread(split)
     if not objects:
         raise ValueError(f"world {world_dir} has no objects in split '{split}'")
     prompts: list[Prompt] = []

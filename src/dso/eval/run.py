@@ -37,7 +37,8 @@ class Prompt:
 
 def select_prompts(objects: Iterable[Any], limit: int | None = None) -> list[Prompt]:
     """Every view of every object, view-major (view 0 of all objects, then view 1, ...), so a
-    small `limit` still spreads over many objects and families."""
+    small `limit` still spreads over many objects (and over families, when the objects come
+    in `dso.world.index.round_robin` order, as `evaluate` passes them)."""
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     per_object = [(obj, list(obj.images())) for obj in objects]
@@ -171,7 +172,9 @@ def evaluate(
         world = World.open(world)
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    prompts = select_prompts(world.objects(split), limit)
+    from dso.world.index import round_robin
+
+    prompts = select_prompts(round_robin(world.objects(split)), limit)
     if not prompts:
         raise ValueError(f"split {split!r} has no prompts")
     generated = _generate(generator, prompts, samples_per_image, seed, chunk, progress)

@@ -103,6 +103,12 @@ class World:
         return [o for o in self._objects
                 if (split is None or o.split == split) and (family is None or o.family == family)]
 
+    def spread(self, split: str | None = None) -> list[WorldObject]:
+        """The objects of `split` in round-robin family order (each family's first object, then
+        each family's second, ...; id order within a family), so that the first k of them
+        cover the families evenly: what a `limit` on prompts should take."""
+        return round_robin(self.objects(split))
+
     def get(self, object_id: str) -> WorldObject:
         """The object with this id (KeyError otherwise)."""
         for obj in self._objects:
@@ -126,3 +132,14 @@ class World:
 
     def __repr__(self) -> str:
         return f"World({str(self.root)!r}, {len(self)} objects)"
+
+
+def round_robin(objects: list[WorldObject]) -> list[WorldObject]:
+    """Interleave `objects` by family (families in order of first appearance)."""
+    groups: dict[str, list[WorldObject]] = {}
+    for obj in objects:
+        groups.setdefault(obj.family, []).append(obj)
+    out: list[WorldObject] = []
+    for k in range(max((len(g) for g in groups.values()), default=0)):
+        out += [g[k] for g in groups.values() if k < len(g)]
+    return out
