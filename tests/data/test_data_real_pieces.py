@@ -71,10 +71,10 @@ def test_resume_refuses_another_generator_or_weights(pieces):
     assert "already_done 2" in again
     result = CliRunner().invoke(app, [str(a) for a in ["generate", "--generator", "trellis",
                                                         *args]])
-    assert result.exit_code == 1 and "generated with 'dso-tiny'" in result.output
+    assert result.exit_code == 2 and "generated with 'dso-tiny'" in result.output
     result = CliRunner().invoke(app, [str(a) for a in ["generate", "--weights",
                                                         pieces["other"], *args]])
-    assert result.exit_code == 1 and "weights_fingerprint" in result.output
+    assert result.exit_code == 2 and "weights_fingerprint" in result.output
 
 
 def test_images_and_clear_errors(pieces, tmp_path):
@@ -92,5 +92,5 @@ def test_images_and_clear_errors(pieces, tmp_path):
         (["data", "stats", tmp_path / "missing"], "no dataset"),
     ]:
         result = CliRunner().invoke(app, [str(a) for a in args])
-        assert result.exit_code == 1 and msg in result.output, result.output
+        assert result.exit_code == 2 and msg in result.output, result.output
 

@@ -49,7 +49,7 @@ def test_dpo_run_from_the_command_line(setup, tmp_path):
     assert (out / "adapter.safetensors").is_file()
 
     bad = CliRunner().invoke(app, _args(ds, weights, out, "--resume", "--lr", "1.0"))
-    assert bad.exit_code == 1 and "lr" in bad.output
+    assert bad.exit_code == 2 and "lr" in bad.output
     more = CliRunner().invoke(app, _args(ds, weights, out, "--resume", "--steps", "5"))
     assert more.exit_code == 0, more.output
     assert "resumed from step 3" in more.output
@@ -60,16 +60,16 @@ def test_bad_flags_fail_with_one_line(setup, tmp_path):
     ds, weights = setup
     runner = CliRunner()
     res = runner.invoke(app, _args(ds, weights, tmp_path / "a"))
-    assert res.exit_code == 1 and "--objective is required" in res.output
+    assert res.exit_code == 2 and "--objective is required" in res.output
     res = runner.invoke(app, _args(ds, weights, tmp_path / "b", "--objective", "dro",
                                    "--eval-every", "2"))
-    assert res.exit_code == 1 and "--world" in res.output
+    assert res.exit_code == 2 and "--world" in res.output
     res = runner.invoke(app, _args(ds, weights, tmp_path / "c", "--objective", "dro",
                                    "--batch-size", "1"))
-    assert res.exit_code == 1 and "batch_size" in res.output
+    assert res.exit_code == 2 and "batch_size" in res.output
     res = runner.invoke(app, _args(tmp_path / "nothing", weights, tmp_path / "d",
                                    "--objective", "sft"))
-    assert res.exit_code == 1 and "no dataset" in res.output
+    assert res.exit_code == 2 and "no dataset" in res.output
 
 
 def test_trained_adapter_reloads_merged_and_unmerged(setup, tmp_path):

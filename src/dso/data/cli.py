@@ -7,19 +7,9 @@ from pathlib import Path
 
 import typer
 
+from dso.cli_errors import fail, user_errors
+
 data_app = typer.Typer(help="Inspect labelled datasets.", no_args_is_help=True)
-
-
-def _fail(err: Exception) -> None:
-    typer.echo(f"error: {err}", err=True)
-    raise typer.Exit(1)
-
-
-def _known_errors() -> tuple[type[Exception], ...]:
-    from dso._optional import MissingDependency
-    from dso.data.store import DatasetError
-
-    return (DatasetError, FileNotFoundError, ValueError, KeyError, MissingDependency)
 
 
 def _prompts(images: list[Path] | None, extra: list[Path] | None, world: Path | None,
@@ -37,7 +27,7 @@ def _prompts(images: list[Path] | None, extra: list[Path] | None, world: Path | 
 
 
 def _check_images(prompts) -> None:
-    """Exit 2, before any model is loaded, when a given image file cannot be a prompt."""
+    """Fail (exit 2) before any model is loaded when a given image file cannot be a prompt."""
     from dso.models.preprocess import ImageError, read_image
 
     bad = []
@@ -50,8 +40,7 @@ def _check_images(prompts) -> None:
             bad.append(str(err))
     if bad:
         more = f" ({len(bad) - 1} more unusable images)" if len(bad) > 1 else ""
-        typer.echo(f"error: {bad[0]}{more}", err=True)
-        raise typer.Exit(2)
+        fail(f"{bad[0]}{more}")
 
 
 def _check_generator_name(out: Path, name: str) -> None:
@@ -67,6 +56,7 @@ def _check_generator_name(out: Path, name: str) -> None:
                            "resume with the same --generator or use a new --out")
 
 
+@user_errors()
 def generate(
     n: int = typer.Option(..., "--n", min=1, help="Samples per prompt image."),
     out: Path = typer.Option(..., "--out", help="Dataset directory (resumed if it exists)."),
@@ -94,24 +84,21 @@ def generate(
 
     Killing it and rerunning the same command resumes where it stopped.
     """
-    try:
-        prompts = _prompts(images, extra, world, split, views, limit)
-        if images is not None:
-            _check_images(prompts)
-        _check_generator_name(out, generator)
-        from dso.data.generate import generate_dataset
-        from dso.models import get_generator
+    prompts = _prompts(images, extra, world, split, views, limit)
+    if images is not None:
+        _check_images(prompts)
+    _check_generator_name(out, generator)
+    from dso.data.generate import generate_dataset
+    from dso.models import get_generator
 
-        gen = get_generator(generator, weights=weights, device=device)
-        summary = generate_dataset(out, gen, prompts, n=n, seed=seed, batch_size=batch_size,
-                                   progress=not quiet, cond_dtype=cond_dtype, backend=backend,
-                                   address=address, workers=workers,
-                                   remote=(generator, weights))
-    except _known_errors() as err:
-        _fail(err)
+    gen = get_generator(generator, weights=weights, device=device)
+    summary = generate_dataset(out, gen, prompts, n=n, seed=seed, batch_size=batch_size,
+                               progress=not quiet, cond_dtype=cond_dtype, backend=backend,
+                               address=address, workers=workers, remote=(generator, weights))
     typer.echo(f"{summary}\ndataset: {out} (index.sqlite, manifest.jsonl)")
 
 
+@user_errors()
 def label(
     ds: Path = typer.Argument(..., help="Dataset directory written by `dso generate`."),
     backend: str = typer.Option("local", "--backend", help="local | ray"),
@@ -129,32 +116,27 @@ def label(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Run the stability oracle on every generated mesh and store the labels (resumable)."""
-    try:
-        from dso.data.label import label_dataset
+    from dso.data.label import label_dataset
 
-        summary = label_dataset(ds, backend=backend, workers=workers, address=address,
-                                preset=preset, threshold=threshold, retry_failed=retry_failed,
-                                relabel=relabel, chunk_size=chunk_size, progress=not quiet)
-    except _known_errors() as err:
-        _fail(err)
+    summary = label_dataset(ds, backend=backend, workers=workers, address=address,
+                            preset=preset, threshold=threshold, retry_failed=retry_failed,
+                            relabel=relabel, chunk_size=chunk_size, progress=not quiet)
     typer.echo(str(summary))
 
 
 @data_app.command("stats")
+@user_errors()
 def stats(
     ds: Path = typer.Argument(..., help="Dataset directory."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
     show_all: bool = typer.Option(False, "--all", help="List every prompt in the table."),
 ) -> None:
     """Counts per prompt and family, stable fraction, prompts with mixed outcomes."""
-    try:
-        from dso.data.stats import dataset_stats, format_stats
-        from dso.data.store import SampleStore
+    from dso.data.stats import dataset_stats, format_stats
+    from dso.data.store import SampleStore
 
-        with SampleStore.open(ds) as store:
-            result = dataset_stats(store)
-    except _known_errors() as err:
-        _fail(err)
+    with SampleStore.open(ds) as store:
+        result = dataset_stats(store)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:

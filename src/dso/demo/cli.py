@@ -6,7 +6,10 @@ from pathlib import Path
 
 import typer
 
+from dso.cli_errors import user_errors
 
+
+@user_errors()
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="Folder for everything the demo "
                              "writes; rerunning with the same folder resumes."),
@@ -26,16 +29,11 @@ def demo(
     --quick a few minutes.
     """
     from dso.demo import DemoConfig, run_demo
-    from dso.demo.pipeline import DemoError
 
     overrides = {"workers": workers, "seed": seed,
                  "weights": str(weights) if weights else None}
     cfg = DemoConfig.quick(**overrides) if quick else DemoConfig(**overrides)
-    try:
-        run_demo(out, cfg, log=typer.echo)
-    except DemoError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+    run_demo(out, cfg, log=typer.echo)  # a folder it cannot resume: DemoError, exit 2
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from dso.cli_errors import user_errors
+
 SPLITS = ("eval", "wild", "synthetic", "val")
 PROTOCOLS = ("paper", "dso-v1")  # dso.eval.icp.PROTOCOLS, named here so --help stays light
 
@@ -16,6 +18,7 @@ def _open_world(path: Path):
     return World.open(path)
 
 
+@user_errors()
 def eval_command(
     generator: str = typer.Option("dso-tiny", "--generator", "-g", help="generator name"),
     out: Path = typer.Option(..., "--out", "-o", help="report folder (results.json, report.md, "
@@ -56,6 +59,7 @@ def eval_command(
     from dso.eval.run import evaluate
     from dso.models import get_generator
 
+    world_index = _open_world(world)  # a bad --world fails before any model is loaded
     gen = get_generator(generator, weights=weights)
     label = generator
     if adapter is not None:
@@ -63,7 +67,7 @@ def eval_command(
 
         load_adapter(gen, adapter)
         label = f"{generator}+{adapter.name}"
-    result = evaluate(gen, _open_world(world), split, samples_per_image=samples, seed=seed,
+    result = evaluate(gen, world_index, split, samples_per_image=samples, seed=seed,
                       limit=limit, preset=preset, threshold=threshold, workers=workers,
                       n_points=points, protocol=protocol, bootstrap=bootstrap)
     result["meta"].update(generator=label, adapter=None if adapter is None else str(adapter))
@@ -75,6 +79,7 @@ def eval_command(
     typer.echo(f"wrote {paths['json']} and {paths['markdown']}")
 
 
+@user_errors()
 def compare_command(
     runs: list[str] = typer.Argument(..., help="MODEL=REPORT_DIR entries; a model may repeat "
                                      "for several splits"),

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import typer
 
+from dso.cli_errors import user_errors
 
+
+@user_errors()
 def pretrain_command(
     world: Path = typer.Option(..., "--world", help="a built world (dso world build)"),
     out: Path = typer.Option(..., "--out", help="folder for the dso-tiny weights"),
@@ -30,17 +33,13 @@ def pretrain_command(
     from dso.models.pretrain_config import PretrainConfig
     from dso.world import World
 
-    try:
-        cfg = PretrainConfig.from_json(config) if config else PretrainConfig()
-        overrides = {"vae_steps": vae_steps, "flow_steps": flow_steps, "seed": seed}
-        cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
-        cfg.validate()
-        if threads:
-            torch.set_num_threads(threads)
-        data = load_world_split(world, split, cfg.image_size)
-    except (FileNotFoundError, ValueError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+    cfg = PretrainConfig.from_json(config) if config else PretrainConfig()
+    overrides = {"vae_steps": vae_steps, "flow_steps": flow_steps, "seed": seed}
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    cfg.validate()
+    if threads:
+        torch.set_num_threads(threads)
+    data = load_world_split(world, split, cfg.image_size)
     typer.echo(f"pretraining on {len(data.grids)} objects of {world} ({split})")
     source = {"world": str(world), "split": split, "threads": torch.get_num_threads()}
     source["world_config"] = World.open(world).meta.get("config", {})

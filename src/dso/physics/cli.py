@@ -2,7 +2,8 @@
 
 Contract: with --json, stdout holds exactly one JSON object per input mesh, one per line, in
 input order. Exit 0 when every mesh was evaluated, 1 when any could not be (or --render could
-not be made), 2 on usage errors. Progress goes to stderr.
+not be made), 2 on usage errors (the contract of every command: `dso.cli_errors`). Progress
+goes to stderr.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from enum import Enum
 from pathlib import Path
 
 import typer
+
+from dso.cli_errors import user_errors
 
 
 class Up(str, Enum):
@@ -28,6 +31,7 @@ class Preset(str, Enum):
     dso = "dso"
 
 
+@user_errors()
 def check(
     meshes: list[Path] = typer.Argument(..., help="Mesh files (.obj .ply .stl .off .glb ...)."),
     up: Up = typer.Option(Up.z, "--up", help="Up axis of the input (y for glTF/TRELLIS)."),

@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from dso.cli_errors import user_errors
+
 # CLI option name -> TrainConfig field
 _FIELDS = {
     "steps": "steps", "lr": "lr", "batch_size": "batch_size", "grad_accum": "grad_accum",
@@ -17,20 +19,6 @@ _FIELDS = {
     "device": "device", "paired_dro": "paired_dro", "cond_dropout": "cond_dropout",
     "other_view": "other_view", "tensorboard": "tensorboard", "pair_noise": "pair_noise",
 }
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def _known_errors() -> tuple[type[Exception], ...]:
-    """Errors reported as one line (bad flags, missing dataset or weights, busy run folder)."""
-    from dso._optional import MissingDependency
-    from dso.data.store import DatasetError
-
-    return (ValueError, FileExistsError, FileNotFoundError, KeyError, DatasetError,
-            MissingDependency)
 
 
 def _config(dataset: Path, objective: str | None, out: Path, resume: bool,
@@ -82,6 +70,7 @@ def _eval_fn(world: Path | None, limit: int, eval_every: int | None):
     return make_eval_fn(world, "val", limit=limit)
 
 
+@user_errors()
 def train_command(
     dataset: Path = typer.Argument(..., help="Labelled dataset directory (dso generate/label)."),
     objective: str = typer.Option(None, "--objective", help="dro | dpo | sft"),
@@ -129,14 +118,11 @@ def train_command(
     RUN/adapter.safetensors. Killing it and rerunning with --resume continues exactly.
     """
     given = {k: v for k, v in locals().items() if k in _FIELDS}
-    try:
-        config = _config(dataset, objective, out, resume, given)
-        eval_fn = _eval_fn(world, eval_limit, config.eval_every)
-        from dso.train.recipe import train
+    config = _config(dataset, objective, out, resume, given)
+    eval_fn = _eval_fn(world, eval_limit, config.eval_every)
+    from dso.train.recipe import train
 
-        result = train(config, eval_fn=eval_fn, resume=resume, progress=not quiet)
-    except _known_errors() as err:
-        _fail(str(err))
+    result = train(config, eval_fn=eval_fn, resume=resume, progress=not quiet)
     from dso.scale.distributed import env_ranks
     from dso.train.logging import read_log
 

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import typer
 
+from dso.cli_errors import user_errors
 
+
+@user_errors()
 def export_command(
     run: Path = typer.Argument(..., help="Run folder written by `dso train`."),
     out: Path = typer.Option(..., "--out", help="Output folder (must not exist; see --force)."),
@@ -22,13 +25,9 @@ def export_command(
 
     Exit code 0: written; 2: bad run, source weights or output folder (nothing is written).
     """
-    from dso.train.exporter import ExportError, export
+    from dso.train.exporter import export
 
-    try:
-        result = export(run, out, format=format, force=force, progress=not quiet)
-    except (ExportError, FileNotFoundError, ValueError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+    result = export(run, out, format=format, force=force, progress=not quiet)  # ExportError: 2
     typer.echo(f"exported {result.generator} flow ({result.format}, "
                f"{result.stats['parameters'] / 1e6:.1f}M parameters) to {result.out} in "
                f"{result.seconds:.1f} s: {', '.join(result.files)}")

@@ -6,11 +6,14 @@ from pathlib import Path
 
 import typer
 
+from dso.cli_errors import user_errors
+
 world_app = typer.Typer(help="The procedural object world: build it, look at it.",
                         no_args_is_help=True)
 
 
 @world_app.command("build")
+@user_errors()
 def build(
     out: Path = typer.Argument(..., help="folder to build (or resume) the world in"),
     n: int = typer.Option(3000, "--n", help="number of training objects"),
@@ -29,15 +32,10 @@ def build(
     """Build the world into OUT; objects already there are kept (resumable)."""
     from dso.world.build import build_world
 
-    try:
-        world = build_world(out, n_train=n, seed=seed, families=families or None,
-                            resolution=resolution, image_size=image_size, n_eval=n_eval,
-                            n_synthetic=n_synthetic, n_val=n_val,
-                            wild_per_family=wild_per_family,
-                            workers=workers)
-    except ValueError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+    world = build_world(out, n_train=n, seed=seed, families=families or None,
+                        resolution=resolution, image_size=image_size, n_eval=n_eval,
+                        n_synthetic=n_synthetic, n_val=n_val, wild_per_family=wild_per_family,
+                        workers=workers)
     meta = world.meta
     typer.echo(f"{len(world)} objects in {out} ({meta['build_seconds']} s building)")
     for split, counts in meta["counts"].items():
@@ -50,6 +48,7 @@ def build(
 
 
 @world_app.command("show")
+@user_errors()
 def show(
     out: Path = typer.Argument(..., help="a built world folder"),
     png: Path = typer.Option(None, "--png", help="where to write (default OUT/contact_sheet.png)"),
@@ -61,13 +60,9 @@ def show(
     from dso.world.index import World
     from dso.world.sheet import contact_sheet
 
-    try:
-        world = World.open(out)
-        path = contact_sheet(world, png or Path(out) / "contact_sheet.png",
-                             per_family=per_family, size=size, split=split)
-    except (FileNotFoundError, ValueError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+    world = World.open(out)
+    path = contact_sheet(world, png or Path(out) / "contact_sheet.png", per_family=per_family,
+                         size=size, split=split)
     typer.echo(str(path))
 
 

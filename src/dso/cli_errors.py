@@ -1,0 +1,58 @@
+"""The contract every `dso` command keeps, and the one helper that keeps it.
+
+Exit 0: done. Exit 1: some item of a batch failed (a mesh `dso check` could not evaluate); the
+others were still done and each failure is reported with its item. Exit 2: a usage or input
+error (click's usage message for a bad flag; otherwise one line `error: <message>` on stderr,
+never a traceback); nothing was done, or what was done is kept for a rerun.
+
+    @user_errors()
+    def my_command(...) -> None: ...     # or: with user_errors(): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import typer
+
+USAGE_ERROR = 2
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """What a user's input can cause: reported as `error: ...`, exit 2.
+
+    ValueError covers bad values and the rooms' own input errors (UnknownNameError,
+    MeshInputError, ImageError, ModelLoadError, ExportError, DemoError); DatasetError is a
+    missing, busy or mismatched dataset; MissingDependency an optional extra not installed.
+    """
+    from dso._optional import MissingDependency
+    from dso.data.store import DatasetError
+
+    return (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
+            IsADirectoryError, DatasetError, MissingDependency)
+
+
+def fail(message: object) -> NoReturn:
+    """Print `error: <message>` (on one line) to stderr and exit 2."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    typer.echo(f"error: {'; '.join(lines) or type(message).__name__}", err=True)
+    raise typer.Exit(USAGE_ERROR)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn a user error raised inside (see `user_error_types`) into `fail(err)`.
+
+    Works as `with user_errors():` and as a decorator on a command function.
+    """
+    try:
+        yield
+    except Exception as err:
+        if not isinstance(err, user_error_types()):
+            raise
+        problem = err
+    else:
+        return
+    fail(problem)  # outside the except block: no chained traceback anywhere
