@@ -26,7 +26,8 @@ def test_every_lookup_raises_it() -> None:
     cases = [(lambda: get_generator("nope"), "generator 'nope'; known: dso-tiny"),
              (lambda: get_family("nope"), "family 'nope'; known: "),
              (lambda: OracleConfig.from_preset("nope"), "preset 'nope'; known: accurate, dso"),
-             (lambda: BatchSource(None, "nope", 4, seed=0), "objective 'nope'; known: dro, dpo, sft")]
+             (lambda: BatchSource(None, "nope", 4, seed=0),
+              "objective 'nope'; known: dro, dpo, sft")]
     for call, message in cases:
         with pytest.raises(UnknownNameError, match=message):
             call()
