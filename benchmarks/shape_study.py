@@ -146,8 +146,8 @@ class Study:
             return json.loads(cache.read_text())
         ds = self.dataset(row.objects, row.data_guidance) if row.train is not None else None
         started, run = time.perf_counter(), None
-        if ds is not None:
-            run = self.out / "runs" / cache.stem
+        if ds is not None:  # rows that train alike share one run
+            run = self.out / "runs" / _digest([row.objects, row.data_guidance, row.train])
             cfg = _demo_train_config(ds, run, row.train)
             if self.quick:
                 cfg = dataclasses.replace(cfg, steps=max(5, cfg.steps // 15))

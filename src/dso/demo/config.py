@@ -35,6 +35,7 @@ class DemoConfig:
     # evaluation
     eval_limit: int | None = None   # cap on prompt images per split (None: all)
     n_points: int = 2000            # surface points per mesh for Chamfer / F-score
+    eval_protocol: str = "paper"    # ICP of the geometry metrics (dso.eval.icp)
     workers: int | None = None      # oracle worker processes (None: all cores)
 
     @classmethod

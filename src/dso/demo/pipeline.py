@@ -90,7 +90,8 @@ def _evaluate(out: Path, model: str, run: Path | None, split: str, cfg: DemoConf
     if path.exists():
         return json.loads(path.read_text())
     result = evaluate(cfg.generator(run), out / "world", split, seed=cfg.seed, limit=cfg.eval_limit,
-                      workers=cfg.workers, n_points=cfg.n_points, progress=progress)
+                      workers=cfg.workers, n_points=cfg.n_points, protocol=cfg.eval_protocol,
+                      progress=progress)
     save_json(result, path)
     return result
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from dso.demo.config import DemoConfig
 
-GOAL_NOTE = ("Goals (eval split): DRO closes >= 75% of base's instability gap; DPO improves on "
-             "base; DRO >= DPO >= SFT on stability; F-score at most 1 point below base, "
-             "Chamfer at most 5% above base.")
+GOAL_NOTE = ("Goals (eval split unless named): DRO closes >= 90% of base's instability gap "
+             "(paper: 93%); DRO's F-score at most 0.5 point below base and Chamfer at most 3% "
+             "above; DRO >= DPO >= SFT on stability; in the wild, DRO and DPO each beat base.")
 
 
 def gap_closed(base_stable: float | None, tuned_stable: float | None) -> float | None:
@@ -21,23 +21,27 @@ def gap_closed(base_stable: float | None, tuned_stable: float | None) -> float |
 
 
 def goals(summary: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
-    """The issue's goals on the eval split, each with its measured value and pass/fail."""
+    """The goals on the eval split (and the wild one), each with its measured value."""
     ev = {m: summary[m]["eval"] for m in summary}
     s = {m: ev[m].get("stable_pct") for m in ev}
     closed = gap_closed(s["base"], s["dro"])
     f_base, f_dro = ev["base"].get("fscore"), ev["dro"].get("fscore")
     cd_base, cd_dro = ev["base"].get("cd"), ev["dro"].get("cd")
+    wild = {m: summary[m].get("wild", {}).get("stable_pct") for m in summary}
     out = {
         "dro_gap_closed": closed,
-        "dro_gap_closed_ok": closed is not None and closed >= 0.75,
+        "dro_gap_closed_ok": closed is not None and closed >= 0.90,
         "dpo_improves": s["dpo"] is not None and s["base"] is not None and s["dpo"] > s["base"],
         "dro_ge_dpo_ge_sft": None not in (s["dro"], s["dpo"], s["sft"])
         and s["dro"] >= s["dpo"] >= s["sft"],
         "fscore_drop": None if None in (f_base, f_dro) else f_base - f_dro,
         "cd_ratio": None if None in (cd_base, cd_dro) or not cd_base else cd_dro / cd_base,
+        "wild_dro_and_dpo_beat_base": None not in (wild.get("base"), wild.get("dro"),
+                                                   wild.get("dpo"))
+        and wild["dro"] > wild["base"] and wild["dpo"] > wild["base"],
     }
-    out["geometry_ok"] = (out["fscore_drop"] is not None and out["fscore_drop"] <= 1.0
-                          and out["cd_ratio"] is not None and out["cd_ratio"] <= 1.05)
+    out["geometry_ok"] = (out["fscore_drop"] is not None and out["fscore_drop"] <= 0.5
+                          and out["cd_ratio"] is not None and out["cd_ratio"] <= 1.03)
     return out
 
 
@@ -67,20 +71,24 @@ def _num(x: float | None) -> str:
 
 def _markdown(summary, stats, timings, cfg: DemoConfig, figs: dict[str, str],
               met: dict[str, Any]) -> str:
-    from dso.eval.report import comparison_table
+    from dso.eval.report import comparison_table, paired_table
 
     lines = ["# DSO demo report", "",
              f"Built-in model `dso-tiny` on the built-in world; configuration: `{cfg.to_dict()}`.",
              "", "## Results", "", comparison_table(summary, splits=["eval", "wild"]), "",
+             "Brackets: 95% bootstrap intervals over prompts. Each model minus base on the same "
+             "prompts and seeds (**bold**: the interval excludes 0, a real difference):", "",
+             paired_table(summary, splits=["eval", "wild"]), "",
              GOAL_NOTE, "", "| goal | value | met |", "|---|---|---|"]
     closed = met["dro_gap_closed"]
     lines += [
-        f"| DRO closes >= 75% of the gap | {'—' if closed is None else f'{100 * closed:.0f}%'} "
+        f"| DRO closes >= 90% of the gap | {'—' if closed is None else f'{100 * closed:.0f}%'} "
         f"| {met['dro_gap_closed_ok']} |",
         f"| DPO improves on base | | {met['dpo_improves']} |",
         f"| DRO >= DPO >= SFT | | {met['dro_ge_dpo_ge_sft']} |",
-        f"| geometry within noise | F drop {_num(met['fscore_drop'])}, CD ratio "
-        f"{_num(met['cd_ratio'])} | {met['geometry_ok']} |", "",
+        f"| DRO keeps the shape (F drop <= 0.5, CD ratio <= 1.03) | F drop "
+        f"{_num(met['fscore_drop'])}, CD ratio {_num(met['cd_ratio'])} | {met['geometry_ok']} |",
+        f"| in the wild, DRO and DPO beat base | | {met['wild_dro_and_dpo_beat_base']} |", "",
         "## Dataset", "", f"```\n{stats.get('overall', stats)}\n```", "",
         "## Time per stage (s)", "",
         "\n".join(f"- {k}: {v}" for k, v in timings.items()), "", "## Figures", ""]
@@ -93,7 +101,7 @@ def write_outputs(out: Path, results: Mapping[str, Mapping[str, Any]],
                   timings: Mapping[str, float], cfg: DemoConfig,
                   log: Callable[[str], None] = print) -> dict[str, Any]:
     """Write results.json, report.md and figures into `out`; print the table; return summary."""
-    from dso.eval.report import comparison_table, results_summary, save_json
+    from dso.eval.report import comparison_table, paired_table, results_summary, save_json
 
     summary = results_summary(results)
     met = goals(summary)
@@ -102,6 +110,8 @@ def write_outputs(out: Path, results: Mapping[str, Mapping[str, Any]],
     (out / "report.md").write_text(_markdown(summary, stats, timings, cfg, figs, met))
     log("")
     log(comparison_table(summary, splits=["eval", "wild"]))
+    log("\nEach model minus base, same prompts and seeds (**bold**: a real difference):\n")
+    log(paired_table(summary, splits=["eval", "wild"]))
     closed = met["dro_gap_closed"]
     log(f"\nDRO closed {'—' if closed is None else f'{100 * closed:.0f}%'} of the base model's "
         f"instability gap on the eval split; total {timings.get('total', 0):.0f} s.")
