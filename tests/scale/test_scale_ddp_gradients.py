@@ -1,4 +1,7 @@
-"""Two gloo processes on CPU average to the gradient of one process on the union batch."""
+"""Two gloo processes on CPU average to the gradient of one process on the union batch.
+
+Each rank takes its own rows and its own noise (seeded as `dso train` seeds it: `step_seed`).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import torch.multiprocessing as mp
 
 from dso.scale import distributed as D
 from dso.scale.torchrun import reduce_record
+from dso.train.recipe import step_seed
 
 N_ITEMS, BATCH, SEED, WORLD = 40, 4, 7, 2
 
@@ -37,25 +41,23 @@ def _loss(model: torch.nn.Module, x: torch.Tensor, noise: torch.Tensor) -> torch
     return ((model(x + noise) - x) ** 2).mean(dim=1).mean()
 
 
-def _rank_worker(rank: int, port: int, out_dir: str, manual: bool) -> None:
+def _rank_worker(rank: int, port: int, out_dir: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank), GLOO_SOCKET_IFNAME="lo")
     torch.set_num_threads(1)
     ctx = D.dist_context(device="cpu")
     try:
         model = _model()
-        net = model if manual else D.wrap_ddp(model, ctx)
-        idx = D.rank_batch_indices(N_ITEMS, BATCH, seed=SEED, rank=ctx.rank,
-                                   world_size=ctx.world_size, step=3)
-        gen = D.rank_generator(SEED, ctx.rank, step=3)
+        perm = np.random.default_rng(SEED).permutation(N_ITEMS)  # one order, a slice per rank
+        idx = perm[ctx.rank * BATCH:(ctx.rank + 1) * BATCH]
+        gen = torch.Generator().manual_seed(step_seed(SEED, ctx.rank, 3, 0))
         noise = torch.randn(BATCH, 6, generator=gen)
-        _loss(net, _data()[idx], noise).backward()
-        if manual:
-            D.average_gradients(model.parameters())
+        _loss(model, _data()[idx], noise).backward()
+        D.average_gradients(model.parameters())
         loss_mean = D.all_reduce_mean(torch.tensor([float(ctx.rank)]))
         record = reduce_record({"step": 3, "lr": 0.1 * (ctx.rank + 1), "loss": float(ctx.rank),
                                 "err_unstable": math.nan if ctx.rank == 0 else 3.0})
-        grads = [p.grad.clone() for p in D.unwrap(net).parameters()]
+        grads = [p.grad.clone() for p in model.parameters()]
         torch.save({"idx": idx, "noise": noise, "grads": grads, "mean_rank": loss_mean,
                     "backend": ctx.backend, "main": D.is_main(), "record": record},
                    os.path.join(out_dir, f"rank{rank}.pt"))
@@ -63,14 +65,13 @@ def _rank_worker(rank: int, port: int, out_dir: str, manual: bool) -> None:
         D.cleanup()
 
 
-def _run(tmp_path, manual: bool) -> list[dict]:
-    mp.spawn(_rank_worker, args=(_free_port(), str(tmp_path), manual), nprocs=WORLD, join=True)
+def _run(tmp_path) -> list[dict]:
+    mp.spawn(_rank_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
     return [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
 
 
-@pytest.mark.parametrize("manual", [False, True], ids=["ddp", "average_gradients"])
-def test_two_ranks_average_to_union_gradient(tmp_path, manual):
-    ranks = _run(tmp_path, manual)
+def test_two_ranks_average_to_union_gradient(tmp_path):
+    ranks = _run(tmp_path)
     # the ranks saw different samples and different noise
     assert not set(ranks[0]["idx"].tolist()) & set(ranks[1]["idx"].tolist())
     assert not torch.allclose(ranks[0]["noise"], ranks[1]["noise"])

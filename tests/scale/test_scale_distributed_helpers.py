@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -24,34 +23,10 @@ def test_single_process_context_and_noops(monkeypatch):
     ctx = D.dist_context(device="cpu")
     assert (ctx.rank, ctx.world_size, ctx.is_main, ctx.distributed) == (0, 1, True, False)
     assert D.is_main() and D.world_size() == 1
-    model = torch.nn.Linear(2, 2)
-    assert D.wrap_ddp(model, ctx) is model and D.unwrap(model) is model
     t = torch.tensor([2.0, 4.0])
     assert torch.equal(D.all_reduce_mean(t), torch.tensor([2.0, 4.0]))
     D.barrier()
     D.cleanup()
-
-
-def test_rank_seed_differs_per_rank_and_step_and_is_stable():
-    seeds = {D.rank_seed(0, r, s) for r in range(4) for s in range(50)}
-    assert len(seeds) == 200
-    assert D.rank_seed(5, 1, 2) == D.rank_seed(5, 1, 2)
-    a = torch.randn(8, generator=D.rank_generator(0, 0, 1))
-    b = torch.randn(8, generator=D.rank_generator(0, 1, 1))
-    c = torch.randn(8, generator=D.rank_generator(0, 0, 1))
-    assert not torch.allclose(a, b) and torch.equal(a, c)
-
-
-def test_rank_batch_indices_disjoint_and_deterministic():
-    parts = [D.rank_batch_indices(100, 8, seed=1, rank=r, world_size=4, step=9) for r in range(4)]
-    flat = np.concatenate(parts)
-    assert len(set(flat.tolist())) == 32
-    again = D.rank_batch_indices(100, 8, seed=1, rank=2, world_size=4, step=9)
-    assert np.array_equal(parts[2], again)
-    other_step = D.rank_batch_indices(100, 8, seed=1, rank=2, world_size=4, step=10)
-    assert not np.array_equal(parts[2], other_step)
-    with pytest.raises(ValueError):
-        D.rank_batch_indices(0, 8, seed=1, rank=0, world_size=1, step=0)
 
 
 def test_torchrun_detection_and_loopback_addresses():

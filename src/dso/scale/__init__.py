@@ -18,15 +18,13 @@ from dso.scale.ray_map import ItemFailure, map_items, ray_map
 from dso.scale.ray_session import ray_session
 
 _DISTRIBUTED = ("DistContext", "dist_context", "is_main", "world_size", "barrier", "cleanup",
-                "rank_seed", "rank_generator", "rank_batch_indices", "all_reduce_mean",
-                "average_gradients", "broadcast_module", "wrap_ddp", "unwrap")
+                "all_reduce_mean", "average_gradients", "broadcast_module")
 
 __all__ = [  # noqa: RUF022 - Ray names, then the torch.distributed ones (lazy)
     "GenChunk", "ItemFailure", "map_items", "ray_actor_map", "ray_check_many", "ray_generate",
     "ray_map", "ray_session",
-    "DistContext", "dist_context", "is_main", "world_size", "barrier", "cleanup", "rank_seed",
-    "rank_generator", "rank_batch_indices", "all_reduce_mean", "average_gradients",
-    "broadcast_module", "wrap_ddp", "unwrap",
+    "DistContext", "dist_context", "is_main", "world_size", "barrier", "cleanup",
+    "all_reduce_mean", "average_gradients", "broadcast_module",
 ]
 
 

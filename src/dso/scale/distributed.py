@@ -3,9 +3,15 @@
 One process per device. `dist_context()` reads torchrun's environment (RANK, WORLD_SIZE,
 LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and joins the process group: gloo on CPU, nccl on CUDA.
 Without torchrun it is a single process and every helper below is a no-op, so the same training
-code runs both ways. The release's multi-GPU bug (same seed on every rank: identical data, t and
-noise, docs/method.md §The original release) is what `rank_seed` / `rank_generator` /
-`rank_batch_indices` prevent.
+code runs both ways. Here: joining and leaving the group, rank 0's adapter copied to every rank
+(`broadcast_module`), gradients and log values averaged (`average_gradients`, `all_reduce_mean`).
+
+The release's multi-GPU bug (same seed on every rank: identical data, t and noise,
+docs/method.md §The original release) is prevented where the rank is passed in, not here:
+`dso.data.sampling.BatchSource(..., rank, world_size)` gives rank r the slice at
+`(index * world_size + r) * k` of row permutations shared by all ranks, so ranks at one step get
+disjoint rows; `dso.train.recipe.step_seed(seed, rank, step, micro)` seeds each micro-batch's t
+and noise, so they differ per rank.
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -120,32 +125,7 @@ def cleanup() -> None:
             dist.destroy_process_group()
 
 
-def rank_seed(seed: int, rank: int, step: int = 0) -> int:
-    """A 63-bit seed that differs for every (seed, rank, step) (numpy SeedSequence mixing)."""
-    state = np.random.SeedSequence([int(seed), int(rank), int(step)]).generate_state(2, np.uint32)
-    return int((int(state[0]) << 31) ^ int(state[1])) & (2**63 - 1)
 
-
-def rank_generator(seed: int, rank: int, step: int = 0, device: str | torch.device = "cpu"
-                   ) -> torch.Generator:
-    """A torch.Generator for this rank's noise and t at this step."""
-    gen = torch.Generator(device=device)
-    gen.manual_seed(rank_seed(seed, rank, step))
-    return gen
-
-
-def rank_batch_indices(n_items: int, batch_size: int, *, seed: int, rank: int,
-                       world_size: int, step: int) -> np.ndarray:
-    """This rank's `batch_size` item indices for `step`: disjoint across ranks.
-
-    One permutation per step (same on all ranks, from (seed, step)); rank r takes the r-th
-    slice, wrapping around when the global batch exceeds `n_items`.
-    """
-    if n_items < 1 or batch_size < 1:
-        raise ValueError(f"need n_items >= 1 and batch_size >= 1, got {n_items}, {batch_size}")
-    perm = np.random.default_rng([int(seed), int(step)]).permutation(n_items)
-    start = rank * batch_size
-    return perm[np.arange(start, start + batch_size) % n_items]
 
 
 def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
@@ -159,8 +139,9 @@ def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
 def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
     """All-reduce-mean the `.grad` of trainable parameters in one flat bucket.
 
-    The manual alternative to DDP (e.g. with several forwards per step); a parameter without a
-    gradient on this rank contributes zeros, so every rank issues the same collective.
+    The manual alternative to DDP, and what `dso train` uses (several forwards per step); a
+    parameter without a gradient on this rank contributes zeros, so every rank issues the same
+    collective.
     """
     if world_size() == 1:
         return
@@ -186,25 +167,3 @@ def broadcast_module(module: torch.nn.Module, src: int = 0) -> None:
     with torch.no_grad():
         for tensor in [*module.parameters(), *module.buffers()]:
             dist.broadcast(tensor.data, src=src)
-
-
-def wrap_ddp(model: torch.nn.Module, ctx: DistContext, **ddp_kwargs: object) -> torch.nn.Module:
-    """DistributedDataParallel around `model` (e.g. a PEFT-wrapped flow) when distributed.
-
-    Only parameters with `requires_grad` (the LoRA weights) are synchronised; the frozen base
-    stays local. Returns `model` itself in a single process. DDP broadcasts rank 0's weights at
-    construction, so every rank starts from the same adapter.
-    """
-    if not ctx.distributed:
-        return model
-    from torch.nn.parallel import DistributedDataParallel
-
-    device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=device_ids, **ddp_kwargs)
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The module inside a DDP wrapper (the model itself otherwise)."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    return model.module if isinstance(model, DistributedDataParallel) else model
