@@ -63,7 +63,7 @@ def test_round_trip_and_reopen(tmp_path):
         assert big["sample_id"] == 2**40  # 64-bit ids (the release used int8)
         assert {s["sample_id"] for s in store.to_label(retry_failed=False)} == set()
         assert [s["sample_id"] for s in store.to_label(retry_failed=True)] == [12]
-        with pytest.raises(KeyError, match="latent"):
+        with pytest.raises(DatasetError, match="no stored latent"):
             store.latents([2**40])
 
 

@@ -314,7 +314,7 @@ class SampleStore:
             found.update({r[0]: (r[1], r[2]) for r in rows if r[1] is not None})
         missing = [i for i in uniq if i not in found]
         if missing:
-            raise KeyError(f"no stored {kind} for {key} {missing[:5]}")
+            raise DatasetError(f"no stored {kind} for {key} {missing[:5]}")
         return found
 
     def _gather(self, locations: dict, ids: Sequence, name: str):
@@ -327,11 +327,13 @@ class SampleStore:
         return torch.cat(parts).float()
 
     def latents(self, sample_ids: Sequence[int]):
-        """Sampled x0 latents, in the order given: float32 [B, C, r, r, r]."""
+        """Sampled x0 latents, in the order given: float32 [B, C, r, r, r] (DatasetError for an
+        id without one)."""
         ids = [int(i) for i in sample_ids]
         return self._gather(self._locations("samples", "sample_id", "latent", ids), ids, "latents")
 
     def conditions(self, prompt_ids: Sequence[str]):
-        """Condition tokens of prompts, in the order given: float32 [B, L, Dc]."""
+        """Condition tokens of prompts, in the order given: float32 [B, L, Dc] (DatasetError for
+        an id without them)."""
         ids = list(prompt_ids)
         return self._gather(self._locations("prompts", "prompt_id", "cond", ids), ids, "cond")
