@@ -37,8 +37,8 @@ from dso.geometry import grid_to_mesh
 from dso.physics import OracleConfig, check_mesh
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "physics"))
-import oracle_shapes as shapes  # noqa: E402  (box shapes with hand-computed truth)
+sys.path.insert(0, str(ROOT))  # `tests` is a package at the repository root
+from tests.physics import oracle_shapes as shapes  # noqa: E402  (boxes with hand-computed truth)
 
 ACCURATE = OracleConfig.from_preset("accurate")
 STEPPED = OracleConfig.from_preset("accurate", static_stop=False)  # always simulates

@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 import trimesh
-from data_proc import run_and_kill
-from data_snapshot import assert_same, snapshot
-from data_toy_generator import ToyGenerator, toy_prompts
 
 from dso.data import DatasetError, SampleStore, generate_dataset
+from tests.data.data_proc import run_and_kill
+from tests.data.data_snapshot import assert_same, snapshot
+from tests.data.data_toy_generator import ToyGenerator, toy_prompts
 
-HERE = Path(__file__).parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: `tests` is a package in it
 
 
 def test_rows_seeds_files_and_manifest(tmp_path):
@@ -122,10 +122,8 @@ def test_files_of_an_uncommitted_chunk_are_replaced_or_swept(tmp_path):
 
 _SCRIPT = """
 import sys
-sys.path.insert(0, {here!r})
-from data_proc import run_and_kill
-from data_snapshot import assert_same, snapshot
-from data_toy_generator import ToyGenerator, toy_prompts
+sys.path.insert(0, {root!r})
+from tests.data.data_toy_generator import ToyGenerator, toy_prompts
 from dso.data import generate_dataset
 generate_dataset({ds!r}, ToyGenerator(delay={delay}), toy_prompts(30), n=2, seed=5,
                  batch_size=2, progress=False)
@@ -134,7 +132,7 @@ generate_dataset({ds!r}, ToyGenerator(delay={delay}), toy_prompts(30), n=2, seed
 
 def test_generation_survives_sigkill(tmp_path):
     ds = tmp_path / "ds"
-    script = textwrap.dedent(_SCRIPT).format(here=str(HERE), ds=str(ds), delay=0.05)
+    script = textwrap.dedent(_SCRIPT).format(root=str(ROOT), ds=str(ds), delay=0.05)
     db = ds / "index.sqlite"
     first = run_and_kill(script, db, "samples", at_least=6)
     second = run_and_kill(script, db, "samples", at_least=first + 20)

@@ -3,11 +3,11 @@
 import shutil
 
 import pytest
-from data_proc import count_rows, run_and_kill
-from data_toy_generator import ToyGenerator, prism, toy_prompts
 
 from dso.data import DatasetError, SampleStore, generate_dataset, label_dataset
 from dso.physics import ORACLE_VERSION
+from tests.data.data_proc import count_rows, run_and_kill
+from tests.data.data_toy_generator import ToyGenerator, prism, toy_prompts
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,13 @@
 import shutil
 
 import pytest
-from data_real import make_pieces
-from data_snapshot import assert_same, snapshot
-from data_toy_generator import ToyGenerator, toy_prompts
 from typer.testing import CliRunner
 
 from dso.cli import app
 from dso.data import SampleStore, generate_dataset, label_dataset
+from tests.data.data_real import make_pieces
+from tests.data.data_snapshot import assert_same, snapshot
+from tests.data.data_toy_generator import ToyGenerator, toy_prompts
 
 pytestmark = pytest.mark.slow
 

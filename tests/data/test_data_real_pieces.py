@@ -4,12 +4,12 @@ import json
 import re
 
 import pytest
-from data_real import make_pieces
 from typer.testing import CliRunner
 
 from dso.cli import app
 from dso.data import BatchSource, SampleStore, prompts_from_world
 from dso.world import TRAIN_FAMILIES
+from tests.data.data_real import make_pieces
 
 
 @pytest.fixture(scope="module")

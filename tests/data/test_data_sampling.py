@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-from data_hand_store import OUTCOMES, build, prompt_of
 
 from dso.data import BatchSource
+from tests.data.data_hand_store import OUTCOMES, build, prompt_of
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 """dataset_stats on a hand-built store: numbers counted by hand from data_hand_store.OUTCOMES."""
 
 import pytest
-from data_hand_store import build
 
 from dso.data import dataset_stats, format_stats
+from tests.data.data_hand_store import build
 
 
 @pytest.fixture(scope="module")

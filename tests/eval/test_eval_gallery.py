@@ -1,11 +1,11 @@
 """Base vs tuned picture grid on the same prompts and seeds."""
 
 import numpy as np
-from conftest import ShapeGenerator, block_grid
 from PIL import Image
 
 from dso.eval.gallery import compare_gallery, spread_prompts
 from dso.eval.run import select_prompts
+from tests.eval.conftest import ShapeGenerator, block_grid
 
 
 class AlwaysBlock(ShapeGenerator):

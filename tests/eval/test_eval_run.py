@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import trimesh
-from conftest import BRIGHT, DARK, ShapeGenerator, ToyObject, ToyWorld
 
 from dso.eval.run import evaluate, make_eval_fn, select_prompts
+from tests.eval.conftest import BRIGHT, DARK, ShapeGenerator, ToyObject, ToyWorld
 
 
 def test_evaluate_numbers_per_family(toy_generator, toy_world):

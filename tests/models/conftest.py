@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from models_testlib import randomise
 
 from dso.models.encoders import TinyImageEncoder
 from dso.models.flow import SparseStructureFlowModel
 from dso.models.loading import save_model
 from dso.models.vae import SparseStructureDecoder, SparseStructureEncoder
+from tests.models.models_testlib import randomise
 
 FLOW = dict(
     resolution=4,

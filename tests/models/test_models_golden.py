@@ -6,12 +6,12 @@ import json
 
 import pytest
 import torch
-from models_testlib import GOLDEN_DIR
 from safetensors.torch import load_file
 
 from dso.models.flow import SparseStructureFlowModel, sincos_pos_emb
 from dso.models.sampler import SamplerConfig, sample
 from dso.models.vae import SparseStructureDecoder, SparseStructureEncoder
+from tests.models.models_testlib import GOLDEN_DIR
 
 GOLDEN = GOLDEN_DIR
 TOL = 1e-5

@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
-from models_testlib import GOLDEN_DIR
 
 from dso.models.loading import build_model
+from tests.models.models_testlib import GOLDEN_DIR
 
 LAYOUT = GOLDEN_DIR / "official_layout.json"
 

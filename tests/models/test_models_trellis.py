@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from models_testlib import randomise
 
 from dso.models import get_generator
 from dso.models.flow import SparseStructureFlowModel
 from dso.models.loading import ModelLoadError, save_model
 from dso.models.trellis import DECODER_NAME, ENCODER_NAME, FLOW_NAME
 from dso.models.vae import SparseStructureDecoder, SparseStructureEncoder
+from tests.models.models_testlib import randomise
 
 transformers = pytest.importorskip("transformers")
 

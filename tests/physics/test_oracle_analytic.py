@@ -9,7 +9,10 @@ import math
 import numpy as np
 import pytest
 import trimesh
-from oracle_shapes import (
+
+from dso.physics import OracleConfig, check_mesh
+from dso.physics.analytic import in_static_equilibrium
+from tests.physics.oracle_shapes import (
     biped,
     cantilever,
     com_of,
@@ -20,9 +23,6 @@ from oracle_shapes import (
     table,
     topple_deg,
 )
-
-from dso.physics import OracleConfig, check_mesh
-from dso.physics.analytic import in_static_equilibrium
 
 CASES = (
     [(f"table overhang {o}", table(o)) for o in (0.0, 0.45, 0.9, 1.2)]

@@ -5,10 +5,10 @@ import os
 
 import numpy as np
 import pytest
-from oracle_shapes import biped, cantilever, leaning_stack, mesh_of, table
 
 from dso.physics import OracleConfig, check_many, check_mesh
 from dso.physics.simulate import dso_angle_deg, tilt_deg
+from tests.physics.oracle_shapes import biped, cantilever, leaning_stack, mesh_of, table
 
 MESHES = [mesh_of(b) for b in (table(), cantilever(1.5), biped(0.1), leaning_stack(0.12),
                                 cantilever(0.7), table(1.2))]

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from oracle_shapes import mesh_of, table
 from PIL import Image
 from typer.testing import CliRunner
 
 from dso.cli import app
 from dso.physics.render import RenderUnavailable, render_checks
+from tests.physics.oracle_shapes import mesh_of, table
 
 DATA = Path(__file__).parent / "data"
 STABLE = str(DATA / "pybullet/domino.obj")

@@ -4,9 +4,9 @@ exactly what they are alone; every good input form (files, scenes, arrays) is un
 import numpy as np
 import pytest
 import trimesh
-from oracle_shapes import biped, mesh_of, table, topple_deg
 
 from dso.physics import CheckResult, OracleConfig, check_many, check_mesh
+from tests.physics.oracle_shapes import biped, mesh_of, table, topple_deg
 
 DATA = __import__("pathlib").Path(__file__).parent / "data"
 

@@ -9,12 +9,12 @@ the release's whole-mesh, one-body verdict.
 import numpy as np
 import pytest
 import trimesh
-from oracle_shapes import mesh_of
 
 from dso.geometry import grid_to_mesh
 from dso.physics import check_mesh
 from dso.physics.loading import Y_UP_TO_Z_UP
 from dso.physics.pieces import find_pieces
+from tests.physics.oracle_shapes import mesh_of
 
 LEGS = [((x, y, 0.3), (0.08, 0.08, 0.6)) for x in (-0.4, 0.4) for y in (-0.25, 0.25)]
 

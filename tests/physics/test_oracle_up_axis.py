@@ -4,11 +4,11 @@ stays positive, and its verdict equals the z-up copy's."""
 import numpy as np
 import pytest
 import trimesh
-from oracle_shapes import mesh_of
 
 from dso.physics import check_mesh
 from dso.physics.loading import Y_UP_TO_Z_UP, prepare
 from dso.physics.mass import mass_properties
+from tests.physics.oracle_shapes import mesh_of
 
 # A base, a corner column and two arms of different lengths at different heights: no mirror
 # symmetry, so a mirror image cannot be rotated back onto it.

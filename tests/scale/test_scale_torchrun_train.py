@@ -11,9 +11,9 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
-from scale_fixtures import build_store, free_port, torchrun_env, write_tiny_weights
 
 from dso.train import TrainConfig, read_log
+from tests.scale.scale_fixtures import build_store, free_port, torchrun_env, write_tiny_weights
 
 WORLD, SEED = 2, 5
 

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from train_fixtures import ToySource, one_thread, write_tiny_weights  # noqa: F401
 from typer.testing import CliRunner
 
 from dso.cli import app
@@ -27,6 +26,7 @@ from dso.models.loading import build_model, load_model, release_dtypes, save_mod
 from dso.models.trellis import FLOW_NAME
 from dso.train import TrainConfig, export, load_adapter, train
 from dso.train.exporter import PEFT_CONFIG, PEFT_FILE, released_state
+from tests.train.train_fixtures import ToySource, one_thread, write_tiny_weights  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

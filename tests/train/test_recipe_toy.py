@@ -5,11 +5,11 @@ import math
 
 import pytest
 import torch
-from train_fixtures import ToySource, one_thread, tiny_generator  # noqa: F401
 
 from dso.models.rectified_flow import per_sample_error, sample_t
 from dso.train import TrainConfig, read_log, train
 from dso.train.recipe import Recipe
+from tests.train.train_fixtures import ToySource, one_thread, tiny_generator  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -9,7 +9,6 @@ import time
 
 import pytest
 import torch
-from train_fixtures import build_store, one_thread, write_tiny_weights  # noqa: F401
 from typer.testing import CliRunner
 
 from dso.cli import app
@@ -18,6 +17,7 @@ from dso.models.rectified_flow import per_sample_error
 from dso.train import TrainConfig, load_adapter, read_log
 from dso.train.checkpoint import list_checkpoints
 from dso.train.recipe import Recipe
+from tests.train.train_fixtures import build_store, one_thread, write_tiny_weights  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -2,11 +2,11 @@
 
 import pytest
 import torch
-from train_fixtures import one_thread, tiny_flow  # noqa: F401
 
 from dso.train.checkpoint import latest_checkpoint, list_checkpoints, save_checkpoint
 from dso.train.logging import RunLog, read_log, truncate_log
 from dso.train.lora import LoraSpec, apply_lora
+from tests.train.train_fixtures import one_thread, tiny_flow  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

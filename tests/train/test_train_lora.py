@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-from train_fixtures import one_thread, tiny_flow  # noqa: F401
 
 from dso.train.lora import LoraSpec, apply_lora, present_targets
+from tests.train.train_fixtures import one_thread, tiny_flow  # noqa: F401
 
 SPEC = LoraSpec(rank=4, alpha=8.0, dropout=0.0, targets=("to_q", "to_kv", "to_out", "to_qkv"))
 

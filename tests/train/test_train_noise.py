@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-from train_fixtures import one_thread, tiny_generator  # noqa: F401
 
 from dso.train import TrainConfig
 from dso.train.recipe import Recipe, step_seed
+from tests.train.train_fixtures import one_thread, tiny_generator  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
