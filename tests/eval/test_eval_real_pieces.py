@@ -11,34 +11,8 @@ from typer.testing import CliRunner
 from dso.cli import app
 from dso.eval.run import evaluate
 from dso.models import get_generator
-from dso.models.encoders import TinyImageEncoder
-from dso.models.flow import SparseStructureFlowModel
-from dso.models.loading import save_model
-from dso.models.vae import SparseStructureDecoder, SparseStructureEncoder
 from dso.world import TRAIN_FAMILIES, WILD_FAMILIES, World, build_world
-
-FLOW = dict(resolution=4, in_channels=2, out_channels=2, model_channels=32, cond_channels=16,
-            num_blocks=1, num_heads=2, mlp_ratio=2, patch_size=2, qk_rms_norm=True)
-DEC = dict(out_channels=1, latent_channels=2, num_res_blocks=1, num_res_blocks_middle=1,
-           channels=[16, 8])
-ENC = dict(in_channels=1, latent_channels=2, num_res_blocks=1, num_res_blocks_middle=1,
-           channels=[8, 16])
-IMG = dict(image_size=16, width=16, hidden=16)
-
-
-def _weights(path: Path, seed: int = 0) -> Path:
-    """A dso-tiny weights folder of small random models."""
-    torch.manual_seed(seed)
-    for name, (model, args) in {"flow": (SparseStructureFlowModel(**FLOW), FLOW),
-                                "decoder": (SparseStructureDecoder(**DEC), DEC),
-                                "encoder": (SparseStructureEncoder(**ENC), ENC)}.items():
-        with torch.no_grad():
-            for p in model.parameters():
-                p.normal_(0, 0.2 if name == "flow" else 0.1)
-        save_model(model, path, name, args)
-    save_model(TinyImageEncoder(**IMG), path, "image_encoder", IMG)
-    (path / "generator.json").write_text('{"sampler": {"steps": 3, "guidance": 2.0}}')
-    return path
+from tests.models.tiny_weights import random_tiny_weights
 
 
 def _adapter(weights: Path, out: Path) -> Path:
@@ -63,7 +37,7 @@ def pieces(tmp_path_factory):
     world = build_world(root / "world", n_train=0, n_eval=2, eval_views=2, n_synthetic=0, n_val=0,
                         wild_per_family=1, families=TRAIN_FAMILIES[:2] + WILD_FAMILIES[:1],
                         workers=1, progress=False)
-    weights = _weights(root / "weights")
+    weights = random_tiny_weights(root / "weights")
     return {"root": root, "world": world.root, "weights": weights,
             "adapter": _adapter(weights, root / "run")}
 

@@ -7,36 +7,17 @@ import socket
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from tests.models.tiny_weights import random_tiny_weights
+
+# the training tests' flow (tests/train/train_fixtures.py): 2 blocks, patch size 1
 FLOW = dict(resolution=4, in_channels=2, out_channels=2, model_channels=32, cond_channels=16,
             num_blocks=2, num_heads=2, mlp_ratio=2, patch_size=1)
-DEC = dict(out_channels=1, latent_channels=2, num_res_blocks=1, num_res_blocks_middle=1,
-           channels=[16, 8])
-ENC = dict(in_channels=1, latent_channels=2, num_res_blocks=1, num_res_blocks_middle=1,
-           channels=[8, 16])
-IMG = dict(image_size=16, width=16, hidden=16)
 
 
 def write_tiny_weights(path: Path, seed: int = 0) -> Path:
-    """A dso-tiny weights folder; every layer random (zero-initialised ones would hide bugs)."""
-    from dso.models.encoders import TinyImageEncoder
-    from dso.models.flow import SparseStructureFlowModel
-    from dso.models.loading import save_model
-    from dso.models.vae import SparseStructureDecoder, SparseStructureEncoder
-
-    torch.manual_seed(seed)
-    parts = [("flow", SparseStructureFlowModel(**FLOW), FLOW, 0.1),
-             ("decoder", SparseStructureDecoder(**DEC), DEC, 0.1),
-             ("encoder", SparseStructureEncoder(**ENC), ENC, 0.1),
-             ("image_encoder", TinyImageEncoder(**IMG), IMG, 0.0)]
-    for name, model, args, std in parts:
-        with torch.no_grad():
-            for p in model.parameters() if std else ():
-                p.normal_(0, std)
-        save_model(model, path, name, args)
-    (path / "generator.json").write_text('{"sampler": {"steps": 2, "guidance": 1.0}}')
-    return path
+    """A dso-tiny weights folder with FLOW, every flow, decoder and encoder parameter random."""
+    return random_tiny_weights(path, seed, flow_args=FLOW, flow_std=0.1, steps=2, guidance=1.0)
 
 
 def build_store(path: Path, weights: Path, prompts: int = 8, n: int = 4) -> Path:

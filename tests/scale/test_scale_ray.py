@@ -140,32 +140,10 @@ def test_second_driver_connects_by_address(cluster, meshes):
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory):
     """A dso-tiny-format folder with small random models (as the models tests build it)."""
-    import torch
+    from tests.models.tiny_weights import FLOW, random_tiny_weights
 
-    from dso.models.encoders import TinyImageEncoder
-    from dso.models.flow import SparseStructureFlowModel
-    from dso.models.loading import save_model
-    from dso.models.vae import SparseStructureDecoder, SparseStructureEncoder
-
-    flow = dict(resolution=4, in_channels=2, out_channels=2, model_channels=32,
-                cond_channels=16, num_blocks=1, num_heads=2, mlp_ratio=2, patch_size=2)
-    dec = dict(out_channels=1, latent_channels=2, num_res_blocks=1, num_res_blocks_middle=1,
-               channels=[16, 8])
-    enc = dict(in_channels=1, latent_channels=2, num_res_blocks=1, num_res_blocks_middle=1,
-               channels=[8, 16])
-    img = dict(image_size=16, width=16, hidden=16)
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("tiny")
-    for name, model, args, std in [("flow", SparseStructureFlowModel(**flow), flow, 0.2),
-                                   ("decoder", SparseStructureDecoder(**dec), dec, 0.1),
-                                   ("encoder", SparseStructureEncoder(**enc), enc, 0.1),
-                                   ("image_encoder", TinyImageEncoder(**img), img, 0.0)]:
-        with torch.no_grad():
-            for p in model.parameters() if std else ():
-                p.normal_(0, std)
-        save_model(model, path, name, args)
-    (path / "generator.json").write_text('{"sampler": {"steps": 3, "guidance": 2.0}}')
-    return path
+    return random_tiny_weights(tmp_path_factory.mktemp("tiny"),
+                               flow_args={**FLOW, "qk_rms_norm": False})
 
 
 def test_ray_generate_matches_local_generate(cluster, tiny_weights):
