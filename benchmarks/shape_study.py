@@ -77,6 +77,11 @@ def rows() -> list[Row]:
     obj = "objective"
     out += [Row("DPO demo recipe", obj, train={"objective": "dpo"}),
             Row("SFT demo recipe", obj, train={"objective": "sft"})]
+    gentle = "a gentler ascent"
+    out += [Row(f"DRO, ascent weight {w:g}", gentle, train={**DEMO, "ascent_weight": w})
+            for w in (0.25, 0.0)]
+    out += [Row(f"DRO, ascent within {m:g} of base", gentle,
+                train={**DEMO, "ascent_margin": m, "ascent_bound": None}) for m in (0.02, 0.1)]
     return out
 
 

@@ -76,3 +76,27 @@ def test_dro_rejects_bad_input():
         dro_loss(torch.zeros(3), torch.zeros(4, dtype=torch.bool))
     with pytest.raises(ValueError, match="ascent_bound"):
         dro_loss(torch.zeros(2), torch.ones(2, dtype=torch.bool), ascent_bound=0.0)
+
+
+def test_dro_ascent_weight_scales_only_the_unstable_term():
+    err = torch.tensor([1.0, 3.0, 2.0, 6.0], requires_grad=True)
+    stable = torch.tensor([True, True, False, False])
+    loss, _ = dro_loss(err, stable, ascent_weight=0.25)
+    assert loss.item() == pytest.approx(1.0 - 0.25 * 2.0)
+    loss.backward()
+    assert err.grad.tolist() == pytest.approx([0.25, 0.25, -0.0625, -0.0625])
+
+
+def test_dro_ascent_margin_stops_pushing_past_the_base_error():
+    # unstable errors 2 and 6 against base errors 1.9 and 7: with margin 0.05 the first is
+    # already past 1.9 + 0.05 (held, no gradient), the second is below 7.05 (still pushed)
+    err = torch.tensor([1.0, 3.0, 2.0, 6.0], requires_grad=True)
+    ref = torch.tensor([1.0, 3.0, 1.9, 7.0])
+    stable = torch.tensor([True, True, False, False])
+    loss, stats = dro_loss(err, stable, ref=ref, ascent_margin=0.05)
+    assert loss.item() == pytest.approx(0.5 * 2.0 - 0.5 * (1.95 + 6.0) / 2)
+    loss.backward()
+    assert err.grad.tolist() == pytest.approx([0.25, 0.25, 0.0, -0.25])
+    assert stats["ascent_clipped"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="reference"):
+        dro_loss(err, stable, ascent_margin=0.05)

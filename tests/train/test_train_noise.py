@@ -61,3 +61,14 @@ def test_condition_dropout_zeroes_the_condition_like_pretraining(tmp_path):
     c, _ = kept.micro_loss({**batch, "cond": cond}, seed=11)
     d, _ = kept.micro_loss({**batch, "cond": other}, seed=11)
     assert c.item() != d.item()
+
+
+def test_ascent_margin_compares_with_the_frozen_base(tmp_path):
+    # at initialisation the adapters are zero: the model's errors equal the base's, so with a
+    # margin of 0 every unstable sample sits exactly at its ceiling (none is past it)
+    x, cond = _twins()
+    recipe = _recipe(tmp_path, "dro", ascent_margin=0.0)
+    batch = {"x0": torch.cat([x, x]), "cond": torch.cat([cond, cond]),
+             "stable": torch.tensor([True, True, False, False])}
+    loss, stats = recipe.micro_loss(batch, seed=11)
+    assert torch.isfinite(loss) and stats["ascent_clipped"] == 0.0

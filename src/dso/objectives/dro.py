@@ -10,7 +10,14 @@ so that on a half-and-half batch every sample's gradient has weight 1/B, as in p
 matching (SFT), and the learning rate means the same thing for all objectives. The released code
 leaves the ascent term unbounded, which lets the unstable error (and the loss) run to -inf;
 `ascent_bound` clamps the unstable error, so a sample stops being pushed once its error exceeds
-the bound (its gradient is zero there).
+the bound (its gradient is zero there). Two gentler ascents, measured in benchmarks/shape_study.py:
+`ascent_weight` scales the unstable term (1: the balanced mean above), and `ascent_margin` with
+the frozen base model's errors `ref` bounds it relative to the base,
+
+    ascent = min(err[unstable], ref[unstable] + ascent_margin),
+
+a trust region: an unstable sample is pushed until its error is `ascent_margin` above what the
+base model makes of it, and no further.
 """
 
 from __future__ import annotations
@@ -26,13 +33,16 @@ def _group_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def dro_loss(
-    err: torch.Tensor, stable: torch.Tensor, *, ascent_bound: float | None = None
+    err: torch.Tensor, stable: torch.Tensor, *, ascent_bound: float | None = None,
+    ascent_weight: float = 1.0, ref: torch.Tensor | None = None,
+    ascent_margin: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """DRO loss from per-sample errors `err [B]` and stability labels `stable bool [B]`.
 
-    Returns the scalar loss and stats: err_stable, err_unstable (group means, nan when the
-    group is empty), n_stable, n_unstable, ascent_clipped (fraction of unstable samples whose
-    error is above `ascent_bound`, hence without gradient).
+    `ref [B]` (the base model's errors, no gradient) is needed with `ascent_margin`. Returns
+    the scalar loss and stats: err_stable, err_unstable (group means, nan when the group is
+    empty), n_stable, n_unstable, ascent_clipped (fraction of unstable samples held by a bound
+    or the margin, hence without gradient).
     """
     if err.dim() != 1 or stable.shape != err.shape:
         raise ValueError(
@@ -41,15 +51,22 @@ def dro_loss(
         )
     if ascent_bound is not None and not ascent_bound > 0:
         raise ValueError(f"ascent_bound must be positive or None, got {ascent_bound}")
+    if not ascent_weight >= 0:
+        raise ValueError(f"ascent_weight must be >= 0, got {ascent_weight}")
+    if ascent_margin is not None and (ref is None or ref.shape != err.shape):
+        raise ValueError("ascent_margin needs the reference errors ref [B]")
     stable = stable.to(device=err.device, dtype=torch.bool)
     unstable = ~stable
-    ascent = err if ascent_bound is None else err.clamp(max=ascent_bound)
-    loss = 0.5 * _group_mean(err, stable) - 0.5 * _group_mean(ascent, unstable)
+    ceiling = torch.full_like(err, float("inf"))
+    if ascent_bound is not None:
+        ceiling = ceiling.clamp(max=ascent_bound)
+    if ascent_margin is not None:
+        ceiling = torch.minimum(ceiling, ref.detach().to(err) + ascent_margin)
+    ascent = torch.minimum(err, ceiling)
+    loss = 0.5 * _group_mean(err, stable) - 0.5 * ascent_weight * _group_mean(ascent, unstable)
     with torch.no_grad():
         n_s, n_u = int(stable.sum()), int(unstable.sum())
-        clipped = 0.0
-        if ascent_bound is not None and n_u:
-            clipped = float((err[unstable] > ascent_bound).float().mean())
+        clipped = float((err[unstable] > ceiling[unstable]).float().mean()) if n_u else 0.0
         stats = {
             "err_stable": float(err[stable].mean()) if n_s else float("nan"),
             "err_unstable": float(err[unstable].mean()) if n_u else float("nan"),

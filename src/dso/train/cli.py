@@ -18,6 +18,7 @@ _FIELDS = {
     "eval_every": "eval_every", "generator": "generator", "weights": "weights",
     "device": "device", "paired_dro": "paired_dro", "cond_dropout": "cond_dropout",
     "other_view": "other_view", "tensorboard": "tensorboard", "pair_noise": "pair_noise",
+    "ascent_weight": "ascent_weight", "ascent_margin": "ascent_margin",
 }
 
 
@@ -90,6 +91,11 @@ def train_command(
                                        help="DRO: clamp on the unstable error [none]."),
     paired_dro: bool = typer.Option(None, "--paired-dro/--unpaired-dro",
                                     help="DRO rows as same-prompt pairs [unpaired]."),
+    ascent_weight: float = typer.Option(None, "--ascent-weight",
+                                        help="DRO: weight of the ascent on unstable samples [1]."),
+    ascent_margin: float = typer.Option(None, "--ascent-margin",
+                                        help="DRO: ascend an unstable sample only until its error "
+                                             "is this far above the base model's [off]."),
     pair_noise: str = typer.Option(None, "--pair-noise",
                                    help="Paired DRO: shared t and noise per pair, or "
                                         "independent per row (paper Eq. 7) [shared]."),

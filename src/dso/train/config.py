@@ -47,6 +47,9 @@ class TrainConfig:
     lora_targets: tuple[str, ...] = ("to_q", "to_kv", "to_out", "to_qkv")
     beta: float = 500.0               # DPO temperature (paper: 500)
     ascent_bound: float | None = None  # DRO: clamp on the unstable error (None: unbounded)
+    ascent_weight: float = 1.0        # DRO: weight of the unstable (ascent) term
+    ascent_margin: float | None = None  # DRO: ascend only until err is this far above the
+                                        # frozen base model's error on the sample (None: off)
     paired_dro: bool = False          # DRO rows as same-prompt (stable, unstable) pairs
     pair_noise: str = "shared"        # paired DRO: "shared" t and noise per pair, or
                                       # "independent" per row (paper Eq. 7, the release)
@@ -94,6 +97,10 @@ class TrainConfig:
             problems.append("weight_decay and grad_clip must be >= 0")
         if self.ascent_bound is not None and not self.ascent_bound > 0:
             problems.append(f"ascent_bound must be > 0 or None, got {self.ascent_bound}")
+        if not self.ascent_weight >= 0:
+            problems.append(f"ascent_weight must be >= 0, got {self.ascent_weight}")
+        if self.ascent_margin is not None and not self.ascent_margin >= 0:
+            problems.append(f"ascent_margin must be >= 0 or None, got {self.ascent_margin}")
         if self.objective == "dro" and self.batch_size < 2:
             problems.append("DRO needs batch_size >= 2 (half stable, half unstable)")
         if self.pair_noise not in ("shared", "independent"):

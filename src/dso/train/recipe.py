@@ -211,9 +211,16 @@ class Recipe:
             half = x0.shape[0] // 2
             t, keep = t[:half].repeat(2), keep[:half].repeat(2)
             eps = torch.cat([eps[:half], eps[:half]])
-        err = self._errors(x0, self._drop(cond, keep), t, eps)
+        args = (x0, self._drop(cond, keep), t, eps)
+        err = self._errors(*args)
         if cfg.objective == "dro":
-            return dro_loss(err, batch["stable"].to(dev), ascent_bound=cfg.ascent_bound)
+            ref = None
+            if cfg.ascent_margin is not None:  # the frozen base: adapters off, no gradient
+                with torch.no_grad(), self.model.disable_adapter():
+                    ref = self._errors(*args)
+            return dro_loss(err, batch["stable"].to(dev), ascent_bound=cfg.ascent_bound,
+                            ascent_weight=cfg.ascent_weight, ref=ref,
+                            ascent_margin=cfg.ascent_margin)
         return sft_loss(err)
 
     def train_step(self, step: int) -> dict[str, float]:
