@@ -96,3 +96,11 @@ def test_clear_errors(store):
         BatchSource(store, "sft", batch_size=3, seed=0, rank=2, world_size=2)
     with pytest.raises(ValueError, match="0 labelled rows"):
         BatchSource(store, "dro", batch_size=4, seed=0, split="eval")
+
+
+def test_max_prompts_keeps_the_first_prompts_only(tmp_path):
+    with build(tmp_path / "ds") as store:
+        first = [p["prompt_id"] for p in store.prompts()[:3]]
+        src = BatchSource(store, "sft", 2, seed=0, max_prompts=3)
+        assert {r.prompt_id for r in src.stable} <= set(first)
+        assert len(src.stable) < len(BatchSource(store, "sft", 2, seed=0).stable)

@@ -13,6 +13,8 @@ of each pair are then drawn at random within the prompt.
   the same prompt, as the released code draws them.
 - `dpo`: `x0_w[i]` stable and `x0_l[i]` unstable, same prompt.
 - `sft`: stable samples only.
+`max_prompts` keeps the dataset's first N prompts only (data-scaling studies: the first N of a
+large dataset are the dataset one would have generated with N).
 With `other_view`, each row is conditioned on another view of the same object
 (docs/method.md §Batches, as in the paper); an object with one view keeps its own.
 """
@@ -34,7 +36,8 @@ class BatchSource:
 
     def __init__(self, store: SampleStore, objective: str, batch_size: int, seed: int,
                  rank: int = 0, world_size: int = 1, other_view: bool = False,
-                 paired_dro: bool = False, split: str | None = None) -> None:
+                 paired_dro: bool = False, split: str | None = None,
+                 max_prompts: int | None = None) -> None:
         if objective not in OBJECTIVES:
             raise UnknownNameError("objective", objective, OBJECTIVES)
         if not 0 <= rank < world_size:
@@ -43,6 +46,9 @@ class BatchSource:
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
         self.other_view, self.paired = other_view, paired_dro or objective == "dpo"
         rows = store.labelled(split)
+        if max_prompts is not None:  # the dataset's first prompts, in generation order
+            keep = {p["prompt_id"] for p in store.prompts()[:max_prompts]}
+            rows = [r for r in rows if r.prompt_id in keep]
         self.stable = [r for r in rows if r.stable]
         self.unstable = [r for r in rows if not r.stable]
         self._pairs = _mixed_prompts(rows)

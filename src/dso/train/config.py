@@ -54,6 +54,7 @@ class TrainConfig:
     pair_noise: str = "shared"        # paired DRO: "shared" t and noise per pair, or
                                       # "independent" per row (paper Eq. 7, the release)
     other_view: bool = False          # condition on another view of the same object
+    max_prompts: int | None = None    # train on the dataset's first N prompts only
     cond_dropout: float = 0.0         # P(condition zeroed) per row, as in pre-training (0.1)
     t_mean: float = 1.0               # t = sigmoid(N(t_mean, t_std)) (paper: 1, 1)
     t_std: float = 1.0
@@ -97,6 +98,8 @@ class TrainConfig:
             problems.append("weight_decay and grad_clip must be >= 0")
         if self.ascent_bound is not None and not self.ascent_bound > 0:
             problems.append(f"ascent_bound must be > 0 or None, got {self.ascent_bound}")
+        if self.max_prompts is not None and self.max_prompts < 1:
+            problems.append(f"max_prompts must be >= 1 or None, got {self.max_prompts}")
         if not self.ascent_weight >= 0:
             problems.append(f"ascent_weight must be >= 0, got {self.ascent_weight}")
         if self.ascent_margin is not None and not self.ascent_margin >= 0:

@@ -153,7 +153,7 @@ class Recipe:
         store = SampleStore.open(cfg.dataset)
         return BatchSource(store, cfg.objective, cfg.batch_size, cfg.seed, rank=self.rank,
                            world_size=self.world_size, other_view=cfg.other_view,
-                           paired_dro=cfg.paired_dro)
+                           paired_dro=cfg.paired_dro, max_prompts=cfg.max_prompts)
 
     def _resume(self) -> None:
         ckpt = latest_checkpoint(self.run_dir)
