@@ -29,7 +29,8 @@ from typing import Any
 from dso.demo.config import DemoConfig
 from dso.train import TrainConfig
 
-SIZES = (20, 40, 80, 160, 320)  # training objects in the dataset-size rows (x 2 views x 4)
+SIZES = (120, 240, 480, 960, 1920)  # prompts (x 4 samples) in the dataset-size rows, the first
+BIG = (320, 6)                       # N of one dataset of 320 training objects x 6 views
 VAL_OBJECTS = 120
 
 
@@ -40,6 +41,7 @@ class Row:
     name: str
     question: str
     objects: int = 160  # training objects in the dataset
+    views: int = 2  # views of each object used as prompts
     data_guidance: float = 7.5  # guidance the dataset was sampled at
     train: dict[str, Any] | None = None  # TrainConfig changes from the demo's; None: no training
     eval_guidance: float = 7.5
@@ -82,12 +84,19 @@ def rows() -> list[Row]:
             for w in (0.25, 0.0)]
     out += [Row(f"DRO, ascent within {m:g} of base", gentle,
                 train={**DEMO, "ascent_margin": m, "ascent_bound": None}) for m in (0.02, 0.1)]
+    fit = "fit the guided velocity (the sampler's)"
+    out += [Row(f"{name}, guided loss", fit, train={"objective": name.lower(),
+                                                    "guided_loss": True})
+            for name in ("SFT", "DRO", "DPO")]
     return out
 
 
-def size_rows(recipe: dict[str, Any], label: str) -> list[Row]:
-    """The chosen recipe over dataset sizes (Fig. 6 right)."""
-    return [Row(f"{label}, {n} objects", "dataset size", objects=n, train=recipe) for n in SIZES]
+def size_rows(recipes: dict[str, dict[str, Any]]) -> list[Row]:
+    """Recipes over dataset sizes (Fig. 6 right): the first N prompts of one large dataset."""
+    objects, views = BIG
+    return [Row(f"{label}, {4 * n} samples", "dataset size", objects=objects, views=views,
+                train={**recipe, "max_prompts": n})
+            for label, recipe in recipes.items() for n in SIZES]
 
 
 def _demo_train_config(ds: Path, run: Path, changes: dict[str, Any]) -> TrainConfig:
@@ -113,7 +122,7 @@ class Study:
         from dso.world import World, build_world
 
         cfg, path = DemoConfig(), self.out / "world"
-        n_train = (max(SIZES) if not self.quick else 40)
+        n_train = BIG[0] if not self.quick else 40
         if (path / "world.json").exists():
             world = World.open(path)
             if len(world.objects("train")) >= n_train and len(world.objects("val")):
@@ -128,13 +137,14 @@ class Study:
         gen.sampler = gen.sampler.override(guidance=guidance)
         return gen
 
-    def dataset(self, objects: int, guidance: float) -> Path:
+    def dataset(self, objects: int, guidance: float, views: int = 2) -> Path:
         from dso.data import generate_dataset, label_dataset
         from dso.data.prompts import prompts_from_world
 
         objects = min(objects, 40) if self.quick else objects
-        path = self.out / "datasets" / f"g{guidance:g}-{objects}"
-        prompts = prompts_from_world(self.world(), "train", views=2, limit=objects)
+        path = self.out / "datasets" / (f"g{guidance:g}-{objects}" +
+                                         (f"x{views}" if views != 2 else ""))
+        prompts = prompts_from_world(self.world(), "train", views=views, limit=objects)
         generate_dataset(path, self.generator(guidance=guidance), prompts, n=4, seed=0,
                          progress=False)
         label_dataset(path, workers=self.workers, progress=False)
@@ -149,10 +159,13 @@ class Study:
         cache = self.out / "rows" / f"{_slug(row.name)}-{_digest(dataclasses.asdict(row))}.json"
         if cache.exists():
             return json.loads(cache.read_text())
-        ds = self.dataset(row.objects, row.data_guidance) if row.train is not None else None
+        ds = (self.dataset(row.objects, row.data_guidance, row.views)
+              if row.train is not None else None)
         started, run = time.perf_counter(), None
         if ds is not None:  # rows that train alike share one run
-            run = self.out / "runs" / _digest([row.objects, row.data_guidance, row.train])
+            key = [row.objects, row.data_guidance, row.train] + ([row.views] if row.views != 2
+                                                                 else [])
+            run = self.out / "runs" / _digest(key)
             cfg = _demo_train_config(ds, run, row.train)
             if self.quick:
                 cfg = dataclasses.replace(cfg, steps=max(5, cfg.steps // 15))
@@ -171,19 +184,20 @@ class Study:
               flush=True)
         return record
 
-    def curve(self, name: str, changes: dict[str, Any], steps: int, every: int) -> list[dict]:
+    def curve(self, name: str, changes: dict[str, Any], steps: int, every: int,
+              big: bool = False) -> list[dict]:
         """A long run with the guardrail's held-out evaluation on val every `every` steps."""
         from dso.eval import make_eval_fn
         from dso.train import train
         from dso.train.logging import read_log
 
-        run = self.out / "curves" / f"{name}-{_digest([changes, steps, every])}"
+        run = self.out / "curves" / f"{name}-{_digest([changes, steps, every, big])}"
         if self.quick:
             steps, every = 20, 10
         if not (run / "adapter.safetensors").exists():
-            cfg = dataclasses.replace(
-                _demo_train_config(self.dataset(160, 7.5), run, changes), steps=steps,
-                eval_every=every)
+            ds = self.dataset(BIG[0], 7.5, BIG[1]) if big else self.dataset(160, 7.5)
+            cfg = dataclasses.replace(_demo_train_config(ds, run, changes), steps=steps,
+                                      eval_every=every)
             eval_fn = make_eval_fn(self.world(), "val", limit=None, workers=self.workers,
                                    n_points=self.n_points, bootstrap=0)
             train(cfg, eval_fn=eval_fn, progress=False)
@@ -260,10 +274,14 @@ def plot_fig6(curves: dict[str, list[dict]], sizes: list[dict[str, Any]], path: 
     twin.set_ylabel("F-score (val, dashed)")
     left.set_title("against steps (shaded: guardrail warned)")
     left.legend(loc="lower left", fontsize=7)
-    n = [r["row"]["objects"] * 8 for r in sizes]
-    right.plot(n, [r["overall"]["stable_pct"] for r in sizes], "-o", label="% stable")
     right2 = right.twinx()
-    right2.plot(n, [r["overall"]["fscore"] for r in sizes], "--s", color="tab:green", label="F")
+    for label, colour in (("DRO", "tab:blue"), ("DPO", "tab:orange"), ("SFT", "tab:green")):
+        mine = [r for r in sizes if r["row"]["name"].startswith(label)]
+        n = [4 * r["row"]["train"]["max_prompts"] for r in mine]
+        right.plot(n, [r["overall"]["stable_pct"] for r in mine], "-o", color=colour,
+                   label=f"{label} stable")
+        right2.plot(n, [r["overall"]["fscore"] for r in mine], "--s", color=colour)
+    right.legend(loc="lower left", fontsize=7)
     right.set_xscale("log")
     right.set_xlabel("labelled samples in the dataset")
     right.set_ylabel("% stable (val)")
@@ -284,6 +302,9 @@ def main() -> None:
     parser.add_argument("--dpo", default="{}", help="the same for DPO")
     parser.add_argument("--rows-only", action="store_true",
                         help="only the one-change rows (look at them, then pick --dro/--dpo)")
+    parser.add_argument("--no-curves", action="store_true", help="skip the long curve runs")
+    parser.add_argument("--curves-on-big", action="store_true",
+                        help="train the curve runs on the large dataset (BIG)")
     parser.add_argument("--curve-steps", type=int, default=600)
     parser.add_argument("--curve-every", type=int, default=75)
     args = parser.parse_args()
@@ -294,9 +315,12 @@ def main() -> None:
     dpo = {"objective": "dpo", **json.loads(args.dpo)}
     sizes, curves = [], {}
     if not args.rows_only:
-        sizes = [study.run(row) for row in size_rows(dro, "chosen DRO")]
-        curves = {"DRO": study.curve("dro", dro, args.curve_steps, args.curve_every),
-                  "DPO": study.curve("dpo", dpo, args.curve_steps, args.curve_every)}
+        sizes = [study.run(row) for row in size_rows(
+            {"DRO": dro, "SFT": {"objective": "sft"}, "DPO": dpo})]
+    if not args.rows_only and not args.no_curves:
+        curves = {name: study.curve(name.lower(), recipe, args.curve_steps, args.curve_every,
+                                    big=args.curves_on_big)
+                  for name, recipe in (("DRO", dro), ("DPO", dpo))}
     base = records[0]
     text = [f"# Shape study (`benchmarks/shape_study.py`, validation split, "
             f"{base['overall']['n_prompts']} images)", "",

@@ -74,3 +74,21 @@ def test_sampler_config_validation() -> None:
     with pytest.raises(ValueError, match="cfg_interval"):
         SamplerConfig(cfg_interval=(1.0, 0.5))
     assert SamplerConfig().override(cfg_interval=[0.2, 0.9]).cfg_interval == (0.2, 0.9)
+
+
+def test_guided_error_fits_the_velocity_the_sampler_follows():
+
+    def flow(x, t, cond):  # 2 with a condition, 0.5 without, whatever x and t
+        has = (cond.abs().flatten(1).sum(dim=1) > 0).to(x.dtype).reshape(-1, 1, 1, 1)
+        return torch.ones_like(x) * (0.5 + 1.5 * has)
+
+    x0, eps = torch.zeros(2, 1, 2, 2), torch.ones(2, 1, 2, 2)
+    cond, t = torch.ones(2, 3, 4), torch.tensor([0.8, 0.2])  # inside / outside [0.5, 1]
+    v = velocity_target(x0, eps)
+    err = per_sample_error(flow, x0, cond, t, eps, guidance=3.0, interval=(0.5, 1.0))
+    guided = (1 + 3.0) * 2.0 - 3.0 * 0.5  # 6.5 inside the interval, plain 2.0 outside
+    assert err.tolist() == pytest.approx([float(((guided - v) ** 2).mean()),
+                                          float(((2.0 - v) ** 2).mean())])
+    plain = per_sample_error(flow, x0, cond, t, eps)
+    assert plain.tolist() == pytest.approx([float(((2.0 - v) ** 2).mean())] * 2)
+    assert add_noise(x0, t, eps).shape == x0.shape

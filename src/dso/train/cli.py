@@ -19,7 +19,7 @@ _FIELDS = {
     "device": "device", "paired_dro": "paired_dro", "cond_dropout": "cond_dropout",
     "other_view": "other_view", "tensorboard": "tensorboard", "pair_noise": "pair_noise",
     "ascent_weight": "ascent_weight", "ascent_margin": "ascent_margin",
-    "max_prompts": "max_prompts",
+    "max_prompts": "max_prompts", "guided_loss": "guided_loss",
 }
 
 
@@ -97,6 +97,9 @@ def train_command(
     ascent_margin: float = typer.Option(None, "--ascent-margin",
                                         help="DRO: ascend an unstable sample only until its error "
                                              "is this far above the base model's [off]."),
+    guided_loss: bool = typer.Option(None, "--guided-loss/--plain-loss",
+                                     help="Fit the guided velocity the generator's sampler "
+                                          "follows, not the plain conditional one [plain]."),
     max_prompts: int = typer.Option(None, "--max-prompts",
                                     help="Train on the dataset's first N prompts only [all]."),
     pair_noise: str = typer.Option(None, "--pair-noise",

@@ -56,6 +56,8 @@ class TrainConfig:
     other_view: bool = False          # condition on another view of the same object
     max_prompts: int | None = None    # train on the dataset's first N prompts only
     cond_dropout: float = 0.0         # P(condition zeroed) per row, as in pre-training (0.1)
+    guided_loss: bool = False         # errors of the guided velocity the sampler follows
+                                      # ((1 + w) v(cond) - w v(0) inside its cfg interval)
     t_mean: float = 1.0               # t = sigmoid(N(t_mean, t_std)) (paper: 1, 1)
     t_std: float = 1.0
     seed: int = 0
