@@ -5,7 +5,8 @@
 
 One eval prompt per training family plus in-the-wild prompts; each tile shows the prompt image,
 two generated samples (different seeds) rendered with `dso.render.render_mesh`, and the
-oracle's verdict under each sample (green: stands, red: falls, with the final tilt).
+oracle's verdict under each sample (green: stands; red: falls, with the final tilt, or is in
+N pieces).
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def main() -> None:
             sheet.paste(_tile(render_mesh(s.mesh, size=TILE)), (xs, y0 + 16))
             res = check_mesh(s.mesh)
             ok = res.status == "ok" and res.stable
-            verdict = "stands" if ok else f"falls {res.tilt_deg:.0f} deg"
+            verdict = ("stands" if ok else f"{res.pieces} pieces" if res.reason == "pieces"
+                       else f"falls {res.tilt_deg:.0f} deg")
             draw.text((xs + 4, y0 + 16 + TILE + 2), verdict, fill=GREEN if ok else RED)
     sheet.save(args.out, optimize=True)
     print(f"wrote {args.out} ({len(prompts)} prompts x 2 samples)")
