@@ -74,7 +74,8 @@ def _train(out: Path, objective: str, cfg: DemoConfig, progress: bool) -> Path:
         pass
     batch = cfg.batch_size // 2 if objective == "dpo" else cfg.batch_size
     config = TrainConfig(dataset=str(out / "dataset"), out=str(run), objective=objective,
-                         weights=cfg.weights, steps=cfg.steps, batch_size=batch, lr=cfg.lr,
+                         weights=cfg.weights, steps=cfg.steps, batch_size=batch,
+                         lr=cfg.dpo_lr if objective == "dpo" else cfg.lr,
                          lora_rank=cfg.lora_rank, lora_alpha=2.0 * cfg.lora_rank,
                          paired_dro=cfg.dro_paired, ascent_bound=cfg.ascent_bound,
                          seed=cfg.seed, save_every=max(1, cfg.steps // 3))
