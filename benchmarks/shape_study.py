@@ -92,6 +92,9 @@ def rows() -> list[Row]:
     out += [Row(f"{name}, lr 2e-05", small, train={"objective": name.lower(), "lr": 2e-5})
             for name in ("SFT", "DRO", "DPO")]
     out += [Row("DRO, lr 2e-05, 450 steps", small, train={**DEMO, "lr": 2e-5, "steps": 450})]
+    out += [Row(f"{name}, lr 2e-05, {BIG[0]} objects x {BIG[1]} views", small, objects=BIG[0],
+                views=BIG[1], train={"objective": name.lower(), "lr": 2e-5})
+            for name in ("DRO", "SFT")]
     out += [Row("DRO, lr 5e-05, self-attention only", small,
                 train={**DEMO, "lr": 5e-5, "lora_targets": ("to_qkv",)})]
     return out
@@ -260,7 +263,8 @@ def table(records: list[dict[str, Any]], base: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot_fig6(curves: dict[str, list[dict]], sizes: list[dict[str, Any]], path: Path) -> None:
+def plot_fig6(curves: dict[str, list[dict]], sizes: list[dict[str, Any]], path: Path,
+              base: dict[str, Any]) -> None:
     """Left: stable and F on val against steps (DRO, DPO); right: against dataset size."""
     import matplotlib
 
@@ -293,10 +297,15 @@ def plot_fig6(curves: dict[str, list[dict]], sizes: list[dict[str, Any]], path: 
         right2.plot(n, [r["overall"]["fscore"] for r in mine], "--s", color=colour)
     right.legend(loc="lower left", fontsize=7)
     right.set_xscale("log")
-    right.set_xlabel("labelled samples in the dataset")
+    right.set_xticks([4 * n for n in SIZES], [str(4 * n) for n in SIZES])
+    right.minorticks_off()
+    for axis, key in ((right, "stable_pct"), (right2, "fscore")):
+        axis.axhline(base["overall"][key], color="grey", lw=0.8,
+                     ls="-" if key == "stable_pct" else "--")
+    right.set_xlabel("labelled samples in the dataset (grey: base)")
     right.set_ylabel("% stable (val)")
     right2.set_ylabel("F-score (val, dashed)")
-    right.set_title("against dataset size")
+    right.set_title("against dataset size (lr 2e-4 recipe)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -308,7 +317,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--workers", type=int, default=None, help="oracle workers")
     parser.add_argument("--dro", default="{}", help="JSON TrainConfig changes of the chosen DRO "
-                        "recipe for the size rows and curves (chosen from the first table)")
+                        "recipe for the curves (chosen from the first table)")
     parser.add_argument("--dpo", default="{}", help="the same for DPO")
     parser.add_argument("--rows-only", action="store_true",
                         help="only the one-change rows (look at them, then pick --dro/--dpo)")
@@ -325,8 +334,8 @@ def main() -> None:
     dpo = {"objective": "dpo", **json.loads(args.dpo)}
     sizes, curves = [], {}
     if not args.rows_only:
-        sizes = [study.run(row) for row in size_rows(
-            {"DRO": dro, "SFT": {"objective": "sft"}, "DPO": dpo})]
+        sizes = [study.run(row) for row in size_rows(  # the recipe the study started from
+            {"DRO": DEMO, "SFT": {"objective": "sft"}, "DPO": {"objective": "dpo"}})]
     if not args.rows_only and not args.no_curves:
         curves = {name: study.curve(name.lower(), recipe, args.curve_steps, args.curve_every,
                                     big=args.curves_on_big)
@@ -349,7 +358,7 @@ def main() -> None:
          for r in records + sizes], indent=1))
     (args.out / "curves.json").write_text(json.dumps(curves, indent=1))
     if sizes:
-        plot_fig6(curves, sizes, args.out / "fig6.png")
+        plot_fig6(curves, sizes, args.out / "fig6.png", records[0])
     print("\n".join(text))
     print(f"\n(total {time.perf_counter() - start:.0f} s; wrote {args.out}/study.md, fig6.png)")
 

@@ -17,17 +17,18 @@ class DemoConfig:
     seed: int = 0
     weights: str | None = None      # dso-tiny weights folder (None: the shipped ones)
     # world: prompts for DSO come from the train split; eval/wild are the paper's tables
-    world_train: int = 160          # training-family objects used as prompts
+    world_train: int = 320          # training-family objects used as prompts
     world_eval: int = 65            # evaluation objects (paper: 65)
     eval_views: int = 12            # views per evaluation object (paper: 12)
     wild_per_family: int = 30       # in-the-wild images per held-out family (paper: 30)
     # dataset: N samples per prompt image, labelled by the oracle
-    prompt_views: int = 2           # views per training object used as prompts
-    samples_per_prompt: int = 4     # paper: 4
+    prompt_views: int = 6           # views per training object used as prompts (paper: 6)
+    samples_per_prompt: int = 4     # paper: 4; 320 x 6 x 4 = 7680 labelled samples
     # fine-tuning: same steps and rows per step for the three objectives (a DPO batch of
     # batch_size // 2 pairs holds batch_size samples)
-    # learning rates chosen on the validation split by benchmarks/shape_study.py (2026-12-01):
-    # DRO and SFT keep the shape best at 2e-5, DPO's reference-anchored loss at 2e-4
+    # chosen on the validation split by benchmarks/shape_study.py (2026-12-01): the largest
+    # dataset (every objective kept the shape better with more data), DRO and SFT at lr 2e-5,
+    # DPO's reference-anchored loss at 2e-4
     steps: int = 150
     batch_size: int = 16
     lr: float = 2e-5                # DRO and SFT
