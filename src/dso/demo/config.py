@@ -1,4 +1,4 @@
-"""Sizes of the demo: the full run (about 20 minutes on 2 cores) and a quick smoke run."""
+"""Sizes of the demo: the full run (about 11 minutes on 2 cores) and a quick smoke run."""
 
 from __future__ import annotations
 
