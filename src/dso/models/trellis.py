@@ -22,7 +22,7 @@ from dso.models.stage1 import StageOneGenerator
 FLOW_NAME = "ss_flow_img_dit_L_16l8_fp16"
 DECODER_NAME = "ss_dec_conv3d_16l8_fp16"
 ENCODER_NAME = "ss_enc_conv3d_16l8_fp16"
-# Constructor arguments of the released stage-1 files (their json `args`; DESIGN.md §4.1).
+# Constructor arguments of the released stage-1 files (their json `args`; docs/formats.md).
 RELEASED_ARGS: dict[str, dict] = {
     FLOW_NAME: dict(resolution=16, in_channels=8, out_channels=8, model_channels=1024,
                     cond_channels=1024, num_blocks=24, num_heads=16, mlp_ratio=4, patch_size=1,
