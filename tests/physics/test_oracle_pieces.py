@@ -168,3 +168,15 @@ def test_vertex_shortcuts_agree_with_the_exact_distance():
         assert _touch(sa, sb, 0.01) == exact
         decided.add(exact)
     assert decided == {True, False}  # both outcomes were exercised
+
+
+def test_a_flat_sheet_near_the_object_is_debris_not_an_error():
+    block = trimesh.creation.box((0.6, 0.6, 0.4))
+    block.apply_translation([0.0, 0.0, 0.2])
+    # one triangle 0.5% off the block's side, mid-face (far from its corner vertices): the
+    # exact distance is asked for, and a flat shell has no solid to measure
+    sheet = trimesh.Trimesh([[0.305, -0.1, 0.1], [0.305, 0.1, 0.1], [0.305, 0.0, 0.3]],
+                            [[0, 1, 2]])
+    result = check_mesh(trimesh.util.concatenate([block, sheet]))
+    assert result.status == "ok", result.error
+    assert result.pieces == 1 and result.debris_pieces == 1 and result.stable is True

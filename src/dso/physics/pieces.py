@@ -71,7 +71,10 @@ class _Shell:
         if self._solid is None:
             self._solid = _manifold(self.vertices, self.faces)
             if self._solid is None:
-                hull = trimesh.Trimesh(self.vertices, self.faces, process=False).convex_hull
+                try:
+                    hull = trimesh.Trimesh(self.vertices, self.faces, process=False).convex_hull
+                except Exception:  # a flat shell has no hull (qhull refuses it): no solid
+                    return None
                 self._solid = _manifold(np.asarray(hull.vertices), np.asarray(hull.faces))
         return self._solid
 
