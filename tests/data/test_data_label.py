@@ -46,6 +46,24 @@ def test_every_mesh_gets_the_right_verdict(ds):
     assert '"label_status": "ok"' in (ds / "manifest.jsonl").read_text()
 
 
+def test_label_cli_exits_1_when_a_mesh_fails_and_0_when_all_pass(ds):
+    from typer.testing import CliRunner
+
+    from dso.cli import app
+
+    with SampleStore.open(ds) as store:
+        bad = [s for s in store.samples() if s["status"] == "ok"][3]
+    mesh = ds / bad["mesh_path"]
+    good = mesh.read_bytes()
+    mesh.write_bytes(b"ply\nnot a mesh\n")
+    failed = CliRunner().invoke(app, ["label", str(ds), "--workers", "1", "--quiet"])
+    assert failed.exit_code == 1 and "could not be checked" in failed.output
+    mesh.write_bytes(good)
+    again = CliRunner().invoke(app, ["label", str(ds), "--workers", "1", "--quiet",
+                                     "--retry-failed"])
+    assert again.exit_code == 0, again.output
+
+
 def test_broken_mesh_is_recorded_then_retried(ds):
     with SampleStore.open(ds) as store:
         samples = [s for s in store.samples() if s["status"] == "ok"]

@@ -115,13 +115,22 @@ def label(
                                    help="Meshes per committed chunk."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Run the stability oracle on every generated mesh and store the labels (resumable)."""
+    """Run the stability oracle on every generated mesh and store the labels (resumable).
+
+    Exit 0 when every mesh got a label, 1 when some could not be checked (their errors are
+    kept; --retry-failed tries them again), 2 on usage or input errors.
+    """
     from dso.data.label import label_dataset
 
     summary = label_dataset(ds, backend=backend, workers=workers, address=address,
                             preset=preset, threshold=threshold, retry_failed=retry_failed,
                             relabel=relabel, chunk_size=chunk_size, progress=not quiet)
     typer.echo(str(summary))
+    if summary.counts.get("errors"):  # the CLI contract: 1 when some item failed
+        typer.echo(f"{summary.counts['errors']} meshes could not be checked; their errors are "
+                   "recorded (`dso data stats`, manifest.jsonl); rerun with --retry-failed",
+                   err=True)
+        raise typer.Exit(1)
 
 
 @data_app.command("stats")
