@@ -50,3 +50,21 @@ def test_missing_targets_are_an_error():
     assert present_targets(flow, ("to_q", "nope")) == ["to_q"]
     with pytest.raises(ValueError, match="none of the LoRA targets"):
         apply_lora(flow, LoraSpec(4, 8.0, 0.0, ("nope",)))
+
+
+def test_saved_adapter_round_trips_and_leaves_no_temporary_file(tmp_path):
+    from dso.train.lora import ADAPTER_CONFIG, ADAPTER_FILE, load_adapter_state, save_adapter
+
+    model = apply_lora(tiny_flow(), SPEC)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.1)
+    save_adapter(model, SPEC, tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(
+        [ADAPTER_CONFIG, ADAPTER_FILE])  # written under temporary names, then renamed
+    other = apply_lora(tiny_flow(), SPEC)
+    load_adapter_state(other, tmp_path / "run")
+    x, t, cond = _inputs()
+    with torch.no_grad():
+        assert torch.allclose(other(x, t, cond), model(x, t, cond), atol=1e-6)

@@ -8,6 +8,7 @@ and `adapter_config.json` (rank, alpha, dropout, targets).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -75,11 +76,17 @@ def adapter_state(model: Any) -> dict[str, torch.Tensor]:
 
 
 def save_adapter(model: Any, spec: LoraSpec, folder: str | Path) -> Path:
-    """Write adapter.safetensors and adapter_config.json into `folder`."""
+    """Write adapter_config.json, then adapter.safetensors into `folder`, each through a
+    temporary file and a rename: the adapter file appears whole or not at all (callers such as
+    the demo take its presence to mean the run finished)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    save_file(adapter_state(model), str(folder / ADAPTER_FILE), metadata={"format": FORMAT})
-    (folder / ADAPTER_CONFIG).write_text(json.dumps(spec.to_json(), indent=2) + "\n")
+    config_tmp = folder / f".{ADAPTER_CONFIG}.tmp-{os.getpid()}"
+    config_tmp.write_text(json.dumps(spec.to_json(), indent=2) + "\n")
+    os.replace(config_tmp, folder / ADAPTER_CONFIG)
+    tmp = folder / f".{ADAPTER_FILE}.tmp-{os.getpid()}"
+    save_file(adapter_state(model), str(tmp), metadata={"format": FORMAT})
+    os.replace(tmp, folder / ADAPTER_FILE)
     return folder
 
 
