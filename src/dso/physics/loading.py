@@ -129,7 +129,7 @@ def validate(vertices: np.ndarray, faces: np.ndarray, source: str = "input") -> 
                              "a plane or a line, so it cannot stand")
 
 
-def _used_only(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def used_only(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Drop vertices no face uses (they would widen the hull and the normalisation)."""
     used = np.zeros(len(vertices), dtype=bool)
     used[faces.ravel()] = True
@@ -199,7 +199,7 @@ def prepare(mesh: MeshLike, up: str = "z", max_faces: int = 0,
     raw = load_raw(mesh)
     v = np.asarray(raw.vertices, dtype=np.float64)
     f = np.asarray(raw.faces, dtype=np.int64)
-    v, f = _used_only(v, f)
+    v, f = used_only(v, f)
     validate(v, f, source)
     closed = is_closed_oriented(f)
     if not closed:

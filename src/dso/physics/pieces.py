@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
+from dso.physics.loading import used_only
+
 DEFAULT_GAP = 0.01
 DEFAULT_DEBRIS_FRACTION = 0.005
 
@@ -221,7 +223,5 @@ def kept_mesh(mesh: trimesh.Trimesh, pieces: Pieces) -> trimesh.Trimesh:
     """`mesh` without its debris (the mesh itself when nothing was dropped)."""
     if pieces.keep is None:
         return mesh
-    faces = np.asarray(mesh.faces)[pieces.keep]
-    used, inverse = np.unique(faces, return_inverse=True)
-    return trimesh.Trimesh(np.asarray(mesh.vertices)[used], inverse.reshape(faces.shape),
-                           process=False)
+    vertices, faces = used_only(np.asarray(mesh.vertices), np.asarray(mesh.faces)[pieces.keep])
+    return trimesh.Trimesh(vertices, faces, process=False)
