@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 OBJECTIVES = ("dro", "dpo", "sft")
 MODELS = ("base",) + OBJECTIVES
@@ -59,6 +60,20 @@ class DemoConfig:
         if run is not None:
             load_adapter(generator, run)
         return generator
+
+    def train_config(self, objective: str, dataset: str | Path, out: str | Path):
+        """The `TrainConfig` of one objective's run: the same steps and rows per step for all
+        (a DPO batch of batch_size // 2 pairs holds batch_size samples)."""
+        from dso.train import TrainConfig
+
+        dpo = objective == "dpo"
+        return TrainConfig(dataset=str(dataset), out=str(out), objective=objective,
+                           weights=self.weights, steps=self.steps,
+                           batch_size=self.batch_size // 2 if dpo else self.batch_size,
+                           lr=self.dpo_lr if dpo else self.lr, lora_rank=self.lora_rank,
+                           lora_alpha=2.0 * self.lora_rank, paired_dro=self.dro_paired,
+                           ascent_bound=self.ascent_bound, seed=self.seed,
+                           save_every=max(1, self.steps // 3))
 
     def to_dict(self) -> dict:
         """JSON-ready copy of the configuration."""

@@ -62,7 +62,7 @@ def _dataset(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:
 
 
 def _train(out: Path, objective: str, cfg: DemoConfig, progress: bool) -> Path:
-    from dso.train import TrainConfig, train
+    from dso.train import train
     from dso.train.checkpoint import latest_checkpoint
     from dso.train.lora import find_adapter
 
@@ -72,13 +72,7 @@ def _train(out: Path, objective: str, cfg: DemoConfig, progress: bool) -> Path:
         return run
     except FileNotFoundError:
         pass
-    batch = cfg.batch_size // 2 if objective == "dpo" else cfg.batch_size
-    config = TrainConfig(dataset=str(out / "dataset"), out=str(run), objective=objective,
-                         weights=cfg.weights, steps=cfg.steps, batch_size=batch,
-                         lr=cfg.dpo_lr if objective == "dpo" else cfg.lr,
-                         lora_rank=cfg.lora_rank, lora_alpha=2.0 * cfg.lora_rank,
-                         paired_dro=cfg.dro_paired, ascent_bound=cfg.ascent_bound,
-                         seed=cfg.seed, save_every=max(1, cfg.steps // 3))
+    config = cfg.train_config(objective, out / "dataset", run)
     train(config, resume=latest_checkpoint(run) is not None, progress=progress)
     return run
 
