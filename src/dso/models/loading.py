@@ -3,8 +3,10 @@
 The json holds `{"name": <class name>, "args": {...constructor arguments...}}`. Loading is strict:
 missing keys, unexpected keys, shape mismatches and non-float tensors raise `ModelLoadError`
 naming the offending keys. Half-precision tensors (the released checkpoints store transformer
-blocks in fp16) are cast to the model's dtype (float32 by default) unless `allow_cast=False`,
-in which case they raise too.
+blocks in fp16 or bf16) are cast to the model's dtype (float32 by default) unless
+`allow_cast=False`, in which case they raise too. TRELLIS.2's `rope_phases` (complex64) is a
+fixed function of the args: a file may omit it (the built value is kept); if present it must
+equal the built value.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from dso.models.encoders import TinyImageEncoder
-from dso.models.flow import SparseStructureFlowModel
+from dso.models.flow import DTYPES, SparseStructureFlowModel
 from dso.models.vae import SparseStructureDecoder, SparseStructureEncoder
 
 MODEL_CLASSES: dict[str, type[nn.Module]] = {
@@ -31,6 +33,10 @@ MODEL_CLASSES: dict[str, type[nn.Module]] = {
 # Parts that TRELLIS converts to float16 when a model is built with `use_fp16=True`: the Linear
 # and Conv3d layers inside these submodules (norms, embeddings and outer layers stay float32).
 FP16_PARTS: dict[str, tuple[str, ...]] = {"SparseStructureFlowModel": ("blocks",)}
+
+
+# Buffers that are a fixed function of the constructor arguments: a file may leave them out.
+DERIVED_BUFFERS = ("rope_phases",)
 
 
 class ModelLoadError(ValueError):
@@ -75,7 +81,7 @@ def check_state_dict(
 ) -> dict[str, torch.Tensor]:
     """Validate `state` against `model` and return it cast to the model's dtypes."""
     own = model.state_dict()
-    missing = sorted(set(own) - set(state))
+    missing = sorted(set(own) - set(state) - set(DERIVED_BUFFERS))
     unexpected = sorted(set(state) - set(own))
     problems = []
     if missing:
@@ -89,9 +95,15 @@ def check_state_dict(
     ]
     if bad_shape:
         problems.append(f"shape mismatch: {_short(bad_shape)}")
-    not_float = sorted(k for k, v in state.items() if not v.is_floating_point())
+    not_float = sorted(k for k, v in state.items() if not v.is_floating_point()
+                       and not (v.is_complex() and k in own and own[k].is_complex()))
     if not_float:
         problems.append(f"non-float tensors: {_short(not_float)}")
+    derived = [k for k in DERIVED_BUFFERS if k in state and k in own and not own[k].is_meta
+               and state[k].shape == own[k].shape
+               and not torch.allclose(state[k].to(own[k]), own[k], atol=1e-5)]
+    if derived:
+        problems.append(f"{_short(derived)} differ from the values the json's args define")
     cast = sorted(k for k in set(own) & set(state) if state[k].dtype != own[k].dtype)
     if cast and not allow_cast:
         dtypes = sorted({str(state[k].dtype) for k in cast})
@@ -100,7 +112,8 @@ def check_state_dict(
         )
     if problems:
         raise ModelLoadError("; ".join(problems))
-    return {k: v.to(own[k].dtype) for k, v in state.items()}
+    out = {k: v.to(own[k].dtype) for k, v in state.items()}
+    return {**{k: own[k] for k in DERIVED_BUFFERS if k in own and k not in out}, **out}
 
 
 def load_model(
@@ -143,19 +156,31 @@ def save_model(
     save_file(state, str(directory / f"{name}.safetensors"))
 
 
-def release_dtypes(model: nn.Module, use_fp16: bool) -> dict[str, torch.dtype]:
-    """The dtype of each state-dict key as TRELLIS holds it after building `model`'s class.
+def args_blocks_dtype(args: dict) -> torch.dtype | None:
+    """The dtype a release's args put the blocks' layers in: float16 for v1's `use_fp16`,
+    TRELLIS.2's `dtype` (e.g. 'bfloat16'), None for float32 throughout."""
+    if args.get("use_fp16"):
+        return torch.float16
+    dtype = DTYPES.get(str(args.get("dtype")), torch.float32)
+    return None if dtype == torch.float32 else dtype
 
-    With `use_fp16`, weights and biases of Linear/Conv3d layers inside the parts listed in
-    `FP16_PARTS` are float16; every other tensor (and everything without `use_fp16`) float32.
-    Works on meta-device models.
+
+def release_dtypes(model: nn.Module, use_fp16: bool | torch.dtype | None
+                   ) -> dict[str, torch.dtype]:
+    """The dtype of each floating state-dict key as the reference holds it after building
+    `model`'s class (complex buffers such as `rope_phases` are left out: they keep theirs).
+
+    With `use_fp16` (True: float16; or a dtype, e.g. TRELLIS.2's bfloat16), weights and biases of
+    Linear/Conv3d layers inside the parts listed in `FP16_PARTS` are in that dtype; every other
+    tensor (and everything when it is False/None) float32. Works on meta-device models.
     """
     out = {k: torch.float32 for k, v in model.state_dict().items() if v.is_floating_point()}
     if not use_fp16:
         return out
+    half = torch.float16 if use_fp16 is True else use_fp16
     for part in FP16_PARTS.get(type(model).__name__, ()):
         for name, sub in getattr(model, part).named_modules():
             if isinstance(sub, nn.Linear | nn.Conv3d):
                 for pname, _ in sub.named_parameters(recurse=False):
-                    out[f"{part}.{name}.{pname}"] = torch.float16
+                    out[f"{part}.{name}.{pname}"] = half
     return out
