@@ -26,7 +26,7 @@ def _cases(tmp) -> dict[str, tuple[list, str]]:
                      "no world"),
         "generate": (["generate", "--images", image, "--generator", "nope", "--n", 1,
                       "--out", tmp / "ds", "--quiet"],
-                     "unknown generator 'nope'; known: dso-tiny, trellis"),
+                     "unknown generator 'nope'; known: dso-tiny, trellis, trellis2"),
         "label": (["label", missing, "--preset", "nope", "--quiet"],
                   "unknown preset 'nope'; known: accurate, dso"),
         "data stats": (["data", "stats", missing], "no dataset"),

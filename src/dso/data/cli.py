@@ -60,8 +60,8 @@ def _check_generator_name(out: Path, name: str) -> None:
 def generate(
     n: int = typer.Option(..., "--n", min=1, help="Samples per prompt image."),
     out: Path = typer.Option(..., "--out", help="Dataset directory (resumed if it exists)."),
-    generator: str = typer.Option("dso-tiny", "--generator", help="dso-tiny | trellis"),
-    weights: Path = typer.Option(None, "--weights", help="Weights directory (trellis)."),
+    generator: str = typer.Option("dso-tiny", "--generator", help="dso-tiny | trellis | trellis2"),
+    weights: Path = typer.Option(None, "--weights", help="Weights directory (trellis, trellis2)."),
     images: list[Path] = typer.Option(None, "--images",
                                       help="PNG/JPEG/WebP files or folders (RGBA is cropped "
                                            "to the object; RGB needs a plain background)."),

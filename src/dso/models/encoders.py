@@ -6,6 +6,9 @@
   (`pip install 'dso[trellis]'`), weights from a local folder only: 518 px input, last block's
   output before the final norm, then a non-affine layer norm -> [B, 1374, 1024]
   (docs/formats.md §Conditioning).
+- `Dinov3Condition`: TRELLIS.2's DINOv3 ViT-L/16 (4 registers) the same way: 512 px, all 24
+  layers, the model's own final norm replaced by a non-affine layer norm -> [B, 1029, 1024]
+  (CLS, 4 registers, 32 x 32 patches in row-major order).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from dso._optional import require
+from dso._optional import MissingDependency, require
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -79,21 +82,31 @@ class TinyImageEncoder(nn.Module):
         return self(images_to_tensor(images, self.image_size).to(device))
 
 
-class Dinov2Condition(nn.Module):
-    """DINOv2-with-registers features in TRELLIS's convention, from a local folder."""
+class _ViTCondition(nn.Module):
+    """A `transformers` ViT from a local folder; features = last block's output (before the
+    model's own final norm) through a layer norm without affine (eps 1e-5), all tokens kept."""
 
-    def __init__(self, path: str | Path, image_size: int = 518, device: str = "cpu") -> None:
+    model_class = ""  # the transformers class
+    label = ""  # how messages name the model
+    example = ""  # a hub name of a matching checkpoint, for messages
+
+    def __init__(self, path: str | Path, image_size: int, device: str = "cpu") -> None:
         super().__init__()
-        transformers = require("transformers", "trellis", "the DINOv2 condition encoder")
+        transformers = require("transformers", "trellis", f"the {self.label} condition encoder")
+        cls = getattr(transformers, self.model_class, None)
+        if cls is None:
+            raise MissingDependency(
+                f"transformers {transformers.__version__} has no {self.model_class} (needed for "
+                f"the {self.label} condition encoder); install a newer one: pip install -U "
+                "'dso[trellis]'"
+            )
         path = Path(path)
         if not (path / "config.json").is_file():
             raise FileNotFoundError(
-                f"no DINOv2 model at {path}: expected a transformers folder (config.json and "
-                "weights) of Dinov2WithRegistersModel, e.g. facebook/dinov2-with-registers-large"
+                f"no {self.label} model at {path}: expected a transformers folder (config.json "
+                f"and weights) of {self.model_class}, e.g. {self.example}"
             )
-        self.model = transformers.Dinov2WithRegistersModel.from_pretrained(
-            str(path), local_files_only=True
-        )
+        self.model = cls.from_pretrained(str(path), local_files_only=True)
         self.model.to(device).eval()
         self.image_size = image_size
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -101,7 +114,7 @@ class Dinov2Condition(nn.Module):
         self.to(device)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        """float [B, 3, S, S] in [0, 1] -> [B, 1 + registers + (S/14)^2, hidden]."""
+        """float [B, 3, S, S] in [0, 1] -> [B, 1 + registers + patches, hidden]."""
         x = (pixels - self.mean) / self.std
         out = self.model(pixel_values=x, output_hidden_states=True)
         feats = out.hidden_states[-1]  # last block's output, before the final layer norm
@@ -111,3 +124,25 @@ class Dinov2Condition(nn.Module):
     def encode_images(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         """uint8 images (RGB on black = premultiplied) -> condition tokens (no grad)."""
         return self(images_to_tensor(images, self.image_size).to(self.mean.device))
+
+
+class Dinov2Condition(_ViTCondition):
+    """DINOv2-with-registers features in TRELLIS's convention, from a local folder."""
+
+    model_class = "Dinov2WithRegistersModel"
+    label = "DINOv2"
+    example = "facebook/dinov2-with-registers-large"
+
+    def __init__(self, path: str | Path, image_size: int = 518, device: str = "cpu") -> None:
+        super().__init__(path, image_size, device)
+
+
+class Dinov3Condition(_ViTCondition):
+    """DINOv3 ViT features in TRELLIS.2's convention (512 px), from a local folder."""
+
+    model_class = "DINOv3ViTModel"
+    label = "DINOv3"
+    example = "facebook/dinov3-vitl16-pretrain-lvd1689m"
+
+    def __init__(self, path: str | Path, image_size: int = 512, device: str = "cpu") -> None:
+        super().__init__(path, image_size, device)

@@ -3,7 +3,8 @@
 - RGBA with transparency: crop a square around the bounding box of the pixels with alpha above
   0.8 (side 1.2 x the box's longer side, centred on the box, padded with transparency where it
   leaves the image), resize it to the encoder's size (Lanczos), premultiply the colour by alpha
-  (the background becomes black). This is TRELLIS's own preprocessing of an RGBA input.
+  (the background becomes black). This is TRELLIS's own preprocessing of an RGBA input;
+  TRELLIS.2 crops the same way with no margin (`margin=1.0`).
 - RGB (or RGBA that is opaque everywhere): taken as is and only resized. It should show the
   object on black or on one plain colour; `read_image` refuses an image file whose border is
   busy (a photo), with a message that says how to remove the background.
@@ -92,24 +93,28 @@ def read_image(path: str | Path) -> np.ndarray:
     return check_background(arr, str(path))
 
 
-def crop_to_alpha(rgba: np.ndarray, where: str = "image") -> Image.Image:
-    """The square RGBA crop around the object, as TRELLIS makes it (see module docstring)."""
+def crop_to_alpha(rgba: np.ndarray, where: str = "image", margin: float = MARGIN
+                  ) -> Image.Image:
+    """The square RGBA crop around the object, as TRELLIS makes it (see module docstring);
+    `margin` is the crop side over the box's longer side (TRELLIS 1.2, TRELLIS.2 1.0)."""
     rows, cols = np.nonzero(rgba[..., 3] > ALPHA_CUT)
     if rows.size == 0:
         raise ImageError(f"{where}: no pixel has alpha above 0.8: nothing to crop to (is the "
                          "object fully transparent?)")
     x0, x1, y0, y1 = cols.min(), cols.max(), rows.min(), rows.max()
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    half = max(int(max(x1 - x0, y1 - y0) * MARGIN) // 2, 1)
+    half = max(int(max(x1 - x0, y1 - y0) * margin) // 2, 1)
     box = (cx - half, cy - half, cx + half, cy + half)  # PIL rounds; outside pads transparent
     return Image.fromarray(rgba, "RGBA").crop(box)
 
 
-def prepare_image(img: np.ndarray, size: int, where: str = "image") -> np.ndarray:
-    """The uint8 size x size x 3 image (RGB on black) a condition encoder of `size` px takes."""
+def prepare_image(img: np.ndarray, size: int, where: str = "image", margin: float = MARGIN
+                  ) -> np.ndarray:
+    """The uint8 size x size x 3 image (RGB on black) a condition encoder of `size` px takes
+    (`margin`: see `crop_to_alpha`)."""
     arr = as_image_array(img, where)
     if arr.shape[2] == 4:
-        crop = crop_to_alpha(arr, where).resize((size, size), Image.LANCZOS)
+        crop = crop_to_alpha(arr, where, margin).resize((size, size), Image.LANCZOS)
         px = np.asarray(crop).astype(np.float32) / 255
         return (px[..., :3] * px[..., 3:4] * 255).astype(np.uint8)
     if arr.shape[:2] == (size, size):

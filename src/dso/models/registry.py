@@ -21,6 +21,7 @@ GeneratorFactory = Callable[..., "Generator"]
 _REGISTRY: dict[str, GeneratorFactory | str] = {
     "dso-tiny": "dso.models.tiny:TinyGenerator.load",
     "trellis": "dso.models.trellis:TrellisGenerator.load",
+    "trellis2": "dso.models.trellis2:Trellis2Generator.load",
 }
 
 
@@ -52,7 +53,8 @@ def _resolve(name: str) -> GeneratorFactory:
 def get_generator(
     name: str = "dso-tiny", weights: str | Path | None = None, device: str = "cpu"
 ) -> Generator:
-    """The generator `name` ('dso-tiny': shipped weights by default; 'trellis': weights=DIR).
+    """The generator `name` ('dso-tiny': shipped weights by default; 'trellis', 'trellis2':
+    weights=DIR).
 
     An unknown name raises `dso.errors.UnknownNameError` (a ValueError and a KeyError).
     """

@@ -25,6 +25,8 @@ def seeded_noise(shape: Sequence[int], seeds: Sequence[int]) -> torch.Tensor:
 class StageOneGenerator(Generator):
     """Generator from a flow transformer, a VAE decoder (+ optional encoder) and a cond encoder."""
 
+    crop_margin = 1.2  # RGBA prompts: crop side / object box side (TRELLIS; TRELLIS.2: 1.0)
+
     def __init__(
         self,
         name: str,
@@ -57,12 +59,13 @@ class StageOneGenerator(Generator):
         """RGB or RGBA images -> condition tokens [B, L, Dc] on the generator's device.
 
         Each image is prepared as TRELLIS does (`dso.models.preprocess.prepare_image`): RGBA is
-        cropped to the object and premultiplied on black, RGB is resized as it is.
+        cropped to the object (`crop_margin`) and premultiplied on black, RGB is resized as it is.
         """
         from dso.models.preprocess import prepare_image
 
         size = self.cond_encoder.image_size
-        ready = [prepare_image(img, size, f"image {i}") for i, img in enumerate(images)]
+        ready = [prepare_image(img, size, f"image {i}", self.crop_margin)
+                 for i, img in enumerate(images)]
         self.cond_encoder.eval()
         return self.cond_encoder.encode_images(ready)
 

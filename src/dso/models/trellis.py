@@ -40,6 +40,22 @@ def find_checkpoint(directory: Path, name: str) -> Path | None:
     return None
 
 
+def load_stage1_files(directory: Path, flow_name: str, decoder_hint: str = ""):
+    """(flow, decoder, encoder or None) from `directory` or `directory/ckpts`, loaded strictly;
+    a missing flow or decoder raises ModelLoadError (`decoder_hint` says where to find it)."""
+    names = (flow_name, DECODER_NAME, ENCODER_NAME)
+    found = {n: find_checkpoint(directory, n) for n in names}
+    for n, hint in ((flow_name, ""), (DECODER_NAME, decoder_hint)):
+        if found[n] is None:
+            raise ModelLoadError(f"{n}.json not found in {directory} or {directory / 'ckpts'}"
+                                 + (f": {hint}" if hint else ""))
+    flow = load_model(found[flow_name], flow_name)
+    decoder = load_model(found[DECODER_NAME], DECODER_NAME)
+    enc_dir = found[ENCODER_NAME]
+    encoder = load_model(enc_dir, ENCODER_NAME) if enc_dir is not None else None
+    return flow, decoder, encoder
+
+
 class TrellisGenerator(StageOneGenerator):
     """TRELLIS-image-large stage 1: DINOv2 [B, 1374, 1024] -> 8 x 16^3 latents -> 64^3 grids."""
 
@@ -54,14 +70,7 @@ class TrellisGenerator(StageOneGenerator):
         if weights is None:
             raise ModelLoadError("the trellis generator needs weights=DIR (your released files)")
         directory = Path(weights)
-        found = {n: find_checkpoint(directory, n) for n in (FLOW_NAME, DECODER_NAME, ENCODER_NAME)}
-        for n in (FLOW_NAME, DECODER_NAME):
-            if found[n] is None:
-                raise ModelLoadError(f"{n}.json not found in {directory} or {directory / 'ckpts'}")
-        flow = load_model(found[FLOW_NAME], FLOW_NAME)
-        decoder = load_model(found[DECODER_NAME], DECODER_NAME)
-        enc_dir = found[ENCODER_NAME]
-        encoder = load_model(enc_dir, ENCODER_NAME) if enc_dir is not None else None
+        flow, decoder, encoder = load_stage1_files(directory, FLOW_NAME)
         cond = Dinov2Condition(Path(dinov2) if dinov2 is not None else directory / "dinov2")
         hidden = cond.model.config.hidden_size
         if hidden != flow.cond_channels:

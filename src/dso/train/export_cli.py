@@ -16,6 +16,7 @@ def export_command(
     format: str = typer.Option("released", "--format",
                                help="released: merged flow in the released file format "
                                     "(trellis: ss_flow_img_dit_L_16l8_fp16.json/.safetensors; "
+                                    "trellis2: ss_flow_img_dit_1_3B_64_bf16.json/.safetensors; "
                                     "dso-tiny: a --weights folder) | peft: the full PEFT "
                                     "state dict of the adapted flow."),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),

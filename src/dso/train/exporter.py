@@ -6,8 +6,11 @@ Formats:
   `from_pretrained` loads strictly: the json's `name` and `args` are the source model's, the
   tensors have the released keys and shapes, and their dtypes are those TRELLIS holds after
   building the model (`dso.models.loading.release_dtypes`: fp16 Linear layers in the blocks
-  when `use_fp16`). For `dso-tiny` the output is a whole weights folder (`--weights` loads
-  it): the merged flow in the source file's dtypes, the other parts copied unchanged.
+  when `use_fp16`). For `trellis2` it is `ss_flow_img_dit_1_3B_64_bf16.*`, TRELLIS.2's file
+  pair, by the same rule: the blocks' Linear layers in the json's `dtype` (bf16 as released),
+  the rest fp32 and `rope_phases` complex64. For `dso-tiny` the output is a whole weights folder
+  (`--weights` loads it): the merged flow in the source file's dtypes, the other parts copied
+  unchanged.
 - `peft`: `flow_peft.safetensors`, the full state dict of the PEFT-wrapped (unmerged) flow
   (`base_model.model....base_layer.weight`, `...lora_A.default.weight`), which
   `get_peft_model(flow, LoraConfig(...)).load_state_dict(...)` loads strictly, plus
@@ -37,6 +40,16 @@ FORMATS = ("released", "peft")
 PEFT_FILE = "flow_peft.safetensors"
 PEFT_CONFIG = "peft_config.json"
 _TINY_COPIED = ("decoder", "encoder", "image_encoder")
+RELEASES = ("trellis", "trellis2")  # generators whose flow is written in a released format
+
+
+def _release_flow_name(generator: str) -> str:
+    """The released stage-1 flow's file name of `generator` (one of RELEASES)."""
+    if generator == "trellis2":
+        from dso.models.trellis2 import FLOW_NAME
+    else:
+        from dso.models.trellis import FLOW_NAME
+    return FLOW_NAME
 
 
 class ExportError(ValueError):
@@ -66,17 +79,18 @@ class FlowSource:
 
 
 def flow_source(generator: str, weights: str | Path | None) -> FlowSource:
-    """The base flow files of `generator` ('trellis' or 'dso-tiny') with `weights`."""
-    if generator == "trellis":
-        from dso.models.trellis import FLOW_NAME, find_checkpoint
+    """The base flow files of `generator` ('trellis', 'trellis2' or 'dso-tiny') with `weights`."""
+    if generator in RELEASES:
+        from dso.models.trellis import find_checkpoint
 
+        name = _release_flow_name(generator)
         if weights is None:
-            raise ExportError("the run's config names no trellis weights folder")
-        found = find_checkpoint(Path(weights), FLOW_NAME)
+            raise ExportError(f"the run's config names no {generator} weights folder")
+        found = find_checkpoint(Path(weights), name)
         if found is None:
-            raise ExportError(f"{FLOW_NAME}.json not found in {weights} or {weights}/ckpts "
+            raise ExportError(f"{name}.json not found in {weights} or {weights}/ckpts "
                               "(the run's base weights moved?)")
-        return FlowSource(generator, found, FLOW_NAME)
+        return FlowSource(generator, found, name)
     if generator == "dso-tiny":
         from dso.models.tiny import default_weights_dir
 
@@ -84,7 +98,8 @@ def flow_source(generator: str, weights: str | Path | None) -> FlowSource:
         if not (directory / "flow.json").is_file():
             raise ExportError(f"no dso-tiny weights in {directory}")
         return FlowSource(generator, directory, "flow")
-    raise ExportError(f"export supports the trellis and dso-tiny generators, not {generator!r}")
+    raise ExportError("export supports the trellis, trellis2 and dso-tiny generators, not "
+                      f"{generator!r}")
 
 
 _ST_DTYPES = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32,
@@ -99,16 +114,21 @@ def _file_dtypes(path: Path) -> dict[str, torch.dtype]:
 
 def target_dtypes(source: FlowSource, flow: nn.Module, args: dict) -> dict[str, torch.dtype]:
     """The dtype each exported key is written in (see the module docstring)."""
-    from dso.models.loading import release_dtypes
+    from dso.models.loading import args_blocks_dtype, release_dtypes
 
-    if source.generator == "trellis":
-        return release_dtypes(flow, bool(args.get("use_fp16", False)))
+    if source.generator in RELEASES:
+        return release_dtypes(flow, args_blocks_dtype(args))
     return _file_dtypes(source.directory / f"{source.name}.safetensors")
 
 
 def released_state(flow: nn.Module, dtypes: dict[str, torch.dtype]) -> dict[str, torch.Tensor]:
     """`flow`'s state dict cast to `dtypes` (works on meta tensors; no copy to CPU)."""
     return {k: v.detach().to(dtypes.get(k, v.dtype)) for k, v in flow.state_dict().items()}
+
+
+def _as_float32(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Floating tensors as float32 (complex buffers such as `rope_phases` unchanged)."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
 def _peft_dtype(key: str, dtypes: dict[str, torch.dtype]) -> torch.dtype:
@@ -216,14 +236,15 @@ def _write_released(source: FlowSource, raw: dict, model, tmp: Path):
             shutil.copy2(source.directory / "generator.json", tmp / "generator.json")
             files.append("generator.json")
     # what was written is what the caller holds: the merged flow at the written precision
-    merged.load_state_dict({k: v.float() for k, v in state.items()})
+    merged.load_state_dict(_as_float32(state))
     return merged, sorted(files)
 
 
 def _write_peft(source: FlowSource, raw: dict, model, spec, tmp: Path):
     base = model.get_base_model()
     dtypes = target_dtypes(source, base, raw["args"])
-    state = {k: v.detach().to(_peft_dtype(k, dtypes)) for k, v in model.state_dict().items()}
+    state = {k: v.detach() if v.is_complex() else v.detach().to(_peft_dtype(k, dtypes))
+             for k, v in model.state_dict().items()}
     _save(state, tmp / PEFT_FILE, {"format": "pt"})
     wrapped = set(model.peft_config["default"].target_modules)  # the targets present
     lora = {"r": spec.rank, "lora_alpha": spec.alpha, "lora_dropout": spec.dropout,
@@ -231,5 +252,5 @@ def _write_peft(source: FlowSource, raw: dict, model, spec, tmp: Path):
     info = {"lora_config": lora, "base_model": {"name": raw["name"], "args": raw["args"],
                                                 "file": f"{source.name}.safetensors"}}
     (tmp / PEFT_CONFIG).write_text(json.dumps(info, indent=2) + "\n")
-    model.load_state_dict({k: v.float() for k, v in state.items()})
+    model.load_state_dict(_as_float32(state))
     return model, sorted([PEFT_FILE, PEFT_CONFIG])

@@ -171,12 +171,10 @@ class Recipe:
 
     def _errors(self, x0: torch.Tensor, cond: torch.Tensor, t: torch.Tensor,
                 eps: torch.Tensor) -> torch.Tensor:
-        guidance, interval = 0.0, (0.0, 1.0)
-        if self.config.guided_loss:  # fit the velocity the generator's sampler follows
-            sampler = self.generator.sampler
-            guidance, interval = float(sampler.guidance), tuple(sampler.cfg_interval)
+        # guided_loss: fit the velocity the generator's sampler follows (its guidance settings)
+        guidance = self.generator.sampler if self.config.guided_loss else 0.0
         with self._autocast():
-            return per_sample_error(self.model, x0, cond, t, eps, guidance, interval).float()
+            return per_sample_error(self.model, x0, cond, t, eps, guidance).float()
 
     def _draws(self, shape: torch.Size, seed: int
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
