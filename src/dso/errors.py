@@ -9,7 +9,7 @@ class UnknownNameError(ValueError, KeyError):
     """A name (generator, family, objective, preset...) that is not among the known ones.
 
     A ValueError, and a KeyError for callers that caught the registries' old KeyError. The
-    message reads `unknown generator 'x'; known: dso-tiny, trellis`.
+    message reads `unknown generator 'x'; known: dso-tiny, trellis, trellis2`.
     """
 
     def __init__(self, kind: str, name: object, known: Iterable[object]) -> None:

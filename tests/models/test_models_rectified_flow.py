@@ -92,3 +92,29 @@ def test_guided_error_fits_the_velocity_the_sampler_follows():
     plain = per_sample_error(flow, x0, cond, t, eps)
     assert plain.tolist() == pytest.approx([float(((2.0 - v) ** 2).mean())] * 2)
     assert add_noise(x0, t, eps).shape == x0.shape
+
+
+def test_guided_error_follows_a_trellis2_sampler_config():
+    """With the generator's SamplerConfig the fitted velocity is the one its sampler follows:
+    TRELLIS.2's form w c + (1 - w) n and the x0 rescale (`guide`), inside its interval only."""
+    from dso.models.sampler import guide
+
+    def flow(x, t, cond):  # a velocity that depends on x and on the condition
+        has = (cond.abs().flatten(1).sum(dim=1) > 0).to(x.dtype).reshape(-1, 1, 1, 1)
+        return x * (1 + has) + 0.5 * has
+
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.randn(2, 1, 2, 2, generator=g), torch.randn(2, 1, 2, 2, generator=g)
+    cond, t = torch.ones(2, 3, 4), torch.tensor([0.8, 0.3])  # inside / outside [0.6, 1]
+    cfg = SamplerConfig(guidance=7.5, cfg_interval=(0.6, 1.0), guidance_form="trellis2",
+                        guidance_rescale=0.7)
+    x_t = add_noise(x0, t, eps)
+    pos, neg = flow(x_t, t, cond), flow(x_t, t, torch.zeros_like(cond))
+    want = torch.where(torch.tensor([True, False]).reshape(-1, 1, 1, 1),
+                       guide(cfg, x_t, t, pos, neg), pos)
+    expected = (want - velocity_target(x0, eps)).pow(2).flatten(1).mean(dim=1)
+    assert torch.allclose(per_sample_error(flow, x0, cond, t, eps, cfg), expected)
+    # w = 1 in TRELLIS.2's form is the plain conditional velocity
+    plain = per_sample_error(flow, x0, cond, t, eps)
+    assert torch.allclose(per_sample_error(flow, x0, cond, t, eps, cfg.override(guidance=1.0)),
+                          plain)
