@@ -1,7 +1,8 @@
 """GPU check of TRELLIS stage 1 at the released size: sampling, DRO and DPO steps, the oracle.
 
     python benchmarks/gpu.py [--prompts 8] [--checkpointing]   # on a CUDA machine, < 5 min
-    python benchmarks/gpu.py --smoke                           # every stage, tiny, on the CPU
+    python benchmarks/gpu.py --generator trellis2              # TRELLIS.2's flow (1.29B)
+    python benchmarks/gpu.py --smoke [--generator trellis2]    # every stage, tiny, on the CPU
 
 On CUDA it builds a flow in the released layout (`ss_flow_img_dit_L_16l8_fp16`: 555M
 parameters, random weights made on the device) and the released structure decoder, then times
@@ -13,7 +14,14 @@ parameters, random weights made on the device) and the released structure decode
 - the oracle (`dso.physics.check_many`) on meshes of the decoded grids: seconds per object.
 With random weights the grids are not objects, so the oracle figure is the cost of checking
 such grids, not a stability result. It prints one table. Without CUDA it says so and exits 0
-(CI has no GPU); `--smoke` runs the same code at the golden vectors' size on the CPU (no figures).
+(CI has no GPU); `--smoke` runs the same code at the golden vectors' size on the CPU (its
+figures are the tiny model's CPU cost, not the released model's).
+
+`--generator trellis2`: the same stages for TRELLIS.2's stage-1 flow
+(`ss_flow_img_dit_1_3B_64_bf16`, 1.29B parameters; DINOv3-shaped condition tokens
+[B, 1029, 1024]; its sampler: guidance 7.5 in its form with x0 rescale 0.7, interval [0.6, 1],
+rescale_t 5) with the blocks' Linear layers in bf16 as released (bf16 autocast), and the same
+TRELLIS structure decoder.
 """
 
 from __future__ import annotations
@@ -33,6 +41,23 @@ SMOKE_FLOW = dict(resolution=8, in_channels=8, out_channels=8, model_channels=64
                   pe_mode="ape", qk_rms_norm=True, use_fp16=True)
 SMOKE_DECODER = dict(out_channels=1, latent_channels=8, num_res_blocks=1,
                      num_res_blocks_middle=1, channels=[32, 16, 8], use_fp16=True)
+# TRELLIS.2's golden size (tests/models/golden/trellis2-stage1/configs.json, flow_rope) in bf16
+SMOKE_FLOW2 = dict(resolution=8, in_channels=8, out_channels=8, model_channels=64,
+                   cond_channels=32, num_blocks=2, num_heads=2, mlp_ratio=5.3334, pe_mode="rope",
+                   share_mod=True, initialization="scaled", qk_rms_norm=True,
+                   qk_rms_norm_cross=True, dtype="bfloat16")
+TOKENS = {"trellis": 1374, "trellis2": 1029}  # DINOv2 ViT-L/14 at 518 px, DINOv3 ViT-L/16 at 512
+
+
+def _sampler(generator: str):
+    """The generator's stage-1 sampling settings (12 steps, guidance 7.5 in its own form)."""
+    from dso.models.sampler import SamplerConfig
+
+    if generator == "trellis2":
+        from dso.models.trellis2 import SAMPLER
+
+        return SAMPLER
+    return SamplerConfig(steps=12, guidance=7.5)
 
 
 class Timer:
@@ -56,32 +81,46 @@ class Timer:
         self.seconds = time.perf_counter() - self.start
 
 
-def _models(smoke: bool, device: torch.device, checkpointing: bool):
+def _flow_args(generator: str, smoke: bool) -> dict:
+    if generator == "trellis2":
+        from dso.models.trellis2 import FLOW_NAME, RELEASED_ARGS
+
+        return dict(SMOKE_FLOW2 if smoke else RELEASED_ARGS[FLOW_NAME])
+    from dso.models.trellis import FLOW_NAME, RELEASED_ARGS
+
+    return dict(SMOKE_FLOW if smoke else RELEASED_ARGS[FLOW_NAME])
+
+
+def _models(smoke: bool, device: torch.device, checkpointing: bool, generator: str = "trellis"):
+    """The flow (float32, as dso trains it) and the structure decoder, random weights."""
     from dso.models.flow import SparseStructureFlowModel
-    from dso.models.trellis import DECODER_NAME, FLOW_NAME, RELEASED_ARGS
+    from dso.models.trellis import DECODER_NAME, RELEASED_ARGS
     from dso.models.vae import SparseStructureDecoder
 
-    flow_args = dict(SMOKE_FLOW if smoke else RELEASED_ARGS[FLOW_NAME])
+    flow_args = _flow_args(generator, smoke)
     dec_args = SMOKE_DECODER if smoke else RELEASED_ARGS[DECODER_NAME]
     torch.manual_seed(0)
     with torch.device(device):
-        flow = SparseStructureFlowModel(**flow_args, use_checkpoint=checkpointing)
+        flow = SparseStructureFlowModel(**flow_args, use_checkpoint=checkpointing).float()
         decoder = SparseStructureDecoder(**dec_args).eval()
     with torch.no_grad():  # the zero-initialised layers random too, so outputs are not trivial
-        for block in flow.blocks:
-            block.adaLN_modulation[-1].weight.normal_(0, 0.02)
+        adaLN = [flow.adaLN_modulation] if flow.share_mod else [b.adaLN_modulation
+                                                                for b in flow.blocks]
+        for layer in adaLN:
+            layer[-1].weight.normal_(0, 0.02)
         flow.out_layer.weight.normal_(0, 0.02)
     return flow, decoder
 
 
-def _fp16_blocks(flow: torch.nn.Module) -> torch.nn.Module:
-    """A copy holding the released dtypes: the blocks' Linear layers in fp16."""
+def _fp16_blocks(flow: torch.nn.Module, args: dict | None = None) -> torch.nn.Module:
+    """A copy holding the released dtypes: the blocks' Linear layers in fp16 (v1's use_fp16)
+    or in the dtype of TRELLIS.2's `dtype` argument (bf16)."""
     import copy
 
-    from dso.models.loading import release_dtypes
+    from dso.models.loading import args_blocks_dtype, release_dtypes
 
     half = copy.deepcopy(flow).eval()
-    dtypes = release_dtypes(half, True)
+    dtypes = release_dtypes(half, args_blocks_dtype(args) if args else True)
     with torch.no_grad():
         for name, p in half.named_parameters():
             p.data = p.data.to(dtypes[name])
@@ -89,26 +128,28 @@ def _fp16_blocks(flow: torch.nn.Module) -> torch.nn.Module:
 
 
 def _cond(n: int, flow, smoke: bool, device: torch.device) -> torch.Tensor:
-    tokens = 16 if smoke else 1374  # DINOv2 ViT-L/14 with 4 registers at 518 px
+    tokens = 16 if smoke else TOKENS["trellis2" if flow.pe_mode == "rope" else "trellis"]
     g = torch.Generator(device=device).manual_seed(1)
     return torch.randn(n, tokens, flow.cond_channels, generator=g, device=device)
 
 
-def bench_sampling(flow, decoder, prompts: int, smoke: bool, device: torch.device) -> dict:
+def bench_sampling(flow, decoder, prompts: int, smoke: bool, device: torch.device,
+                   generator: str = "trellis") -> dict:
     """Seconds per object for 12 guided steps + decode, peak memory; the decoded grids."""
-    from dso.models.sampler import SamplerConfig, sample
+    from dso.models.sampler import sample
     from dso.models.stage1 import seeded_noise
 
-    half = _fp16_blocks(flow)
-    amp = torch.float16 if device.type == "cuda" else torch.bfloat16
+    half = _fp16_blocks(flow, _flow_args(generator, smoke) if generator == "trellis2" else None)
+    amp = torch.float16 if device.type == "cuda" and generator == "trellis" else torch.bfloat16
+    cfg = _sampler(generator)
     cond = _cond(prompts, flow, smoke, device)
     shape = (flow.in_channels, *[flow.resolution] * 3)
     noise = seeded_noise(shape, range(prompts)).to(device)
     autocast = torch.autocast(device.type, dtype=amp)
     with torch.no_grad(), autocast:
-        sample(half, noise[:1], cond[:1], SamplerConfig(steps=1))  # warm-up
+        sample(half, noise[:1], cond[:1], cfg.override(steps=1))  # warm-up
         with Timer(device) as t_sample:
-            latents = sample(half, noise, cond, SamplerConfig(steps=12, guidance=7.5))
+            latents = sample(half, noise, cond, cfg)
         with Timer(device) as t_decode:
             grids = (decoder(latents.float())[:, 0] > 0).cpu().numpy()
     del half
@@ -195,17 +236,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="gradient checkpointing in the blocks (less training memory)")
     parser.add_argument("--smoke", action="store_true",
                         help="run every stage at the golden vectors' size on the CPU")
+    parser.add_argument("--generator", default="trellis", choices=sorted(TOKENS),
+                        help="whose released flow: trellis (555M) or trellis2 (1.29B)")
     args = parser.parse_args(argv)
     if not args.smoke and not torch.cuda.is_available():
         print("gpu check skipped: no CUDA device (torch.cuda.is_available() is False)")
         return 0
     device = torch.device("cpu" if args.smoke else "cuda")
     began = time.perf_counter()
-    flow, decoder = _models(args.smoke, device, args.checkpointing)
+    flow, decoder = _models(args.smoke, device, args.checkpointing, args.generator)
     n_params = sum(p.numel() for p in flow.parameters())
     gpu = "CPU (smoke)" if args.smoke else torch.cuda.get_device_name(0)
-    print(f"{gpu}; flow {n_params / 1e6:.1f}M parameters, torch {torch.__version__}")
-    sampled = _guard(bench_sampling, flow, decoder, args.prompts, args.smoke, device)
+    print(f"{gpu}; {args.generator} flow {n_params / 1e6:.1f}M parameters ({n_params:,}), "
+          f"torch {torch.__version__}")
+    sampled = _guard(bench_sampling, flow, decoder, args.prompts, args.smoke, device,
+                     args.generator)
     dro = _guard(bench_train, flow, "dro", args.batch, args.smoke, device)
     dpo = _guard(bench_train, flow, "dpo", args.batch, args.smoke, device)
     oracle = bench_oracle(sampled["grids"], args.workers) if "grids" in sampled else None
@@ -214,8 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     if "oom" in sampled:
         rows.append(_row("sample 12 steps, guidance 7.5", "OOM", float("nan"), sampled["oom"]))
     else:
-        rows.append(_row("sample 12 steps, guidance 7.5", f"{sampled['sample_s']:.2f} s/object",
-                         sampled["sample_gib"], f"batch {args.prompts}, fp16 blocks"))
+        blocks = "bf16" if args.generator == "trellis2" else "fp16"
+        rows.append(_row("sample 12 steps, guidance 7.5", f"{sampled['sample_s']:.3g} s/object",
+                         sampled["sample_gib"], f"batch {args.prompts}, {blocks} blocks"))
         rows.append(_row(f"decode to {res}^3", f"{sampled['decode_s']:.3f} s/object",
                          sampled["decode_gib"], ""))
     for name, r in (("DRO step", dro), ("DPO step", dpo)):

@@ -25,14 +25,18 @@ def test_without_cuda_it_says_so_and_exits_0(capsys):
     assert "gpu check skipped: no CUDA device" in capsys.readouterr().out
 
 
-def test_smoke_runs_every_stage_and_prints_the_table(capsys):
+@pytest.mark.parametrize("generator", ["trellis", "trellis2"])
+def test_smoke_runs_every_stage_and_prints_the_table(capsys, generator):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        assert _module().main(["--smoke", "--prompts", "2", "--batch", "4", "--workers", "1"]) == 0
+        assert _module().main(["--smoke", "--prompts", "2", "--batch", "4", "--workers", "1",
+                               "--generator", generator]) == 0
     finally:
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
+    params = {"trellis": "(196,680)", "trellis2": "(194,674)"}[generator]  # golden vectors
+    assert f"{generator} flow" in out and params in out
     rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line]
     assert [r.split(" | ")[0] for r in rows] == ["| stage"] + ["| sample 12 steps, guidance 7.5",
                                                               "| decode to 32^3",
