@@ -154,3 +154,15 @@ def test_lora_targets_name_the_trellis2_attention_layers(trellis2_dir: Path) -> 
 def test_flow_json_keeps_the_released_args(trellis2_dir: Path) -> None:
     cfg = json.loads((trellis2_dir / "ckpts" / f"{FLOW_NAME}.json").read_text())
     assert cfg == {"name": "SparseStructureFlowModel", "args": FLOW}
+
+
+def test_a_transformers_without_dinov3_is_a_clear_error(trellis2_dir: Path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    import dso.models.encoders as encoders
+    from dso._optional import MissingDependency
+
+    old = SimpleNamespace(__version__="4.45.0")  # a transformers from before DINOv3 (4.56)
+    monkeypatch.setattr(encoders, "require", lambda *args: old)
+    with pytest.raises(MissingDependency, match="transformers 4.45.0 has no DINOv3ViTModel"):
+        get_generator("trellis2", weights=trellis2_dir)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from dso.models.encoders import Dinov2Condition
 from dso.models.loading import ModelLoadError, load_model
@@ -40,7 +41,8 @@ def find_checkpoint(directory: Path, name: str) -> Path | None:
     return None
 
 
-def load_stage1_files(directory: Path, flow_name: str, decoder_hint: str = ""):
+def load_stage1_files(directory: Path, flow_name: str, decoder_hint: str = ""
+                      ) -> tuple[nn.Module, nn.Module, nn.Module | None]:
     """(flow, decoder, encoder or None) from `directory` or `directory/ckpts`, loaded strictly;
     a missing flow or decoder raises ModelLoadError (`decoder_hint` says where to find it)."""
     names = (flow_name, DECODER_NAME, ENCODER_NAME)
