@@ -166,3 +166,20 @@ def test_a_transformers_without_dinov3_is_a_clear_error(trellis2_dir: Path, monk
     monkeypatch.setattr(encoders, "require", lambda *args: old)
     with pytest.raises(MissingDependency, match="transformers 4.45.0 has no DINOv3ViTModel"):
         get_generator("trellis2", weights=trellis2_dir)
+
+
+def test_cli_names_a_missing_trellis2_file_in_one_line(tmp_path: Path) -> None:
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from dso.cli import app
+
+    rgba = np.zeros((16, 16, 4), dtype=np.uint8)
+    rgba[4:12, 4:12] = 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "p.png")
+    result = CliRunner().invoke(app, ["generate", "--generator", "trellis2", "--weights",
+                                      str(tmp_path), "--images", str(tmp_path / "p.png"),
+                                      "--n", "1", "--out", str(tmp_path / "ds"), "--quiet"])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {FLOW_NAME}.json not found in {tmp_path}")
+    assert "Traceback" not in result.output
