@@ -146,3 +146,19 @@ def test_generation_survives_sigkill(tmp_path):
     with SampleStore.open(ds) as store:
         used = {s["latent_shard"] for s in store.samples()}
         assert {f"latents/{f.name}" for f in (ds / "latents").iterdir()} == used
+
+
+def test_sampler_meta_leaves_out_the_trellis2_settings_at_their_neutral_values():
+    """A TRELLIS (or dso-tiny) dataset's meta keeps the sampler keys it had before TRELLIS.2's
+    settings existed, so datasets written then still resume; TRELLIS.2's are recorded."""
+    from types import SimpleNamespace
+
+    from dso.data.generate import _sampler_dict
+    from dso.models.sampler import SamplerConfig
+
+    v1 = _sampler_dict(SimpleNamespace(sampler=SamplerConfig()))
+    assert v1 == {"steps": 12, "guidance": 7.5, "cfg_interval": [0.5, 1.0], "rescale_t": 3.0,
+                  "sigma_min": 1e-5}
+    v2 = _sampler_dict(SimpleNamespace(sampler=SamplerConfig(guidance_form="trellis2",
+                                                             guidance_rescale=0.7)))
+    assert v2 == {**v1, "guidance_form": "trellis2", "guidance_rescale": 0.7}

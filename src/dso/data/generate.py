@@ -40,12 +40,18 @@ def weights_fingerprint(generator) -> str:
     return h.hexdigest()
 
 
+# sampler settings added with TRELLIS.2: left out of the meta at their neutral values, so a
+# dataset written before them still resumes (its stored sampler dict has not got them)
+_LATER_SAMPLER_FIELDS = {"guidance_form": "trellis", "guidance_rescale": 0.0}
+
+
 def _sampler_dict(generator) -> dict:
     sampler = getattr(generator, "sampler", None)
     if sampler is None:
         return {}
     raw = asdict(sampler) if is_dataclass(sampler) else dict(vars(sampler))
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in raw.items()}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in raw.items()
+            if not (k in _LATER_SAMPLER_FIELDS and v == _LATER_SAMPLER_FIELDS[k])}
 
 
 def _prompts_fingerprint(prompts: Sequence[Prompt]) -> str:
