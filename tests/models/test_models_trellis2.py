@@ -183,3 +183,18 @@ def test_cli_names_a_missing_trellis2_file_in_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.output.startswith(f"error: {FLOW_NAME}.json not found in {tmp_path}")
     assert "Traceback" not in result.output
+
+
+def test_rope_phases_stay_complex_through_dtype_casts_and_to_empty() -> None:
+    from dso.models.flow import SparseStructureFlowModel
+    from dso.models.rope import rope_phases
+
+    want = rope_phases(FLOW["resolution"], FLOW["model_channels"] // FLOW["num_heads"])
+    flow = SparseStructureFlowModel(**FLOW)
+    for cast in (lambda m: m.to(torch.float32), lambda m: m.to(torch.bfloat16), lambda m: m.half()):
+        flow = cast(flow)
+        assert torch.equal(flow.rope_phases, want)
+    with torch.device("meta"):
+        meta = SparseStructureFlowModel(**FLOW)
+    assert meta.rope_phases.is_meta and meta.rope_phases.dtype == torch.complex64
+    assert torch.equal(meta.to_empty(device="cpu").rope_phases, want)  # rebuilt, not garbage
