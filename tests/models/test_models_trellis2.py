@@ -18,6 +18,7 @@ from dso.models.loading import ModelLoadError, load_model
 from dso.models.preprocess import prepare_image
 from dso.models.trellis import DECODER_NAME
 from dso.models.trellis2 import FLOW_NAME, SAMPLER, Trellis2Generator
+from tests.models.models_testlib import GOLDEN2_DIR
 from tests.models.trellis2_weights import FLOW, random_trellis2_weights
 
 transformers = pytest.importorskip("transformers")
@@ -55,7 +56,13 @@ def test_dinov3_tokens_follow_the_trellis2_convention(trellis2_dir: Path) -> Non
 def test_trellis2_generates_through_the_interface(trellis2_dir: Path) -> None:
     gen = get_generator("trellis2", weights=trellis2_dir)
     assert gen.name == "trellis2" and gen.sampler == SAMPLER
-    assert SAMPLER.guidance_form == "trellis2" and SAMPLER.guidance_rescale == 0.7
+    # the pipeline's stage-1 defaults, as the vendored reference facts state them
+    ref = json.loads((GOLDEN2_DIR / "configs.json").read_text())
+    ref = ref["pipeline_sparse_structure_defaults"]
+    assert (SAMPLER.steps, SAMPLER.guidance, SAMPLER.guidance_rescale, SAMPLER.rescale_t,
+            list(SAMPLER.cfg_interval), SAMPLER.guidance_form) == (
+        ref["steps"], ref["guidance_strength"], ref["guidance_rescale"], ref["rescale_t"],
+        ref["guidance_interval"], "trellis2")
     assert gen.resolution == 8 and gen.latent_shape == (8, 4, 4, 4)
     # dso computes in float32 (the file's bf16 blocks are cast up); rope_phases stays complex
     assert all(p.dtype == torch.float32 for p in gen.flow.parameters())
