@@ -1,6 +1,6 @@
 """How many "stable" samples are really one object? Labels without and with the pieces rule.
 
-    .venv/bin/python benchmarks/pieces.py --dataset demo_out/dataset   # the demo's 1280 samples
+    .venv/bin/python benchmarks/pieces.py --dataset demo_out/dataset   # the demo's 7680 samples
     .venv/bin/python benchmarks/pieces.py                              # builds that set itself
 
 Every mesh of a dso-tiny dataset is checked twice, side by side: by `accurate` without its
@@ -8,8 +8,8 @@ pieces rule (oracle 1.0: the whole mesh glued into one body by its hull) and wit
 2.0). Per family it prints the share of samples labelled stable that are multi-piece (two or
 more significant pieces, surfaces 1% of the object's size apart or more) before and after
 (after: 0 by construction), and % stable under both rules. Without --dataset it builds the
-demo's world and dataset (160 training objects x 2 views x 4 samples, seed 0) under --out.
-`--figure PNG` draws multi-piece samples of each family, one colour per shell.
+demo's world and dataset (its default size: 320 training objects x 6 views x 4 samples, seed 0)
+under --out. `--figure PNG` draws multi-piece samples of each family, one colour per shell.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def build_dataset(out: Path, seed: int = 0) -> Path:
 
     cfg = DemoConfig(seed=seed)
     world = out / "world"
-    if not (world / "world.json").exists() or len(World.open(world).objects("train")) < 160:
+    built = (world / "world.json").exists()
+    if not built or len(World.open(world).objects("train")) < cfg.world_train:
         build_world(world, n_train=cfg.world_train, seed=seed, n_eval=cfg.world_eval,
                     eval_views=cfg.eval_views, wild_per_family=cfg.wild_per_family,
                     n_synthetic=0, n_val=0)

@@ -6,8 +6,8 @@ For each prompt image: one sample (12 steps with guidance by default); % output 
 out), % stable among outputs (`dso.physics.check_mesh`, accurate preset), and for the eval split
 (which has ground truth) Chamfer distance and F-score@0.05 (`dso.eval.chamfer_fscore`: unit-cube
 normalisation + ICP) and voxel IoU against the ground-truth grid. The same numbers for the
-ground-truth meshes themselves are printed as a reference. A quick check, not the official
-evaluation (`dso eval`).
+ground-truth meshes themselves are printed as a reference. Prints the numbers as JSON, then as
+the README's dso-tiny table. A quick check, not the official evaluation (`dso eval`).
 """
 
 from __future__ import annotations
@@ -93,6 +93,22 @@ def _gt_reference(objects, points: int) -> dict:
     }
 
 
+def table(result: dict, n_eval: int, views: int, n_wild: int) -> str:
+    """The README's dso-tiny table: one row per split, then the ground truth's reference."""
+    sampler = result["sampler"]
+    ev, wild, gt = result["eval"], result["wild"], result["eval_ground_truth"]
+    rows = [f"| {result['generator']}, {sampler['steps']} steps, guidance {sampler['guidance']} "
+            "| output | stable | tilt | Chamfer | F@0.05 |", "|---|---|---|---|---|---|",
+            f"| eval, {n_eval} objects x {views} views | {ev['output_pct']:.0f}% | "
+            f"{ev['stable_pct']:.1f}% | {ev['mean_tilt_deg']:.1f}° | {ev['chamfer']:.4f} | "
+            f"{ev['fscore']:.1f} |",
+            f"| in the wild, {n_wild} images | {wild['output_pct']:.0f}% | "
+            f"{wild['stable_pct']:.1f}% | {wild['mean_tilt_deg']:.1f}° | – | – |"]
+    return "\n".join(rows) + (f"\n\nground truth: {gt['gt_stable_pct']:.1f}% stable; its own "
+                              f"grid scores F {gt['gt_grid_fscore']:.2f}, CD "
+                              f"{gt['gt_grid_chamfer']:.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--world", required=True)
@@ -115,6 +131,7 @@ def main() -> None:
         gen.sampler = replace(gen.sampler, guidance=args.guidance)
     world = World.open(args.world)
     result = {
+        "generator": args.generator,
         "sampler": {"steps": gen.sampler.steps, "guidance": gen.sampler.guidance},
         "eval": _score(gen, world.objects("eval"), args.views, True, args.seed, args.points),
         "wild": _score(gen, world.objects("wild"), 1, False, args.seed, args.points),
@@ -122,6 +139,8 @@ def main() -> None:
         "eval_vae_recon_iou": _vae_iou(gen, world.objects("eval")),
     }
     print(json.dumps(result, indent=2))
+    print()
+    print(table(result, len(world.objects("eval")), args.views, len(world.objects("wild"))))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import trimesh
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -48,9 +49,36 @@ def test_summary_table_and_exit_0_when_all_evaluated():
 
 def test_options_reach_the_oracle():
     rows = [json.loads(line) for line in _run(
-        STABLE, "--json", "--preset", "dso", "--threshold", "5", "--up", "y",
+        STABLE, "--json", "--preset", "dso", "--threshold", "5",
         "--workers", "1").stdout.splitlines()]
     assert rows[0]["mass_source"] == "legacy" and rows[0]["threshold_deg"] == 5.0
+
+
+# A sign post: a narrow foot (0.3 x 0.6) with a post at its far +y end. Read z-up it stands on
+# the foot; read y-up it lies on the foot's thin -y edge and falls over (about 45 degrees).
+SIGN_POST = [((0.0, 0.0, 0.05), (0.3, 0.6, 0.1)), ((0.0, 0.25, 0.35), (0.1, 0.1, 0.5))]
+
+
+def test_up_y_changes_the_verdict(tmp_path):
+    from dso.physics.loading import Y_UP_TO_Z_UP
+
+    z_up = mesh_of(SIGN_POST)
+    z_path, y_path = tmp_path / "post_z.obj", tmp_path / "post_y.obj"
+    z_up.export(z_path)
+    trimesh.Trimesh(z_up.vertices @ Y_UP_TO_Z_UP, z_up.faces).export(y_path)  # authored y-up
+
+    def verdict(path, *up):
+        result = _run(str(path), "--json", "--workers", "1", *up)
+        assert result.exit_code == 0, result.output
+        row = json.loads(result.stdout)
+        return row["stable"], row["tilt_deg"]
+
+    stands, tilt = verdict(z_path)
+    assert stands and tilt < 5
+    falls, fallen_tilt = verdict(z_path, "--up", "y")
+    assert not falls and fallen_tilt > 30
+    stands_y, tilt_y = verdict(y_path, "--up", "y")  # the y-up copy read y-up: the same post
+    assert stands_y and tilt_y == pytest.approx(tilt, abs=1.0)
 
 
 @pytest.mark.parametrize("args", [[], ["m.obj", "--up", "x"], ["m.obj", "--preset", "fast"],

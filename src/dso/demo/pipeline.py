@@ -63,17 +63,15 @@ def _dataset(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:
 
 def _train(out: Path, objective: str, cfg: DemoConfig, progress: bool) -> Path:
     from dso.train import train
-    from dso.train.checkpoint import latest_checkpoint
-    from dso.train.lora import find_adapter
+    from dso.train.lora import ADAPTER_FILE
 
     run = out / "runs" / objective
-    try:
-        find_adapter(run)
-        return run
-    except FileNotFoundError:
-        pass
+    if (run / ADAPTER_FILE).is_file():  # the final adapter, written last and atomically: done
+        return run  # (a checkpoint's adapter is not: the run was killed before its last step)
     config = cfg.train_config(objective, out / "dataset", run)
-    train(config, resume=latest_checkpoint(run) is not None, progress=progress)
+    # whatever a killed run left resumes: from its last checkpoint, or from step 0 when it was
+    # killed after writing its config and log but before its first checkpoint
+    train(config, resume=run.exists(), progress=progress)
     return run
 
 

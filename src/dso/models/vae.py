@@ -78,33 +78,44 @@ def _out_layer(channels: int, out: int) -> nn.Sequential:
     )
 
 
-class SparseStructureEncoder(nn.Module):
-    """Occupancy [B, 1, R, R, R] -> posterior (mean, logvar), each [B, latent, r, r, r]."""
+def _middle(channels: int, n: int) -> nn.Sequential:
+    """`n` ResBlocks at the latent resolution (key `middle_block`)."""
+    return nn.Sequential(*[ResBlock3d(channels) for _ in range(n)])
 
-    def __init__(
-        self,
-        in_channels: int,
-        latent_channels: int,
-        num_res_blocks: int,
-        channels: list[int],
-        num_res_blocks_middle: int = 2,
-        norm_type: str = "layer",
-        use_fp16: bool = False,
-    ) -> None:
+
+def _levels(channels: list[int], num_res_blocks: int, resample: type[nn.Module]) -> nn.ModuleList:
+    """`num_res_blocks` ResBlocks per level, a `resample` block between levels (key `blocks`)."""
+    blocks = nn.ModuleList()
+    for i, ch in enumerate(channels):
+        blocks.extend(ResBlock3d(ch) for _ in range(num_res_blocks))
+        if i < len(channels) - 1:
+            blocks.append(resample(ch, channels[i + 1]))
+    return blocks
+
+
+class _StructureCoder(nn.Module):
+    """The prologue the encoder and decoder share: the released arguments checked and kept,
+    and the input convolution (registered first in both: keys and init order as released)."""
+
+    def __init__(self, input_channels: int, latent_channels: int, channels: list[int],
+                 norm_type: str, use_fp16: bool) -> None:
         super().__init__()
         if norm_type != "layer":
             raise ValueError("only norm_type='layer' is supported")
         self.latent_channels = latent_channels
         self.use_fp16 = use_fp16
-        self.input_layer = nn.Conv3d(in_channels, channels[0], 3, padding=1)
-        self.blocks = nn.ModuleList()
-        for i, ch in enumerate(channels):
-            self.blocks.extend(ResBlock3d(ch) for _ in range(num_res_blocks))
-            if i < len(channels) - 1:
-                self.blocks.append(DownsampleBlock3d(ch, channels[i + 1]))
-        self.middle_block = nn.Sequential(
-            *[ResBlock3d(channels[-1]) for _ in range(num_res_blocks_middle)]
-        )
+        self.input_layer = nn.Conv3d(input_channels, channels[0], 3, padding=1)
+
+
+class SparseStructureEncoder(_StructureCoder):
+    """Occupancy [B, 1, R, R, R] -> posterior (mean, logvar), each [B, latent, r, r, r]."""
+
+    def __init__(self, in_channels: int, latent_channels: int, num_res_blocks: int,
+                 channels: list[int], num_res_blocks_middle: int = 2, norm_type: str = "layer",
+                 use_fp16: bool = False) -> None:
+        super().__init__(in_channels, latent_channels, channels, norm_type, use_fp16)
+        self.blocks = _levels(channels, num_res_blocks, DownsampleBlock3d)
+        self.middle_block = _middle(channels[-1], num_res_blocks_middle)
         self.out_layer = _out_layer(channels[-1], latent_channels * 2)
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,36 +141,19 @@ class SparseStructureEncoder(nn.Module):
         return mean + torch.exp(0.5 * logvar) * eps
 
 
-class SparseStructureDecoder(nn.Module):
+class SparseStructureDecoder(_StructureCoder):
     """Latent [B, latent, r, r, r] -> occupancy logits [B, 1, R, R, R] (occupied where > 0)."""
 
-    def __init__(
-        self,
-        out_channels: int,
-        latent_channels: int,
-        num_res_blocks: int,
-        channels: list[int],
-        num_res_blocks_middle: int = 2,
-        norm_type: str = "layer",
-        use_fp16: bool = False,
-    ) -> None:
-        super().__init__()
-        if norm_type != "layer":
-            raise ValueError("only norm_type='layer' is supported")
-        self.latent_channels = latent_channels
-        self.use_fp16 = use_fp16
-        self.input_layer = nn.Conv3d(latent_channels, channels[0], 3, padding=1)
-        self.middle_block = nn.Sequential(
-            *[ResBlock3d(channels[0]) for _ in range(num_res_blocks_middle)]
-        )
-        self.blocks = nn.ModuleList()
-        for i, ch in enumerate(channels):
-            self.blocks.extend(ResBlock3d(ch) for _ in range(num_res_blocks))
-            if i < len(channels) - 1:
-                self.blocks.append(UpsampleBlock3d(ch, channels[i + 1]))
+    def __init__(self, out_channels: int, latent_channels: int, num_res_blocks: int,
+                 channels: list[int], num_res_blocks_middle: int = 2, norm_type: str = "layer",
+                 use_fp16: bool = False) -> None:
+        super().__init__(latent_channels, latent_channels, channels, norm_type, use_fp16)
+        self.middle_block = _middle(channels[0], num_res_blocks_middle)
+        self.blocks = _levels(channels, num_res_blocks, UpsampleBlock3d)
         self.out_layer = _out_layer(channels[-1], out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Occupancy logits of latents `x`."""
         h = self.middle_block(self.input_layer(x.to(self.input_layer.weight.dtype)))
         for block in self.blocks:
             h = block(h)
