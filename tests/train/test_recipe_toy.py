@@ -24,7 +24,7 @@ def _config(tmp_path, objective, **kw):
 def _errors(flow, rows, draws=8):
     """Per-row error averaged over fixed draws of t and noise."""
     g = torch.Generator().manual_seed(99)
-    x0, cond = rows["x0"], rows["cond"]
+    x0, cond = rows.x0, rows.cond
     total = torch.zeros(len(x0))
     with torch.no_grad():
         for _ in range(draws):
@@ -36,7 +36,7 @@ def _errors(flow, rows, draws=8):
 
 def _margin(flow, rows):
     """Mean error on unstable minus mean error on stable rows (fixed t and noise)."""
-    err, stable = _errors(flow, rows), rows["stable"]
+    err, stable = _errors(flow, rows), rows.stable
     return float(err[~stable].mean() - err[stable].mean())
 
 
@@ -72,11 +72,11 @@ def test_dpo_starts_at_ln2_and_logs_reference_errors(tmp_path):
 def test_sft_lowers_the_error_and_writes_the_run_folder(tmp_path):
     gen, source = tiny_generator(), ToySource("sft", 4)
     rows = source.all_rows()
-    before = _errors(gen.flow, rows)[rows["stable"]].mean()
+    before = _errors(gen.flow, rows)[rows.stable].mean()
     cfg = _config(tmp_path, "sft", steps=12, grad_accum=2, batch_size=4)
     train(cfg, generator=gen, source=source, progress=False)
     run = tmp_path / "sft"
-    assert _errors(gen.flow, rows)[rows["stable"]].mean() < 0.98 * before
+    assert _errors(gen.flow, rows)[rows.stable].mean() < 0.98 * before
     saved = json.loads((run / "config.json").read_text())
     assert saved["objective"] == "sft" and saved["grad_accum"] == 2
     assert (run / "adapter.safetensors").is_file() and (run / "adapter_config.json").is_file()
