@@ -11,6 +11,8 @@ name from a `TrainConfig`), and it says:
 - `needs_reference`: whether the loss reads the frozen base model's errors (torchtune's
   `is_reference_free`, inverted); the recipe then runs the network again with adapters off.
 - `shares_pair_noise` and `noise_rows`: how t and noise are drawn for a micro-batch.
+A class attribute says each of these; an objective whose settings decide one (DRO: paired or
+not) makes it a property.
 - `loss(err, ref, batch)`: the scalar loss and float stats, around the room's pure function.
 
 Defining a subclass with a `name` registers it; `objective_names` and `get_objective` import
@@ -81,6 +83,8 @@ class Objective:
     name: ClassVar[str] = ""
     layout: ClassVar[str] = STABLE
     samples_per_item: ClassVar[int] = 1
+    needs_reference: ClassVar[bool] = False  # does `loss` read the base model's errors `ref`?
+    shares_pair_noise: ClassVar[bool] = False  # rows i, i + B/2: the same t, noise, dropout?
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -104,16 +108,6 @@ class Objective:
         return cls(**{k: v for k, v in values.items() if v is not missing})
 
     # ---- the batch ------------------------------------------------------------------------
-    @property
-    def needs_reference(self) -> bool:
-        """Whether `loss` reads the frozen base model's errors `ref`."""
-        return False
-
-    @property
-    def shares_pair_noise(self) -> bool:
-        """Whether rows i and i + B/2 of a paired batch get the same t, noise and dropout."""
-        return False
-
     def rows(self, batch_size: int) -> int:
         """Samples in a micro-batch of `batch_size` items."""
         return batch_size * self.samples_per_item

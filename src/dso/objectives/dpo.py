@@ -65,15 +65,9 @@ class DPO(Objective):
     name = "dpo"
     layout = PAIRS
     samples_per_item = 2
+    needs_reference = True
+    shares_pair_noise = True
     beta: float = 500.0
-
-    @property
-    def needs_reference(self) -> bool:
-        return True
-
-    @property
-    def shares_pair_noise(self) -> bool:
-        return True
 
     def noise_rows(self, rows: int) -> int:
         return rows // 2
