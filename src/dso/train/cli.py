@@ -1,4 +1,4 @@
-"""`dso train DS --objective dro|dpo|sft --out RUN`: LoRA fine-tuning from a labelled dataset."""
+"""`dso train DS --objective NAME --out RUN`: LoRA fine-tuning from a labelled dataset."""
 
 from __future__ import annotations
 

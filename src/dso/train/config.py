@@ -44,9 +44,8 @@ class TrainConfig:
     lora_rank: int = setting(16, "LoRA rank (paper: 64).", flag="--rank")
     lora_alpha: float = setting(32.0, "LoRA alpha (paper: 128).", flag="--alpha")
     lora_dropout: float = setting(0.0, "LoRA dropout (paper: 0).", flag="--dropout")
-    lora_targets: tuple[str, ...] = setting(
-        help="Module names that get LoRA adapters.", cli=False,
-        default_factory=lambda: ("to_q", "to_kv", "to_out", "to_qkv"))
+    lora_targets: tuple[str, ...] = setting(("to_q", "to_kv", "to_out", "to_qkv"),
+                                            "Module names that get LoRA adapters.", cli=False)
     beta: float = setting(500.0, "DPO temperature (paper: 500).")
     ascent_bound: float | None = setting(None, "DRO: clamp on the unstable error.")
     ascent_weight: float = setting(1.0, "DRO: weight of the ascent on unstable samples.")
