@@ -159,20 +159,22 @@ def bench_sampling(flow, decoder, prompts: int, smoke: bool, device: torch.devic
 
 
 class _Batches:
-    """Fixed random batches in the format of dso.data's BatchSource."""
+    """Fixed random batches (`dso.objectives.Batch`) in the objective's layout."""
 
     def __init__(self, objective: str, batch: int, flow, smoke: bool, device) -> None:
+        from dso.objectives import Batch
+
         g = torch.Generator().manual_seed(0)
         shape = (batch, flow.in_channels, *[flow.resolution] * 3)
         cond = _cond(batch, flow, smoke, device).cpu()
         if objective == "dpo":
-            self.data = {"x0_w": torch.randn(shape, generator=g),
-                         "x0_l": torch.randn(shape, generator=g), "cond": cond}
+            self.data = Batch.of_pairs(torch.randn(shape, generator=g),
+                                       torch.randn(shape, generator=g), cond)
         else:
-            self.data = {"x0": torch.randn(shape, generator=g), "cond": cond,
-                         "stable": torch.arange(batch) < batch // 2}
+            self.data = Batch(torch.randn(shape, generator=g), cond,
+                              torch.arange(batch) < batch // 2)
 
-    def batch(self, step: int) -> dict:
+    def batch(self, step: int):
         return self.data
 
 

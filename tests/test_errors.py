@@ -27,7 +27,7 @@ def test_every_lookup_raises_it() -> None:
              (lambda: get_family("nope"), "family 'nope'; known: "),
              (lambda: OracleConfig.from_preset("nope"), "preset 'nope'; known: accurate, dso"),
              (lambda: BatchSource(None, "nope", 4, seed=0),
-              "objective 'nope'; known: dro, dpo, sft")]
+              "objective 'nope'; known: dpo, dro, sft")]
     for call, message in cases:
         with pytest.raises(UnknownNameError, match=message):
             call()

@@ -60,7 +60,7 @@ def test_generate_label_stats_from_the_cli(pieces):
         rows = store.labelled()
         if any(r.stable for r in rows):
             batch = BatchSource(store, "sft", batch_size=3, seed=0, other_view=True).batch(0)
-            assert batch["x0"].shape == (3, 2, 4, 4, 4) and batch["cond"].shape == (3, 4, 16)
+            assert batch.x0.shape == (3, 2, 4, 4, 4) and batch.cond.shape == (3, 4, 16)
 
 
 def test_resume_refuses_another_generator_or_weights(pieces):

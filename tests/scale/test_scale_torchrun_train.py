@@ -86,7 +86,7 @@ def test_two_ranks_average_to_the_union_batch_gradient(data, runs, tmp_path):
     ref = Recipe(_config(ds, weights, tmp_path / "ref", steps=2), progress=False).setup()
     store = SampleStore.open(ds)
     sources = [BatchSource(store, "dro", 4, SEED, rank=r, world_size=WORLD) for r in (0, 1)]
-    rows = [{r.sample_id for r in s.select(0)["rows"]} for s in sources]
+    rows = [{r.sample_id for r in s.select(0).rows} for s in sources]
     assert not rows[0] & rows[1]  # the ranks drew different rows
     losses = [ref.micro_loss(src.batch(0), step_seed(SEED, r, 0, 0))[0]
               for r, src in enumerate(sources)]

@@ -24,6 +24,7 @@ from dso.models import get_generator
 from dso.models.flow import SparseStructureFlowModel
 from dso.models.loading import build_model, load_model, release_dtypes, save_model
 from dso.models.trellis import FLOW_NAME
+from dso.objectives import Batch
 from dso.train import TrainConfig, export, load_adapter, train
 from dso.train.exporter import PEFT_CONFIG, PEFT_FILE, released_state
 from tests.train.train_fixtures import ToySource, one_thread, write_tiny_weights  # noqa: F401
@@ -50,8 +51,8 @@ class LatentSource:
         self.cond = torch.randn(batch, tokens, flow.cond_channels, generator=g)
         self.stable = torch.arange(batch) < batch // 2
 
-    def batch(self, step: int) -> dict[str, torch.Tensor]:
-        return {"x0": self.x0, "cond": self.cond, "stable": self.stable}
+    def batch(self, step: int) -> Batch:
+        return Batch(self.x0, self.cond, self.stable)
 
 
 def _inputs(flow: SparseStructureFlowModel, seed: int = 0):

@@ -8,8 +8,8 @@ import torch
 
 from dso.models.rectified_flow import per_sample_error, sample_t
 from dso.train import TrainConfig, read_log, train
-from dso.train.recipe import Recipe
-from tests.train.train_fixtures import ToySource, one_thread, tiny_generator  # noqa: F401
+from dso.train.recipe import Recipe, step_seed
+from tests.train.train_fixtures import ToySource, one_thread, tiny_flow, tiny_generator  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -24,7 +24,7 @@ def _config(tmp_path, objective, **kw):
 def _errors(flow, rows, draws=8):
     """Per-row error averaged over fixed draws of t and noise."""
     g = torch.Generator().manual_seed(99)
-    x0, cond = rows["x0"], rows["cond"]
+    x0, cond = rows.x0, rows.cond
     total = torch.zeros(len(x0))
     with torch.no_grad():
         for _ in range(draws):
@@ -36,7 +36,7 @@ def _errors(flow, rows, draws=8):
 
 def _margin(flow, rows):
     """Mean error on unstable minus mean error on stable rows (fixed t and noise)."""
-    err, stable = _errors(flow, rows), rows["stable"]
+    err, stable = _errors(flow, rows), rows.stable
     return float(err[~stable].mean() - err[stable].mean())
 
 
@@ -56,27 +56,44 @@ def test_twenty_dro_steps_favour_stable_samples(tmp_path):
     assert log[0]["lr"] == pytest.approx(1e-3) and log[5]["lr"] == pytest.approx(2e-3)
 
 
-def test_dpo_starts_at_ln2_and_logs_reference_errors(tmp_path):
-    gen = tiny_generator()
+def _base_errors(source, step: int, seed: int) -> tuple[float, float]:
+    """Mean errors of the un-adapted base flow on the (w, l) halves of DPO batch `step`, with
+    the t and noise the recipe draws for it (one draw per pair, shared by w and l)."""
+    base, batch = tiny_flow(0), source.batch(step)
+    n = len(batch) // 2
+    gen = torch.Generator().manual_seed(step_seed(seed, 0, step, 0))
+    t = sample_t(n, gen)
+    eps = torch.randn((n, *batch.x0.shape[1:]), generator=gen)
+    with torch.no_grad():
+        err = per_sample_error(base, batch.x0, batch.cond, t.repeat(2), torch.cat([eps, eps]))
+    return float(err[:n].mean()), float(err[n:].mean())
+
+
+def test_dpo_starts_at_ln2_and_its_reference_is_the_base_flow(tmp_path):
+    gen, source = tiny_generator(), ToySource("dpo", 4)
     cfg = _config(tmp_path, "dpo", steps=6, beta=50.0, batch_size=4)
-    train(cfg, generator=gen, source=ToySource("dpo", 4), progress=False)
+    train(cfg, generator=gen, source=source, progress=False)
     log = read_log(tmp_path / "dpo")
     assert log[0]["loss"] == pytest.approx(math.log(2.0), abs=1e-6)
     assert log[0]["err_stable"] == pytest.approx(log[0]["ref_err_stable"], abs=1e-7)
     assert log[-1]["loss"] < math.log(2.0)
     assert log[-1]["implicit_acc"] > 0
-    # the reference never moves: adapters disabled means the base network
-    assert {r["step"]: r for r in log}[1]["ref_err_unstable"] > 0
+    # at every step, adapters disabled is the base network: its errors, not the tuned model's
+    for record in log:
+        want = _base_errors(source, record["step"] - 1, cfg.seed)
+        got = (record["ref_err_stable"], record["ref_err_unstable"])
+        assert got == pytest.approx(want, rel=1e-5), record["step"]
+    assert log[-1]["err_stable"] != pytest.approx(log[-1]["ref_err_stable"], rel=1e-4)
 
 
 def test_sft_lowers_the_error_and_writes_the_run_folder(tmp_path):
     gen, source = tiny_generator(), ToySource("sft", 4)
     rows = source.all_rows()
-    before = _errors(gen.flow, rows)[rows["stable"]].mean()
+    before = _errors(gen.flow, rows)[rows.stable].mean()
     cfg = _config(tmp_path, "sft", steps=12, grad_accum=2, batch_size=4)
     train(cfg, generator=gen, source=source, progress=False)
     run = tmp_path / "sft"
-    assert _errors(gen.flow, rows)[rows["stable"]].mean() < 0.98 * before
+    assert _errors(gen.flow, rows)[rows.stable].mean() < 0.98 * before
     saved = json.loads((run / "config.json").read_text())
     assert saved["objective"] == "sft" and saved["grad_accum"] == 2
     assert (run / "adapter.safetensors").is_file() and (run / "adapter_config.json").is_file()

@@ -25,7 +25,7 @@ def test_every_problem_is_named_at_once():
 
 
 def test_dro_needs_both_halves_and_paired_needs_even():
-    with pytest.raises(ValueError, match="DRO needs batch_size >= 2"):
+    with pytest.raises(ValueError, match="dro needs batch_size >= 2"):
         TrainConfig(dataset="ds", out="o", objective="dro", batch_size=1)
     with pytest.raises(ValueError, match="even"):
         TrainConfig(dataset="ds", out="o", objective="dro", batch_size=5, paired_dro=True)

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from dso.objectives import Batch
 from dso.train import TrainConfig
 from dso.train.recipe import Recipe, step_seed
 from tests.train.train_fixtures import one_thread, tiny_generator  # noqa: F401
@@ -32,7 +33,7 @@ def _twins():
 def test_dpo_pair_members_share_t_and_noise(tmp_path):
     x, cond = _twins()
     recipe = _recipe(tmp_path, "dpo")
-    _, stats = recipe.micro_loss({"x0_w": x, "x0_l": x.clone(), "cond": cond}, seed=11)
+    _, stats = recipe.micro_loss(Batch.of_pairs(x, x.clone(), cond), seed=11)
     assert stats["err_stable"] == stats["err_unstable"]
 
 
@@ -41,8 +42,8 @@ def test_dpo_pair_members_share_t_and_noise(tmp_path):
 def test_paired_dro_shares_t_and_noise_across_halves(tmp_path, paired, noise):
     x, cond = _twins()
     recipe = _recipe(tmp_path, "dro", paired_dro=paired, pair_noise=noise)
-    batch = {"x0": torch.cat([x, x]), "cond": torch.cat([cond, cond]),
-             "stable": torch.tensor([True, True, False, False])}
+    batch = Batch(torch.cat([x, x]), torch.cat([cond, cond]),
+                  torch.tensor([True, True, False, False]), paired=paired)
     loss, stats = recipe.micro_loss(batch, seed=11)
     shared = paired and noise == "shared"  # identical twins see identical draws: loss 0
     assert (stats["err_stable"] == stats["err_unstable"]) == shared
@@ -51,15 +52,15 @@ def test_paired_dro_shares_t_and_noise_across_halves(tmp_path, paired, noise):
 
 def test_condition_dropout_zeroes_the_condition_like_pretraining(tmp_path):
     x, cond = _twins()
-    batch = {"x0": x, "stable": torch.ones(2, dtype=torch.bool)}
+    stable = torch.ones(2, dtype=torch.bool)
     other = torch.randn_like(cond)
     dropped = _recipe(tmp_path, "sft", cond_dropout=0.9999)
-    a, _ = dropped.micro_loss({**batch, "cond": cond}, seed=11)
-    b, _ = dropped.micro_loss({**batch, "cond": other}, seed=11)
+    a, _ = dropped.micro_loss(Batch(x, cond, stable), seed=11)
+    b, _ = dropped.micro_loss(Batch(x, other, stable), seed=11)
     assert a.item() == b.item()  # the condition was never seen
     kept = _recipe(tmp_path / "k", "sft")
-    c, _ = kept.micro_loss({**batch, "cond": cond}, seed=11)
-    d, _ = kept.micro_loss({**batch, "cond": other}, seed=11)
+    c, _ = kept.micro_loss(Batch(x, cond, stable), seed=11)
+    d, _ = kept.micro_loss(Batch(x, other, stable), seed=11)
     assert c.item() != d.item()
 
 
@@ -68,7 +69,7 @@ def test_ascent_margin_compares_with_the_frozen_base(tmp_path):
     # margin of 0 every unstable sample sits exactly at its ceiling (none is past it)
     x, cond = _twins()
     recipe = _recipe(tmp_path, "dro", ascent_margin=0.0)
-    batch = {"x0": torch.cat([x, x]), "cond": torch.cat([cond, cond]),
-             "stable": torch.tensor([True, True, False, False])}
+    batch = Batch(torch.cat([x, x]), torch.cat([cond, cond]),
+                  torch.tensor([True, True, False, False]))
     loss, stats = recipe.micro_loss(batch, seed=11)
     assert torch.isfinite(loss) and stats["ascent_clipped"] == 0.0

@@ -1,8 +1,8 @@
 """A real tiny flow transformer (dso.models) and a toy labelled batch source for training tests.
 
-The source yields the batch dicts documented for dso.data.sampling.BatchSource, deterministic in
-(seed, rank, step). Stable and unstable latents come from two different patterns, so a model can
-learn to tell them apart.
+The source yields `dso.objectives.Batch`es in the objective's layout, as dso.data's BatchSource
+does, deterministic in (seed, rank, step). Stable and unstable latents come from two different
+patterns, so a model can learn to tell them apart.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from dso.models.flow import SparseStructureFlowModel
+from dso.objectives import Batch
 
 C, R, L, DC = 2, 4, 4, 16
 FLOW_ARGS = dict(resolution=R, in_channels=C, out_channels=C, model_channels=32,
@@ -65,8 +66,8 @@ class ToySource:
         k = rng.integers(0, pool.shape[1], n)
         return pool[p, k], p
 
-    def batch(self, step: int) -> dict[str, torch.Tensor]:
-        """Deterministic in (seed, rank, step)."""
+    def batch(self, step: int) -> Batch:
+        """Deterministic in (seed, rank, step); `batch_size` counts pairs for DPO."""
         if self.delay:
             time.sleep(self.delay)
         rng = np.random.default_rng([self.seed, self.rank, step])
@@ -74,24 +75,21 @@ class ToySource:
         if self.objective == "dpo":
             p = rng.integers(0, self.stable.shape[0], b)
             kw, kl = rng.integers(0, self.stable.shape[1], (2, b))
-            return {"x0_w": self.stable[p, kw], "x0_l": self.unstable[p, kl],
-                    "cond": self.cond[p]}
+            return Batch.of_pairs(self.stable[p, kw], self.unstable[p, kl], self.cond[p])
         if self.objective == "sft":
             x, p = self._rows(rng, self.stable, b)
-            return {"x0": x, "cond": self.cond[p], "stable": torch.ones(b, dtype=torch.bool)}
+            return Batch(x, self.cond[p], torch.ones(b, dtype=torch.bool))
         xs, ps = self._rows(rng, self.stable, b // 2)
         xu, pu = self._rows(rng, self.unstable, b - b // 2)
         stable = torch.arange(b) < b // 2
-        return {"x0": torch.cat([xs, xu]), "cond": self.cond[np.concatenate([ps, pu])],
-                "stable": stable}
+        return Batch(torch.cat([xs, xu]), self.cond[np.concatenate([ps, pu])], stable)
 
-    def all_rows(self) -> dict[str, torch.Tensor]:
-        """Every toy sample once: x0, cond, stable."""
+    def all_rows(self) -> Batch:
+        """Every toy sample once."""
         p, k = self.stable.shape[:2]
         cond = self.cond.repeat_interleave(k, 0)
-        return {"x0": torch.cat([self.stable.flatten(0, 1), self.unstable.flatten(0, 1)]),
-                "cond": torch.cat([cond, cond]),
-                "stable": torch.arange(2 * p * k) < p * k}
+        return Batch(torch.cat([self.stable.flatten(0, 1), self.unstable.flatten(0, 1)]),
+                     torch.cat([cond, cond]), torch.arange(2 * p * k) < p * k)
 
 
 # --------------------------------------------------------------- real generator and store

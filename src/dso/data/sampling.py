@@ -1,18 +1,19 @@
-"""Training batches drawn from a labelled store, one sampler per objective.
+"""Training batches drawn from a labelled store, in the layout the objective asks for.
 
 Rows are drawn without replacement from epoch-wise permutations shared by all ranks (they depend
 on the seed and the epoch only); at step s, rank r takes the slice at position
 `(s * world_size + r) * k` of that stream. So a batch is a pure function of (seed, rank, step)
 for a given world size, ranks at the same step get disjoint rows (unless a slice wraps past the
 end of an epoch, or the pool is smaller than world_size * k), and each epoch visits every row.
-Pairs (dpo, paired dro) stream over prompts with both outcomes; the stable and unstable sample
-of each pair are then drawn at random within the prompt.
+Pairs stream over prompts with both outcomes; the stable and unstable sample of each pair are
+then drawn at random within the prompt.
 
-- `dro`: first half stable, second half unstable (unpaired by default, as the DRO formula needs
-  no pairs); with `paired_dro`, `x0[i]` and `x0[i + B/2]` are a stable and an unstable sample of
-  the same prompt, as the released code draws them.
-- `dpo`: `x0_w[i]` stable and `x0_l[i]` unstable, same prompt.
-- `sft`: stable samples only.
+The objective's layout (dso.objectives.base) decides the rows of a `Batch`:
+- `stable` (sft): stable samples only.
+- `halves` (dro): first half stable, second half unstable, any prompts (the DRO formula needs
+  no pairs).
+- `pairs` (dpo, dro with `paired_dro`): row i and row i + B/2 are a stable and an unstable
+  sample of the same prompt, as the released code draws them.
 `max_prompts` keeps the dataset's first N prompts only (data-scaling studies: the first N of a
 large dataset are the dataset one would have generated with N).
 With `other_view`, each row is conditioned on another view of the same object
@@ -22,29 +23,44 @@ With `other_view`, each row is conditioned on another view of the same object
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 
 from dso.data.store import Row, SampleStore
-from dso.errors import UnknownNameError
+from dso.objectives.base import HALVES, PAIRS, STABLE, Batch, Objective, make_objective
 
-OBJECTIVES = ("dro", "dpo", "sft")
+
+@dataclass(frozen=True)
+class Selection:
+    """The rows of one batch without tensors: `rows[i]` is conditioned on `cond_prompts[i]`;
+    with `paired`, rows i and i + B/2 are a pair (dso.objectives.base.split_pairs)."""
+
+    rows: list[Row]
+    cond_prompts: list[str]
+    paired: bool = False
 
 
 class BatchSource:
-    """Deterministic batches for one objective; see the module docstring for the rules."""
+    """Deterministic batches for one objective; see the module docstring for the rules.
 
-    def __init__(self, store: SampleStore, objective: str, batch_size: int, seed: int,
-                 rank: int = 0, world_size: int = 1, other_view: bool = False,
+    `objective` is a name (its settings: `paired_dro`) or an `Objective`; `batch_size` counts
+    what the objective counts (DPO: pairs).
+    """
+
+    def __init__(self, store: SampleStore, objective: str | Objective, batch_size: int,
+                 seed: int, rank: int = 0, world_size: int = 1, other_view: bool = False,
                  paired_dro: bool = False, split: str | None = None,
                  max_prompts: int | None = None) -> None:
-        if objective not in OBJECTIVES:
-            raise UnknownNameError("objective", objective, OBJECTIVES)
+        if not isinstance(objective, Objective):
+            objective = make_objective(objective, {"paired_dro": paired_dro})
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world size {world_size}")
+        objective.check_batch_size(int(batch_size))
         self.store, self.objective, self.batch_size = store, objective, int(batch_size)
+        self.rows = objective.rows(self.batch_size)
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
-        self.other_view, self.paired = other_view, paired_dro or objective == "dpo"
+        self.other_view = other_view
         rows = store.labelled(split)
         if max_prompts is not None:  # the dataset's first prompts, in generation order
             keep = {p["prompt_id"] for p in store.prompts()[:max_prompts]}
@@ -54,21 +70,18 @@ class BatchSource:
         self._pairs = _mixed_prompts(rows)
         self._views = _views_by_object(store)
         self._perm_cache: dict[tuple[int, int], np.ndarray] = {}
-        self._validate(len(rows))
+        self._check_pools(len(rows))
 
-    def _validate(self, n_rows: int) -> None:
-        b = self.batch_size
+    def _check_pools(self, n_rows: int) -> None:
         have = (f"{n_rows} labelled rows: {len(self.stable)} stable, {len(self.unstable)} "
                 f"unstable, {len(self._pairs)} prompts with both")
-        if b < 1 or (self.objective == "dro" and (b < 2 or (self.paired and b % 2))):
-            raise ValueError(f"batch size {b} is invalid for {self.objective}"
-                             + (" (paired DRO needs an even size >= 2)" if self.paired else ""))
-        if self.paired and not self._pairs:
-            raise ValueError(f"{self.objective} needs prompts with both outcomes; {have}")
-        if self.objective == "dro" and not (self.stable and self.unstable):
-            raise ValueError(f"dro needs stable and unstable samples; {have}")
-        if self.objective == "sft" and not self.stable:
-            raise ValueError(f"sft needs stable samples; {have}")
+        name, layout = self.objective.name, self.objective.layout
+        if layout == PAIRS and not self._pairs:
+            raise ValueError(f"{name} needs prompts with both outcomes; {have}")
+        if layout == HALVES and not (self.stable and self.unstable):
+            raise ValueError(f"{name} needs stable and unstable samples; {have}")
+        if layout == STABLE and not self.stable:
+            raise ValueError(f"{name} needs stable samples; {have}")
 
     # ---- the stream ----------------------------------------------------------------------
     def _perm(self, salt: int, size: int, epoch: int) -> np.ndarray:
@@ -93,32 +106,26 @@ class BatchSource:
         return np.random.default_rng([self.seed, self.rank, step, 0xD50])
 
     # ---- selection -----------------------------------------------------------------------
-    def select(self, step: int) -> dict[str, list]:
-        """The rows of batch `step` without loading tensors.
-
-        Keys: `rows` (dro/sft) or `w` and `l` (dpo): lists of Row; `cond_prompts`: the prompt
-        each row (or pair) is conditioned on.
-        """
+    def select(self, step: int) -> Selection:
+        """The rows of batch `step` without loading tensors."""
         if step < 0:
             raise ValueError("step must be >= 0")
         rng = self._rng(step)
-        if self.objective == "sft":
-            rows = [self.stable[i] for i in self._take(1, len(self.stable), step, self.batch_size)]
-            return {"rows": rows, "cond_prompts": self._cond(rows, rng)}
-        if self.paired:
-            k = self.batch_size if self.objective == "dpo" else self.batch_size // 2
-            picks = [self._pairs[i] for i in self._take(3, len(self._pairs), step, k)]
+        layout = self.objective.layout
+        if layout == STABLE:
+            rows = [self.stable[i] for i in self._take(1, len(self.stable), step, self.rows)]
+            return Selection(rows, self._cond(rows, rng))
+        if layout == PAIRS:
+            picks = [self._pairs[i] for i in self._take(3, len(self._pairs), step, self.rows // 2)]
             w = [ws[rng.integers(len(ws))] for ws, _ in picks]
             lo = [ls[rng.integers(len(ls))] for _, ls in picks]
             cond = self._cond(w, rng)
-            if self.objective == "dpo":
-                return {"w": w, "l": lo, "cond_prompts": cond}
-            return {"rows": w + lo, "cond_prompts": cond + cond}
-        half = self.batch_size // 2
+            return Selection(w + lo, cond + cond, paired=True)
+        half = self.rows // 2
         rows = [self.stable[i] for i in self._take(1, len(self.stable), step, half)]
         rows += [self.unstable[i]
-                 for i in self._take(2, len(self.unstable), step, self.batch_size - half)]
-        return {"rows": rows, "cond_prompts": self._cond(rows, rng)}
+                 for i in self._take(2, len(self.unstable), step, self.rows - half)]
+        return Selection(rows, self._cond(rows, rng))
 
     def _cond(self, rows: list[Row], rng: np.random.Generator) -> list[str]:
         if not self.other_view:
@@ -129,18 +136,16 @@ class BatchSource:
             out.append(others[rng.integers(len(others))] if others else r.prompt_id)
         return out
 
-    def batch(self, step: int) -> dict:
-        """Tensors for batch `step` (see the module docstring for keys and order)."""
+    def batch(self, step: int) -> Batch:
+        """Tensors for batch `step`, in the objective's layout (see the module docstring)."""
         import torch
 
         sel = self.select(step)
-        cond = self.store.conditions(sel["cond_prompts"])
-        if self.objective == "dpo":
-            return {"x0_w": self.store.latents([r.sample_id for r in sel["w"]]),
-                    "x0_l": self.store.latents([r.sample_id for r in sel["l"]]), "cond": cond}
-        rows = sel["rows"]
-        return {"x0": self.store.latents([r.sample_id for r in rows]), "cond": cond,
-                "stable": torch.tensor([r.stable for r in rows], dtype=torch.bool)}
+        rows = sel.rows
+        return Batch(x0=self.store.latents([r.sample_id for r in rows]),
+                     cond=self.store.conditions(sel.cond_prompts),
+                     stable=torch.tensor([r.stable for r in rows], dtype=torch.bool),
+                     paired=sel.paired)
 
 
 def _mixed_prompts(rows: list[Row]) -> list[tuple[list[Row], list[Row]]]:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dso.demo.config import MODELS, OBJECTIVES, SPLITS, DemoConfig
+from dso.demo.config import COMPARED, MODELS, SPLITS, DemoConfig
 from dso.demo.report import write_outputs
 
 
@@ -128,7 +128,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, *, progress: boo
     with _stage(log, "dataset", timings):
         stats = _dataset(out, cfg, progress)
     runs: dict[str, Path | None] = {"base": None}
-    for objective in OBJECTIVES:
+    for objective in COMPARED:
         with _stage(log, f"train {objective}", timings):
             runs[objective] = _train(out, objective, cfg, progress)
     results: dict[str, dict[str, Any]] = {m: {} for m in MODELS}

@@ -12,8 +12,12 @@ reference does.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
+
+from dso.objectives.base import PAIRS, Batch, Objective, split_pairs
 
 
 def dpo_loss(
@@ -49,3 +53,28 @@ def dpo_loss(
             "reward_margin": float(inside.mean()),
         }
     return loss, stats
+
+
+@dataclass(frozen=True)
+class DPO(Objective):
+    """Diffusion-DPO on same-prompt pairs; `batch_size` counts pairs, the reference is the base.
+
+    Each pair shares t, noise and condition dropout, drawn once per pair.
+    """
+
+    name = "dpo"
+    layout = PAIRS
+    samples_per_item = 2
+    needs_reference = True
+    shares_pair_noise = True
+    beta: float = 500.0
+
+    def noise_rows(self, rows: int) -> int:
+        return rows // 2
+
+    def loss(self, err: torch.Tensor, ref: torch.Tensor | None, batch: Batch
+             ) -> tuple[torch.Tensor, dict[str, float]]:
+        if ref is None or not batch.paired:
+            raise ValueError("dpo needs a paired batch and the reference errors")
+        (err_w, err_l), (ref_w, ref_l) = split_pairs(err), split_pairs(ref)
+        return dpo_loss(err_w, err_l, ref_w, ref_l, self.beta)

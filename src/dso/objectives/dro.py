@@ -22,7 +22,11 @@ base model makes of it, and no further.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+
+from dso.objectives.base import HALVES, PAIRS, Batch, Objective
 
 
 def _group_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -75,3 +79,38 @@ def dro_loss(
             "ascent_clipped": clipped,
         }
     return loss, stats
+
+
+@dataclass(frozen=True)
+class DRO(Objective):
+    """DRO on half-stable batches, unpaired or (`paired_dro`) as same-prompt pairs.
+
+    Paired rows share t, noise and condition dropout with `pair_noise="shared"` (drawn per row,
+    the first half's used for both halves) or draw their own with `"independent"`
+    (the paper's Eq. 7). The base model's errors are read only with `ascent_margin`.
+    """
+
+    name = "dro"
+    paired_dro: bool = False
+    pair_noise: str = "shared"
+    ascent_bound: float | None = None
+    ascent_weight: float = 1.0
+    ascent_margin: float | None = None
+
+    @property
+    def layout(self) -> str:  # type: ignore[override]
+        return PAIRS if self.paired_dro else HALVES
+
+    @property
+    def needs_reference(self) -> bool:
+        return self.ascent_margin is not None
+
+    @property
+    def shares_pair_noise(self) -> bool:
+        return self.paired_dro and self.pair_noise == "shared"
+
+    def loss(self, err: torch.Tensor, ref: torch.Tensor | None, batch: Batch
+             ) -> tuple[torch.Tensor, dict[str, float]]:
+        return dro_loss(err, batch.stable, ascent_bound=self.ascent_bound,
+                        ascent_weight=self.ascent_weight, ref=ref,
+                        ascent_margin=self.ascent_margin)

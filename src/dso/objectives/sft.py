@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+
+from dso.objectives.base import STABLE, Batch, Objective
 
 
 def sft_loss(err: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
@@ -14,3 +18,26 @@ def sft_loss(err: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         raise ValueError(f"sft_loss expects a non-empty [B] tensor, got {tuple(err.shape)}")
     loss = err.mean()
     return loss, {"err_stable": float(loss.detach())}
+
+
+@dataclass(frozen=True)
+class SFT(Objective):
+    """Flow matching on stable rows; no reference, no pairs.
+
+    With `paired_dro` and `pair_noise="shared"` (the demo sets them for all its runs), rows i
+    and i + B/2 share t, noise and dropout as paired DRO's do, although they are unrelated
+    stable rows: dso has always drawn them so, and keeps it so that runs reproduce.
+    """
+
+    name = "sft"
+    layout = STABLE
+    paired_dro: bool = False
+    pair_noise: str = "shared"
+
+    @property
+    def shares_pair_noise(self) -> bool:
+        return self.paired_dro and self.pair_noise == "shared"
+
+    def loss(self, err: torch.Tensor, ref: torch.Tensor | None, batch: Batch
+             ) -> tuple[torch.Tensor, dict[str, float]]:
+        return sft_loss(err)

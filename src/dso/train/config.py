@@ -1,73 +1,82 @@
 """One typed configuration per training run, validated up front and saved as RUN/config.json.
 
-Defaults are scaled for the built-in `dso-tiny` model on a 2-core CPU. The paper's values
-(docs/method.md §Paper hyper-parameters; paper Table 4, TRELLIS on GPUs) are given beside each field
-for reference.
-
-Measured on dso-tiny (480 labelled samples of 120 train prompts, 82.9% stable; eval split,
-130 samples; base 80.8% stable, F 57.0, CD 0.059): at lr 1e-4, 200 steps, DPO reached 97.7%
-stable with F 52.8 / CD 0.061, SFT 90.8% with F 43.2; DRO reached 94-100% stable but lost
-geometry fast (F 45.6 after 30 steps, ~20-28 after 60-200 steps, with or without an ascent
-bound of 0.6-1.0): watch it with `eval_every` (the guardrail warns) and keep DRO runs short.
-lr 5e-4 degraded geometry for all three objectives.
+Each field carries its help (`dso.cli_options.setting`), from which `dso train` makes its
+options; `resumable` marks the fields a resumed run may change (they do not change the
+optimisation path). Defaults are scaled for the built-in `dso-tiny` model on a 2-core CPU; the
+paper's values (docs/method.md §Paper hyper-parameters; paper Table 4, TRELLIS on GPUs) are
+given in the help. What these settings do to dso-tiny is measured by `dso demo` (its report.md)
+and `python benchmarks/shape_study.py` (docs/shape_study.md), not here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dso.objectives import OBJECTIVES
+from dso.cli_options import setting
+from dso.errors import UnknownNameError
+from dso.objectives import make_objective, objective_names
 
 CONFIG_FILE = "config.json"
 
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a fine-tuning run (paper values in comments)."""
+    """Everything that defines a fine-tuning run (paper values in the help)."""
 
-    dataset: str                      # labelled dataset directory (dso.data store)
-    out: str                          # run folder: config.json, log.jsonl, checkpoints, adapter
-    objective: str = "dro"            # dro | dpo | sft
-    generator: str = "dso-tiny"       # name for dso.models.get_generator
-    weights: str | None = None        # weights directory (None: the generator's default)
-    steps: int = 200                  # optimizer steps (paper: DRO 4000, DPO 8000)
-    batch_size: int = 8               # rows per micro-batch (DPO: pairs)
-    grad_accum: int = 1               # micro-batches per step; effective batch = product (48)
-    lr: float = 1e-4                  # AdamW learning rate (paper: 5e-6 on TRELLIS)
-    warmup: int = 10                  # linear warm-up steps, then constant (paper: 2000)
-    weight_decay: float = 0.01        # AdamW weight decay (paper: 0.01)
-    grad_clip: float = 1.0            # max global gradient norm; 0 disables clipping
-    lora_rank: int = 16               # LoRA rank (paper: 64)
-    lora_alpha: float = 32.0          # LoRA alpha (paper: 128)
-    lora_dropout: float = 0.0         # LoRA dropout (paper: 0)
-    lora_targets: tuple[str, ...] = ("to_q", "to_kv", "to_out", "to_qkv")
-    beta: float = 500.0               # DPO temperature (paper: 500)
-    ascent_bound: float | None = None  # DRO: clamp on the unstable error (None: unbounded)
-    ascent_weight: float = 1.0        # DRO: weight of the unstable (ascent) term
-    ascent_margin: float | None = None  # DRO: ascend only until err is this far above the
-                                        # frozen base model's error on the sample (None: off)
-    paired_dro: bool = False          # DRO rows as same-prompt (stable, unstable) pairs
-    pair_noise: str = "shared"        # paired DRO: "shared" t and noise per pair, or
-                                      # "independent" per row (paper Eq. 7, the release)
-    other_view: bool = False          # condition on another view of the same object
-    max_prompts: int | None = None    # train on the dataset's first N prompts only
-    cond_dropout: float = 0.0         # P(condition zeroed) per row, as in pre-training (0.1)
-    guided_loss: bool = False         # errors of the guided velocity the sampler follows
-                                      # ((1 + w) v(cond) - w v(0) inside its cfg interval)
-    t_mean: float = 1.0               # t = sigmoid(N(t_mean, t_std)) (paper: 1, 1)
-    t_std: float = 1.0
-    seed: int = 0
-    save_every: int = 50              # checkpoint every N steps (and at the end)
-    keep_checkpoints: int = 2         # most recent checkpoints kept on disk
-    eval_every: int = 0               # held-out evaluation every N steps (0: never)
-    device: str = "cpu"
-    bf16: bool = True                 # bf16 autocast, used on CUDA only (paper: bf16)
-    tensorboard: bool = False         # also write TensorBoard events (needs `tensorboard`)
-    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the run
+    dataset: str = setting(help="Labelled dataset directory (dso.data store).", cli=False)
+    out: str = setting(help="Run folder: config.json, log.jsonl, checkpoints, adapter.",
+                       cli=False, resumable=True)
+    objective: str = setting("dro", "Objective name (dso.objectives).", cli=False)
+    generator: str = setting("dso-tiny", "Generator name.", shown="the dataset's generator")
+    weights: str | None = setting(None, "Weights directory.", shown="the generator's shipped",
+                                  path=True)
+    steps: int = setting(200, "Optimizer steps (paper: DRO 4000, DPO 8000).", resumable=True)
+    batch_size: int = setting(8, "Items per micro-batch: rows, or pairs for DPO.")
+    grad_accum: int = setting(1, "Micro-batches per step (paper: effective batch 48).")
+    lr: float = setting(1e-4, "AdamW learning rate (paper: 5e-6 on TRELLIS).")
+    warmup: int = setting(10, "Linear warm-up steps, then constant (paper: 2000).")
+    weight_decay: float = setting(0.01, "AdamW weight decay (paper: 0.01).")
+    grad_clip: float = setting(1.0, "Max global gradient norm; 0 disables clipping.")
+    lora_rank: int = setting(16, "LoRA rank (paper: 64).", flag="--rank")
+    lora_alpha: float = setting(32.0, "LoRA alpha (paper: 128).", flag="--alpha")
+    lora_dropout: float = setting(0.0, "LoRA dropout (paper: 0).", flag="--dropout")
+    lora_targets: tuple[str, ...] = setting(("to_q", "to_kv", "to_out", "to_qkv"),
+                                            "Module names that get LoRA adapters.", cli=False)
+    beta: float = setting(500.0, "DPO temperature (paper: 500).")
+    ascent_bound: float | None = setting(None, "DRO: clamp on the unstable error.")
+    ascent_weight: float = setting(1.0, "DRO: weight of the ascent on unstable samples.")
+    ascent_margin: float | None = setting(
+        None, "DRO: ascend an unstable sample only until its error is this far above the frozen "
+        "base model's.", shown="off")
+    paired_dro: bool = setting(False, "DRO rows as same-prompt (stable, unstable) pairs.",
+                               off="--unpaired-dro")
+    pair_noise: str = setting("shared", "Paired DRO: shared t and noise per pair, or "
+                              "independent per row (paper Eq. 7, the release).")
+    other_view: bool = setting(False, "Condition on another view of the same object.",
+                               off="--same-view")
+    max_prompts: int | None = setting(None, "Train on the dataset's first N prompts only.",
+                                      shown="all")
+    cond_dropout: float = setting(0.0, "P(condition zeroed) per row, as in pre-training (0.1).")
+    guided_loss: bool = setting(
+        False, "Fit the guided velocity the generator's sampler follows, (1 + w) v(cond) - "
+        "w v(0) inside its guidance interval, not the plain conditional one.", off="--plain-loss")
+    t_mean: float = setting(1.0, "t = sigmoid(N(t_mean, t_std)) (paper: 1).")
+    t_std: float = setting(1.0, "Spread of t's logit-normal (paper: 1).")
+    seed: int = setting(0, "Seed for data order, LoRA init, t and noise.")
+    save_every: int = setting(50, "Checkpoint every N steps (and at the end).", resumable=True)
+    keep_checkpoints: int = setting(2, "Most recent checkpoints kept on disk.", resumable=True)
+    eval_every: int = setting(0, "Held-out evaluation every N steps (needs --world); 0 never.",
+                              resumable=True)
+    device: str = setting("cpu", "torch device.", resumable=True)
+    bf16: bool = setting(True, "bf16 autocast, used on CUDA only (paper: bf16).", off="--fp32")
+    tensorboard: bool = setting(False, "Also write TensorBoard events (dso[tensorboard]).",
+                                resumable=True)
+    extra: dict[str, Any] = setting(help="Free-form notes kept with the run.", cli=False,
+                                    resumable=True, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.lora_targets = tuple(self.lora_targets)
@@ -81,8 +90,13 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ValueError naming every invalid field."""
         problems = []
-        if self.objective not in OBJECTIVES:
-            problems.append(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        try:
+            make_objective(self.objective, self).check_batch_size(self.batch_size)
+        except UnknownNameError:
+            problems.append(f"objective must be one of {objective_names()}, got "
+                            f"{self.objective!r}")
+        except ValueError as err:
+            problems.append(str(err))
         for name in ("steps", "batch_size", "grad_accum", "lora_rank", "save_every",
                      "keep_checkpoints"):
             if int(getattr(self, name)) < 1:
@@ -106,13 +120,9 @@ class TrainConfig:
             problems.append(f"ascent_weight must be >= 0, got {self.ascent_weight}")
         if self.ascent_margin is not None and not self.ascent_margin >= 0:
             problems.append(f"ascent_margin must be >= 0 or None, got {self.ascent_margin}")
-        if self.objective == "dro" and self.batch_size < 2:
-            problems.append("DRO needs batch_size >= 2 (half stable, half unstable)")
         if self.pair_noise not in ("shared", "independent"):
             problems.append(f"pair_noise must be 'shared' or 'independent', got "
                             f"{self.pair_noise!r}")
-        if self.paired_dro and self.batch_size % 2:
-            problems.append("paired_dro needs an even batch_size")
         if not self.lora_targets:
             problems.append("lora_targets must name at least one module")
         if problems:
@@ -149,3 +159,17 @@ class TrainConfig:
         if not path.is_file():
             raise FileNotFoundError(f"no {CONFIG_FILE} in {run_dir}: not a training run folder")
         return cls.from_dict(json.loads(path.read_text()))
+
+
+RESUMABLE = frozenset(f.name for f in dataclasses.fields(TrainConfig)
+                      if f.metadata.get("resumable"))
+
+
+def check_resume(saved: TrainConfig, new: TrainConfig) -> None:
+    """Raise ValueError naming each setting `new` changes from the run's `saved` config, other
+    than the `RESUMABLE` ones."""
+    old, now = saved.to_dict(), new.to_dict()
+    changed = sorted(k for k in now if now[k] != old[k] and k not in RESUMABLE)
+    if changed:
+        raise ValueError(f"cannot resume {new.out} with changed settings: "
+                         + ", ".join(f"{k} {old[k]!r} -> {now[k]!r}" for k in changed))

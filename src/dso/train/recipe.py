@@ -1,11 +1,12 @@
 """The LoRA fine-tuning recipe: setup -> train loop -> save (torchtune style, no inheritance).
 
-Per optimizer step: `grad_accum` micro-batches from the BatchSource, each a function of
-(seed, rank, index); t ~ logit-normal and noise drawn from a generator reseeded from
-(seed, rank, step, micro), so a resumed run reproduces the uninterrupted one exactly. DPO pairs
-share t and noise between w and l; the DPO reference is the same network with adapters
-disabled. Only rank 0 writes to the run folder (`self.writes`); `rank`/`world_size` are explicit
-so distributed training only has to wrap the model and pass them in.
+Per optimizer step: `grad_accum` micro-batches (`dso.objectives.Batch`) from the BatchSource,
+each a function of (seed, rank, index); t ~ logit-normal and noise drawn from a generator
+reseeded from (seed, rank, step, micro), so a resumed run reproduces the uninterrupted one
+exactly. The objective (`dso.objectives`) says whether pairs share t and noise and whether its
+loss needs the reference: the same network with adapters disabled. Only rank 0 writes to the
+run folder (`self.writes`); `rank`/`world_size` are explicit so distributed training only has
+to wrap the model and pass them in.
 """
 
 from __future__ import annotations
@@ -23,16 +24,12 @@ import torch
 from tqdm import tqdm
 
 from dso.models.rectified_flow import per_sample_error, sample_t
-from dso.objectives import dpo_loss, dro_loss, sft_loss
+from dso.objectives import Batch, make_objective, pair_up
 from dso.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from dso.train.config import TrainConfig
+from dso.train.config import TrainConfig, check_resume
 from dso.train.guardrails import EvalFn, GeometryGuard, run_eval
 from dso.train.logging import EVAL_FILE, LOG_FILE, RunLog, read_log, truncate_log
 from dso.train.lora import LoraSpec, apply_lora, save_adapter
-
-# Fields that may change when a run is resumed (they do not change the optimisation path).
-RESUMABLE_CHANGES = frozenset({"steps", "eval_every", "save_every", "keep_checkpoints",
-                               "device", "tensorboard", "extra"})
 
 
 @dataclass
@@ -73,6 +70,12 @@ def _check_same_generator(source: Any, generator: Any) -> None:
                       "fine-tuned; DSO expects its own samples (on-policy)", stacklevel=3)
 
 
+def _shared(draws: torch.Tensor, rows: int) -> torch.Tensor:
+    """Draws for a paired batch of `rows`: pair i's two rows both take draw i."""
+    first = draws[: rows // 2]
+    return pair_up(first, first)
+
+
 def _nanmean(values: list[float]) -> float:
     finite = [v for v in values if not math.isnan(v)]
     return float(np.mean(finite)) if finite else float("nan")
@@ -87,6 +90,7 @@ class Recipe:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world_size {world_size}")
         self.config = config
+        self.objective = make_objective(config.objective, config)
         self.generator = generator
         self.source = source
         self.eval_fn = eval_fn
@@ -138,12 +142,7 @@ class Recipe:
             raise FileExistsError(f"{self.run_dir} already holds a run; resume it or pick "
                                   "another --out")
         if resume and (self.run_dir / "config.json").exists():
-            saved = TrainConfig.load(self.run_dir).to_dict()
-            new = self.config.to_dict()
-            changed = sorted(k for k in new if new[k] != saved[k] and k not in RESUMABLE_CHANGES)
-            if changed:
-                raise ValueError(f"cannot resume {self.run_dir} with changed settings: "
-                                 + ", ".join(f"{k} {saved[k]!r} -> {new[k]!r}" for k in changed))
+            check_resume(TrainConfig.load(self.run_dir), self.config)
 
     def _open_source(self) -> Any:
         from dso.data import SampleStore
@@ -151,9 +150,9 @@ class Recipe:
 
         cfg = self.config
         store = SampleStore.open(cfg.dataset)
-        return BatchSource(store, cfg.objective, cfg.batch_size, cfg.seed, rank=self.rank,
+        return BatchSource(store, self.objective, cfg.batch_size, cfg.seed, rank=self.rank,
                            world_size=self.world_size, other_view=cfg.other_view,
-                           paired_dro=cfg.paired_dro, max_prompts=cfg.max_prompts)
+                           max_prompts=cfg.max_prompts)
 
     def _resume(self) -> None:
         ckpt = latest_checkpoint(self.run_dir)
@@ -176,13 +175,18 @@ class Recipe:
         with self._autocast():
             return per_sample_error(self.model, x0, cond, t, eps, guidance).float()
 
-    def _draws(self, shape: torch.Size, seed: int
+    def _draws(self, batch: Batch, seed: int
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """t [B], noise like x0, and a keep-condition mask [B] (condition dropout)."""
+        """t [B], noise like x0, and a keep-condition mask [B] (condition dropout), as many
+        draws as the objective asks; pairs that share them take their first half's."""
+        rows = len(batch)
+        n = self.objective.noise_rows(rows)
         gen = torch.Generator().manual_seed(seed)
-        t = sample_t(shape[0], gen, self.config.t_mean, self.config.t_std)
-        eps = torch.randn(shape, generator=gen)
-        keep = torch.rand(shape[0], generator=gen) >= self.config.cond_dropout
+        t = sample_t(n, gen, self.config.t_mean, self.config.t_std)
+        eps = torch.randn((n, *batch.x0.shape[1:]), generator=gen)
+        keep = torch.rand(n, generator=gen) >= self.config.cond_dropout
+        if self.objective.shares_pair_noise:  # row i and row i + B/2: the same draws
+            t, eps, keep = (_shared(v, rows) for v in (t, eps, keep))
         return t.to(self.device), eps.to(self.device), keep.to(self.device)
 
     @staticmethod
@@ -190,40 +194,18 @@ class Recipe:
         """Zero the condition of rows not kept (the unconditional input used by guidance)."""
         return cond * keep.to(cond.dtype).reshape(-1, *[1] * (cond.dim() - 1))
 
-    def micro_loss(self, batch: dict[str, torch.Tensor], seed: int
-                   ) -> tuple[torch.Tensor, dict[str, float]]:
+    def micro_loss(self, batch: Batch, seed: int) -> tuple[torch.Tensor, dict[str, float]]:
         """Loss and stats of one micro-batch, with t, noise and condition dropout from `seed`."""
-        cfg, dev = self.config, self.device
         torch.manual_seed(seed)  # LoRA dropout
-        cond = batch["cond"].to(dev)
-        if cfg.objective == "dpo":
-            x_w, x_l = batch["x0_w"].to(dev), batch["x0_l"].to(dev)
-            t, eps, keep = self._draws(x_w.shape, seed)   # shared by w and l of each pair
-            cond = self._drop(cond, keep)
-            args = (torch.cat([x_w, x_l]), torch.cat([cond, cond]), t.repeat(2),
-                    torch.cat([eps, eps]))
-            err = self._errors(*args)
+        batch = batch.to(self.device)
+        t, eps, keep = self._draws(batch, seed)
+        args = (batch.x0, self._drop(batch.cond, keep), t, eps)
+        err = self._errors(*args)
+        ref = None
+        if self.objective.needs_reference:  # the frozen base: adapters off, no gradient
             with torch.no_grad(), self.model.disable_adapter():
                 ref = self._errors(*args)
-            n = x_w.shape[0]
-            return dpo_loss(err[:n], err[n:], ref[:n], ref[n:], cfg.beta)
-        x0 = batch["x0"].to(dev)
-        t, eps, keep = self._draws(x0.shape, seed)
-        if cfg.paired_dro and cfg.pair_noise == "shared":  # row i pairs with row i + B/2
-            half = x0.shape[0] // 2
-            t, keep = t[:half].repeat(2), keep[:half].repeat(2)
-            eps = torch.cat([eps[:half], eps[:half]])
-        args = (x0, self._drop(cond, keep), t, eps)
-        err = self._errors(*args)
-        if cfg.objective == "dro":
-            ref = None
-            if cfg.ascent_margin is not None:  # the frozen base: adapters off, no gradient
-                with torch.no_grad(), self.model.disable_adapter():
-                    ref = self._errors(*args)
-            return dro_loss(err, batch["stable"].to(dev), ascent_bound=cfg.ascent_bound,
-                            ascent_weight=cfg.ascent_weight, ref=ref,
-                            ascent_margin=cfg.ascent_margin)
-        return sft_loss(err)
+        return self.objective.loss(err, ref, batch)
 
     def train_step(self, step: int) -> dict[str, float]:
         """One optimizer step (step = steps completed before it); returns its log record."""
