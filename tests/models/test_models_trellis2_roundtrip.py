@@ -117,14 +117,15 @@ def test_cli_and_peft_exports_of_a_trellis2_run(tmp_path: Path, one_thread) -> N
     from peft import LoraConfig, get_peft_model
 
     from dso.models.loading import load_model
+    from dso.objectives.base import Batch
     from dso.train import TrainConfig, train
     from dso.train.exporter import PEFT_CONFIG, PEFT_FILE
 
     weights = random_trellis2_weights(tmp_path / "w")
     flow = load_model(weights / "ckpts", FLOW_NAME)
     g = torch.Generator().manual_seed(0)
-    data = {"x0": torch.randn(4, 8, 4, 4, 4, generator=g),
-            "cond": torch.randn(4, 5, 32, generator=g), "stable": torch.arange(4) < 2}
+    data = Batch(x0=torch.randn(4, 8, 4, 4, 4, generator=g),
+                 cond=torch.randn(4, 5, 32, generator=g), stable=torch.arange(4) < 2)
     source = SimpleNamespace(batch=lambda step: data)
     cfg = TrainConfig(dataset="memory", out=str(tmp_path / "run"), objective="dro",
                       generator="trellis2", weights=str(weights), steps=2, batch_size=4,
