@@ -12,7 +12,7 @@ _EXPORTS = {
     "train": "dso.train.recipe",
     "Recipe": "dso.train.recipe",
     "TrainResult": "dso.train.recipe",
-    "load_adapter": "dso.train.lora",
+    "load_adapter": "dso.train.checkpoint",
     "export": "dso.train.exporter",
     "ExportResult": "dso.train.exporter",
     "GeometryGuard": "dso.train.guardrails",

@@ -7,6 +7,7 @@ never leaves a half-written checkpoint that resume would pick up.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -14,7 +15,14 @@ from typing import Any
 
 import torch
 
-from dso.train.lora import LoraSpec, load_adapter_state, save_adapter
+from dso.train.lora import (
+    ADAPTER_CONFIG,
+    ADAPTER_FILE,
+    LoraSpec,
+    apply_lora,
+    load_adapter_state,
+    save_adapter,
+)
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "state.pt"
@@ -85,3 +93,39 @@ def load_checkpoint(
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
     return int(state["step"])
+
+
+def find_adapter(run_or_ckpt_dir: str | Path) -> Path:
+    """The folder holding the adapter: the folder itself, else its latest checkpoint."""
+    root = Path(run_or_ckpt_dir)
+    if (root / ADAPTER_FILE).is_file():
+        return root
+    latest = latest_checkpoint(root)
+    if latest is None:
+        raise FileNotFoundError(f"no {ADAPTER_FILE} in {root} nor in {root}/checkpoints/*")
+    return latest
+
+
+def load_adapter(generator: Any, run_or_ckpt_dir: str | Path, *, merge: bool = True) -> Any:
+    """Put a trained adapter on `generator.flow` (in place) and return the generator.
+
+    `run_or_ckpt_dir` is a run folder (its final adapter, else its latest checkpoint) or a
+    checkpoint folder. With `merge` the LoRA weights are folded into the base Linear layers
+    (no runtime cost); otherwise `generator.flow` becomes the PEFT model.
+    """
+    from peft import PeftModel
+
+    if isinstance(generator.flow, PeftModel):
+        raise ValueError("generator.flow already carries an adapter")
+    model, _ = adapt(generator.flow, run_or_ckpt_dir)
+    generator.flow = model.merge_and_unload() if merge else model
+    return generator
+
+
+def adapt(flow: torch.nn.Module, run_or_ckpt_dir: str | Path) -> tuple[Any, LoraSpec]:
+    """`flow` wrapped in PEFT with the run's adapter loaded (eval mode), and its LoRA spec."""
+    folder = find_adapter(run_or_ckpt_dir)
+    spec = LoraSpec.from_json(json.loads((folder / ADAPTER_CONFIG).read_text()))
+    model = apply_lora(flow, spec)
+    load_adapter_state(model, folder)
+    return model.eval(), spec

@@ -166,15 +166,11 @@ def _check_out(out: Path, force: bool) -> None:
 def _adapted(source: FlowSource, run: Path):
     """(json of the source flow, PEFT-wrapped flow carrying the run's adapter, spec)."""
     from dso.models.loading import load_model, read_config
-    from dso.train import lora
+    from dso.train.checkpoint import adapt
 
-    folder = lora.find_adapter(run)
-    spec = lora.LoraSpec.from_json(json.loads((folder / lora.ADAPTER_CONFIG).read_text()))
     raw = read_config(source.directory, source.name)
-    flow = load_model(source.directory, source.name)
-    model = lora.apply_lora(flow, spec)
-    lora.load_adapter_state(model, folder)
-    return raw, model.eval(), spec
+    model, spec = adapt(load_model(source.directory, source.name), run)
+    return raw, model, spec
 
 
 def export(run: str | Path, out: str | Path, *, format: str = "released", force: bool = False,

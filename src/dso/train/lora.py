@@ -99,36 +99,3 @@ def load_adapter_state(model: Any, folder: str | Path) -> None:
     unexpected = list(getattr(result, "unexpected_keys", []) or [])
     if unexpected:
         raise ValueError(f"adapter in {folder} does not fit this network: {unexpected[:3]}")
-
-
-def find_adapter(run_or_ckpt_dir: str | Path) -> Path:
-    """The folder holding the adapter: the folder itself, else its latest checkpoint."""
-    from dso.train.checkpoint import latest_checkpoint
-
-    root = Path(run_or_ckpt_dir)
-    if (root / ADAPTER_FILE).is_file():
-        return root
-    latest = latest_checkpoint(root)
-    if latest is None:
-        raise FileNotFoundError(f"no {ADAPTER_FILE} in {root} nor in {root}/checkpoints/*")
-    return latest
-
-
-def load_adapter(generator: Any, run_or_ckpt_dir: str | Path, *, merge: bool = True) -> Any:
-    """Put a trained adapter on `generator.flow` (in place) and return the generator.
-
-    `run_or_ckpt_dir` is a run folder (its final adapter, else its latest checkpoint) or a
-    checkpoint folder. With `merge` the LoRA weights are folded into the base Linear layers
-    (no runtime cost); otherwise `generator.flow` becomes the PEFT model.
-    """
-    from peft import PeftModel
-
-    if isinstance(generator.flow, PeftModel):
-        raise ValueError("generator.flow already carries an adapter")
-    folder = find_adapter(run_or_ckpt_dir)
-    spec = LoraSpec.from_json(json.loads((folder / ADAPTER_CONFIG).read_text()))
-    model = apply_lora(generator.flow, spec)
-    load_adapter_state(model, folder)
-    model.eval()
-    generator.flow = model.merge_and_unload() if merge else model
-    return generator
