@@ -89,8 +89,10 @@ class _ViTCondition(nn.Module):
     model_class = ""  # the transformers class
     label = ""  # how messages name the model
     example = ""  # a hub name of a matching checkpoint, for messages
+    default_size = 0  # input pixels of the generator's pipeline
 
-    def __init__(self, path: str | Path, image_size: int, device: str = "cpu") -> None:
+    def __init__(self, path: str | Path, image_size: int | None = None,
+                 device: str = "cpu") -> None:
         super().__init__()
         transformers = require("transformers", "trellis", f"the {self.label} condition encoder")
         cls = getattr(transformers, self.model_class, None)
@@ -108,7 +110,7 @@ class _ViTCondition(nn.Module):
             )
         self.model = cls.from_pretrained(str(path), local_files_only=True)
         self.model.to(device).eval()
-        self.image_size = image_size
+        self.image_size = image_size or self.default_size
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.to(device)
@@ -132,9 +134,7 @@ class Dinov2Condition(_ViTCondition):
     model_class = "Dinov2WithRegistersModel"
     label = "DINOv2"
     example = "facebook/dinov2-with-registers-large"
-
-    def __init__(self, path: str | Path, image_size: int = 518, device: str = "cpu") -> None:
-        super().__init__(path, image_size, device)
+    default_size = 518
 
 
 class Dinov3Condition(_ViTCondition):
@@ -143,6 +143,4 @@ class Dinov3Condition(_ViTCondition):
     model_class = "DINOv3ViTModel"
     label = "DINOv3"
     example = "facebook/dinov3-vitl16-pretrain-lvd1689m"
-
-    def __init__(self, path: str | Path, image_size: int = 512, device: str = "cpu") -> None:
-        super().__init__(path, image_size, device)
+    default_size = 512

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dso.models.encoders import Dinov2Condition
+from dso.models.encoders import Dinov2Condition, _ViTCondition
 from dso.models.loading import ModelLoadError, load_model
 from dso.models.sampler import SamplerConfig
 from dso.models.stage1 import StageOneGenerator
@@ -58,6 +58,14 @@ def load_stage1_files(directory: Path, flow_name: str, decoder_hint: str = ""
     return flow, decoder, encoder
 
 
+def check_condition_width(cond: _ViTCondition, flow: nn.Module) -> None:
+    """Raise ModelLoadError when the condition features are not as wide as the flow expects."""
+    hidden = cond.model.config.hidden_size
+    if hidden != flow.cond_channels:
+        raise ModelLoadError(f"{cond.label} width {hidden} != flow cond_channels "
+                             f"{flow.cond_channels}")
+
+
 class TrellisGenerator(StageOneGenerator):
     """TRELLIS-image-large stage 1: DINOv2 [B, 1374, 1024] -> 8 x 16^3 latents -> 64^3 grids."""
 
@@ -74,11 +82,7 @@ class TrellisGenerator(StageOneGenerator):
         directory = Path(weights)
         flow, decoder, encoder = load_stage1_files(directory, FLOW_NAME)
         cond = Dinov2Condition(Path(dinov2) if dinov2 is not None else directory / "dinov2")
-        hidden = cond.model.config.hidden_size
-        if hidden != flow.cond_channels:
-            raise ModelLoadError(
-                f"DINOv2 width {hidden} != flow cond_channels {flow.cond_channels}"
-            )
+        check_condition_width(cond, flow)
         return cls(
             name="trellis",
             flow=flow,

@@ -18,7 +18,7 @@ from dso.models.encoders import Dinov3Condition
 from dso.models.loading import ModelLoadError
 from dso.models.sampler import SamplerConfig
 from dso.models.stage1 import StageOneGenerator
-from dso.models.trellis import DECODER_NAME, load_stage1_files
+from dso.models.trellis import DECODER_NAME, check_condition_width, load_stage1_files
 
 FLOW_NAME = "ss_flow_img_dit_1_3B_64_bf16"
 # Constructor arguments of the released flow (its json `args`: the repo's training config plus
@@ -57,10 +57,6 @@ class Trellis2Generator(StageOneGenerator):
             raise ModelLoadError(f"{FLOW_NAME}.json in {directory} does not describe a TRELLIS.2 "
                                  "flow (pe_mode 'rope' with share_mod)")
         cond = Dinov3Condition(Path(dinov3) if dinov3 is not None else directory / "dinov3")
-        hidden = cond.model.config.hidden_size
-        if hidden != flow.cond_channels:
-            raise ModelLoadError(
-                f"DINOv3 width {hidden} != flow cond_channels {flow.cond_channels}"
-            )
+        check_condition_width(cond, flow)
         return cls(name="trellis2", flow=flow, decoder=decoder, encoder=encoder,
                    cond_encoder=cond, sampler=SAMPLER, device=device)
