@@ -11,7 +11,7 @@ Names are imported on first use, so `dso --help` does not pay for trimesh and sc
 
 from __future__ import annotations
 
-from typing import Any
+from dso._lazy import lazy_exports
 
 _EXPORTS = {
     "chamfer_fscore": "dso.eval.metrics",
@@ -39,9 +39,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'dso.eval' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -6,8 +6,7 @@ and the torch.distributed helpers (`dso.scale.distributed`) are loaded on first 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from dso._lazy import lazy_exports
 
 # Light modules (tqdm only) are imported here so that the package attributes below are the
 # functions, not the submodules of the same name (`dso.scale.ray_map` is the function).
@@ -28,7 +27,4 @@ __all__ = [  # noqa: RUF022 - Ray names, then the torch.distributed ones (lazy)
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _DISTRIBUTED:
-        return getattr(importlib.import_module("dso.scale.distributed"), name)
-    raise AttributeError(f"module 'dso.scale' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, {name: "dso.scale.distributed" for name in _DISTRIBUTED})

@@ -5,7 +5,7 @@ Heavy modules (torch, peft) are imported on first use of these names.
 
 from __future__ import annotations
 
-from typing import Any
+from dso._lazy import lazy_exports
 
 _EXPORTS = {
     "TrainConfig": "dso.train.config",
@@ -22,9 +22,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'dso.train' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)
