@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import trimesh
@@ -12,7 +12,7 @@ from dso.physics.analytic import in_static_equilibrium, support_diagnostics
 from dso.physics.config import OracleConfig
 from dso.physics.loading import MeshInputError, MeshLike, describe, normalise, prepare
 from dso.physics.mass import mass_properties
-from dso.physics.model import build_hull_model, build_legacy_model
+from dso.physics.model import build_hull_model, build_legacy_model, collision_vertices
 from dso.physics.pieces import find_pieces, kept_mesh
 from dso.physics.result import CheckResult
 from dso.physics.simulate import SimOutcome, SimulationError, simulate
@@ -21,12 +21,27 @@ from dso.physics.topology import CLOSED_KEY
 
 @dataclass
 class Evaluation:
-    """A result plus what rendering needs: the normalised mesh and the recorded poses."""
+    """A result plus what rendering needs (the normalised mesh and the recorded poses) and
+    where the time went: `timings` holds seconds per stage (load, pieces, mass, hull, compile,
+    simulate; `legacy` is the dso preset's compile, which includes its mass)."""
 
     result: CheckResult
     mesh: trimesh.Trimesh | None = None
     frames: list[np.ndarray] | None = None
     dt_frame: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Laps:
+    """Stage timer: `lap(name)` books the time since the previous lap under `name`."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings, self.last = timings, time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+        self.last = now
 
 
 def resolve_config(up: str = "z", preset: str = "accurate", threshold: float = 20.0,
@@ -72,16 +87,19 @@ def evaluate(mesh: MeshLike, config: OracleConfig, path: str | None = None) -> E
 
 
 def _run(mesh: MeshLike, config: OracleConfig, evaluation: Evaluation) -> None:
-    result = evaluation.result
+    result, laps = evaluation.result, _Laps(evaluation.timings)
     normalised, result.decimated = prepare(mesh, config.up, config.max_faces,
                                            config.on_too_many_faces)
+    laps.lap("load")
     if config.pieces:
         normalised = _drop_debris(normalised, config, result)
+        laps.lap("pieces")
     result.faces = len(normalised.faces)
     vertices = np.asarray(normalised.vertices)
     if config.inertia == "legacy":
         model = build_legacy_model(vertices, np.asarray(normalised.faces), config.dt)
         result.mass_source, com = "legacy", model.body_ipos[1]
+        laps.lap("legacy")
     else:
         props = mass_properties(normalised, config.density)
         result.mass_source, com = props.source, props.com
@@ -90,13 +108,19 @@ def _run(mesh: MeshLike, config: OracleConfig, evaluation: Evaluation) -> None:
         result.com_margin = support.com_margin
         result.topple_angle_deg = support.topple_angle_deg
     if _static_ok(config) and in_static_equilibrium(vertices, com):
+        laps.lap("mass")
         outcome = _at_rest(config)
     else:
         if config.inertia == "exact":
-            model = build_hull_model(vertices, props, config.dt)
+            laps.lap("mass")
+            hull = collision_vertices(vertices, config.hull_tol)
+            laps.lap("hull")
+            model = build_hull_model(hull, props, config.dt)
+            laps.lap("compile")
         outcome = simulate(model, horizon_s=config.horizon_s, early_stop=config.early_stop,
                            fallen_deg=config.fallen_limit_deg, max_wall_s=config.max_wall_s,
                            record_every_s=config.record_every_s)
+        laps.lap("simulate")
     _fill(result, outcome, config)
     evaluation.mesh, evaluation.frames = normalised, outcome.frames
     evaluation.dt_frame = config.record_every_s
