@@ -35,31 +35,31 @@ class MassProperties:
     source: str
 
 
-def _subexpressions(w0: np.ndarray, w1: np.ndarray, w2: np.ndarray) -> tuple[np.ndarray, ...]:
-    t0 = w0 + w1
-    f1 = t0 + w2
-    t1 = w0 * w0
-    t2 = t1 + w1 * t0
-    f2 = t2 + w2 * f1
-    f3 = w0 * t1 + w1 * t2 + w2 * f2
-    return f1, f2, f3, f2 + w0 * (f1 + w0), f2 + w1 * (f1 + w1), f2 + w2 * (f1 + w2)
-
-
 def volume_integrals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Integrals of 1, x, y, z, x^2, y^2, z^2, xy, yz, zx over the enclosed solid (Eberly,
-    "Polyhedral Mass Properties"; signed: an inverted surface gives minus everything)."""
+    """Integrals of 1, x, y, z, x^2, y^2, z^2, xy, yz, zx over the enclosed solid (signed: an
+    inverted surface gives minus everything).
+
+    Sum over the tetrahedra (origin, a, b, c) of every face: volume V = a.(b x c) / 6, first
+    moments V (a + b + c) / 4, second moments V / 20 (a a' + b b' + c c' + s s') with
+    s = a + b + c (the exact moments of a tetrahedron with a vertex at the origin).
+    """
     v = np.ascontiguousarray(np.asarray(vertices, dtype=np.float64).T)  # (3, n) rows x, y, z
-    f = np.asarray(faces)
-    a, b, c = (v[:, f[:, k]] for k in range(3))  # (3, m) corners of every face
-    d = np.cross(b - a, c - a, axis=0)
-    x, y, z = (_subexpressions(a[k], b[k], c[k]) for k in range(3))
-    terms = [d[0] * x[0], d[0] * x[1], d[1] * y[1], d[2] * z[1], d[0] * x[2], d[1] * y[2],
-             d[2] * z[2], d[0] * (a[1] * x[3] + b[1] * x[4] + c[1] * x[5]),
-             d[1] * (a[2] * y[3] + b[2] * y[4] + c[2] * y[5]),
-             d[2] * (a[0] * z[3] + b[0] * z[4] + c[0] * z[5])]
-    weights = np.array([6.0, 24.0, 24.0, 24.0, 60.0, 60.0, 60.0, 120.0, 120.0, 120.0])
-    # elementwise sums, no BLAS: multithreaded BLAS on tiny products only burns CPU
-    return np.array([t.sum() for t in terms]) / weights
+    f = np.ascontiguousarray(np.asarray(faces).T)  # (3, m): one contiguous index row per corner
+    (ax, ay, az), (bx, by, bz), (cx, cy, cz) = (v[:, f[k]] for k in range(3))
+    vol = (ax * (by * cz - bz * cy) + ay * (bz * cx - bx * cz) + az * (bx * cy - by * cx)) / 6.0
+    sx, sy, sz = ax + bx + cx, ay + by + cy, az + bz + cz
+    w = vol / 20.0
+
+    def dot(p: np.ndarray, q: np.ndarray) -> float:  # einsum, not BLAS: no threads spun up
+        return float(np.einsum("n,n->", p, q))
+
+    def second(p: tuple, q: tuple) -> float:
+        return dot(w, p[0] * q[0] + p[1] * q[1] + p[2] * q[2] + p[3] * q[3])
+
+    x, y, z = (ax, bx, cx, sx), (ay, by, cy, sy), (az, bz, cz, sz)
+    return np.array([vol.sum(), dot(vol, sx) / 4.0, dot(vol, sy) / 4.0, dot(vol, sz) / 4.0,
+                     second(x, x), second(y, y), second(z, z), second(x, y), second(y, z),
+                     second(z, x)])
 
 
 def _integrate(mesh: trimesh.Trimesh, density: float, source: str) -> MassProperties | None:

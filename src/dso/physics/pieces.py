@@ -43,15 +43,15 @@ class Pieces:
 
 def shell_labels(faces: np.ndarray, n_vertices: int) -> tuple[int, np.ndarray, np.ndarray]:
     """(number of shells, shell per face, shell per vertex: -1 for vertices no face uses)."""
-    from scipy.sparse import coo_matrix
+    from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
 
     f = np.asarray(faces, dtype=np.int64)
-    rows = np.concatenate([f[:, 0], f[:, 1]])
-    cols = np.concatenate([f[:, 1], f[:, 2]])
-    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)),
-                       shape=(n_vertices, n_vertices))
-    n, vertex_label = connected_components(graph, directed=False)
+    rows = np.concatenate([f[:, 0], f[:, 1]]).astype(np.int32)
+    cols = np.concatenate([f[:, 1], f[:, 2]]).astype(np.int32)
+    # float data, directed edges, weak components: what csgraph uses, so nothing is converted
+    graph = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_vertices, n_vertices))
+    n, vertex_label = connected_components(graph, directed=True, connection="weak")
     used = np.unique(vertex_label[f[:, 0]])
     remap = np.full(n, -1, dtype=np.int64)  # unused vertices form components of their own
     remap[used] = np.arange(len(used))
@@ -193,6 +193,8 @@ def _touch(a: _Shell, b: _Shell, gap: float) -> bool:
     nested = bool(np.all(a.lo <= b.lo) and np.all(b.hi <= a.hi)
                   or np.all(b.lo <= a.lo) and np.all(a.hi <= b.hi))
     if not nested:
+        if len(a.vertices) > len(b.vertices):
+            a, b = b, a  # the KD-tree on the smaller shell, queried by the other's near vertices
         slack = a.longest_edge() + b.longest_edge()
         lo, hi = a.lo - gap - slack, a.hi + gap + slack
         near = b.vertices[np.all((b.vertices >= lo) & (b.vertices <= hi), axis=1)]
