@@ -34,10 +34,11 @@ class MeshInputError(ValueError):
 
 
 def describe(mesh: MeshLike) -> str | None:
-    """A short name for the input, used as `CheckResult.path` (None for in-memory meshes)."""
+    """A short name for the input, used as `CheckResult.path` (None for in-memory meshes; a
+    `physics.grid.Grid`'s own name)."""
     if isinstance(mesh, (str, Path)):
         return str(mesh)
-    return None
+    return getattr(mesh, "name", None) if hasattr(mesh, "occupancy") else None
 
 
 def _from_file(path: Path) -> trimesh.Trimesh:

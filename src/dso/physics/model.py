@@ -27,6 +27,7 @@ HULL_TOL = 5e-4  # default collision-hull tolerance (normalised frame: the objec
 
 
 def collision_vertices(vertices: np.ndarray, tol: float = HULL_TOL,
+                       candidates: np.ndarray | None = None,
                        band: float = SUPPORT_TOL) -> np.ndarray:
     """The vertices MuJoCo needs for the collision hull, within `tol` of the exact hull.
 
@@ -35,9 +36,12 @@ def collision_vertices(vertices: np.ndarray, tol: float = HULL_TOL,
     reduced hull is inside the exact one) and every vertex lies within `tol` of the reduced
     hull's facet planes. Every vertex within `band` of the lowest point is kept as well, so
     the support polygon at rest is exact.
-    `tol` = 0 keeps all vertices (MuJoCo then builds the exact hull).
+    `tol` = 0 keeps all vertices (MuJoCo then builds the exact hull). `candidates` (a mask)
+    names a subset known to hold every hull vertex (physics/grid.py); only those are used.
     """
     v = np.asarray(vertices, dtype=np.float64)
+    if candidates is not None:
+        v = v[candidates]
     if tol <= 0.0 or len(v) < 64:
         return v
     try:

@@ -10,6 +10,7 @@ import trimesh
 
 from dso.physics.analytic import in_static_equilibrium, support_diagnostics
 from dso.physics.config import OracleConfig
+from dso.physics.grid import HULL_CANDIDATES_KEY, Grid, prepare_grid
 from dso.physics.loading import MeshInputError, MeshLike, describe, normalise, prepare
 from dso.physics.mass import mass_properties
 from dso.physics.model import build_hull_model, build_legacy_model, collision_vertices
@@ -58,7 +59,8 @@ def check_mesh(mesh: MeshLike, *, up: str = "z", preset: str = "accurate",
                path: str | None = None) -> CheckResult:
     """Stand `mesh` upright on flat ground, simulate, and say whether it stays up.
 
-    `mesh`: a file path, a `trimesh.Trimesh`/`trimesh.Scene`, or `(vertices, faces)`.
+    `mesh`: a file path, a `trimesh.Trimesh`/`trimesh.Scene`, `(vertices, faces)`, or a
+    `dso.physics.grid.Grid` (a generated sample's occupancy, meshed in memory).
     `config` (when given) replaces `up`, `preset` and `threshold`. Bad input never raises: it
     gives `status="error"` with a message; an invalid config raises ValueError.
     """
@@ -88,8 +90,9 @@ def evaluate(mesh: MeshLike, config: OracleConfig, path: str | None = None) -> E
 
 def _run(mesh: MeshLike, config: OracleConfig, evaluation: Evaluation) -> None:
     result, laps = evaluation.result, _Laps(evaluation.timings)
-    normalised, result.decimated = prepare(mesh, config.up, config.max_faces,
-                                           config.on_too_many_faces)
+    load = prepare_grid if isinstance(mesh, Grid) else prepare
+    normalised, result.decimated = load(mesh, config.up, config.max_faces,
+                                        config.on_too_many_faces)
     laps.lap("load")
     if config.pieces:
         normalised = _drop_debris(normalised, config, result)
@@ -113,7 +116,8 @@ def _run(mesh: MeshLike, config: OracleConfig, evaluation: Evaluation) -> None:
     else:
         if config.inertia == "exact":
             laps.lap("mass")
-            hull = collision_vertices(vertices, config.hull_tol)
+            hull = collision_vertices(vertices, config.hull_tol,
+                                      normalised.metadata.get(HULL_CANDIDATES_KEY))
             laps.lap("hull")
             model = build_hull_model(hull, props, config.dt)
             laps.lap("compile")
@@ -138,6 +142,11 @@ def _drop_debris(mesh: trimesh.Trimesh, config: OracleConfig,
     kept = normalise(kept_mesh(mesh, found))
     if closed is not None:
         kept.metadata[CLOSED_KEY] = closed
+    candidates = mesh.metadata.get(HULL_CANDIDATES_KEY)
+    if candidates is not None:  # kept_mesh keeps the used vertices in order
+        used = np.zeros(len(mesh.vertices), dtype=bool)
+        used[np.asarray(mesh.faces)[found.keep].ravel()] = True
+        kept.metadata[HULL_CANDIDATES_KEY] = candidates[used]
     return kept
 
 
