@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
-from dso.physics.loading import MeshInputError, cap_faces, normalise, to_z_up, validate
+from dso.physics.loading import MeshInputError, cap_faces, normalise, to_z_up
 from dso.physics.topology import CLOSED_KEY
 
 HULL_CANDIDATES_KEY = "dso_hull_candidates"  # Trimesh.metadata: bool per vertex (may be hull)
@@ -62,15 +62,10 @@ def surface(occupancy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     index, faces, _, _ = marching_cubes(padded, level=0.5, method="lorensen")
     index = index.astype(np.float64) + lo  # exact: integer and half-integer coordinates
     vertices = (index - 1.0 + 0.5) / np.asarray(occ.shape, dtype=np.float64) - 0.5
-    faces = faces.astype(np.int64)
-    if _signed_volume(vertices, faces) < 0:
-        faces = np.ascontiguousarray(faces[:, ::-1])
+    # skimage's faces on a grid whose inside is high face inwards, always (grid_to_mesh finds
+    # a negative volume and inverts): reversed here without computing the volume
+    faces = np.ascontiguousarray(faces[:, ::-1], dtype=np.int64)
     return vertices, faces, hull_candidates(index)
-
-
-def _signed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
-    a, b, c = (vertices[faces[:, k]] for k in range(3))
-    return float(np.einsum("ni,ni->", a, np.cross(b, c)))
 
 
 def hull_candidates(index: np.ndarray) -> np.ndarray:
@@ -96,9 +91,7 @@ def prepare_grid(grid: Grid, up: str = "z", max_faces: int = 0,
                  on_too_many_faces: str = "decimate") -> tuple[trimesh.Trimesh, bool]:
     """The grid's surface normalised as `loading.prepare` normalises a mesh, with its closedness
     and hull candidates in `metadata`. Returns (mesh, decimated)."""
-    source = grid.name or "grid"
-    vertices, faces, candidates = surface(grid.occupancy)
-    validate(vertices, faces, source)
+    vertices, faces, candidates = surface(grid.occupancy)  # closed, with volume: no validate()
     mesh, decimated = cap_faces(trimesh.Trimesh(vertices, faces, process=False), max_faces,
                                 on_too_many_faces)
     out = normalise(to_z_up(mesh, up))
