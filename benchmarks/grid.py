@@ -12,7 +12,8 @@
    other and with the labels stored in the dataset (made by the oracle before its collision
    hull tolerance).
 2. 64^3, TRELLIS's grid size: the same grids upsampled 2x (each voxel a 2^3 block), and
-   random TRELLIS-like objects (benchmarks/scale.py's) at 64^3, written as .ply for the file
+   random TRELLIS-like objects that stand, rock and fall (benchmarks/scale.py's) at 64^3,
+   written as .ply for the file
    path. Goal: <= 20 ms per sample from the grid on one core.
 
 Samples are spread evenly over the dataset (`--limit` of them; 0 = all).
@@ -38,7 +39,7 @@ from dso.physics.grid import Grid
 from dso.physics.oracle import evaluate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import _field  # noqa: E402  (TRELLIS-like occupancy)
+from scale import KINDS, _field  # noqa: E402  (TRELLIS-like occupancy: stand, rock, fall)
 
 CONFIG = OracleConfig.from_preset("accurate")
 
@@ -138,7 +139,7 @@ def section_64(grids: list[np.ndarray], n_random: int, tmp: Path) -> None:
     if up:
         _report("dso-tiny grids upsampled 2x", *_side_by_side(_written(up, tmp, "up")))
     rng = np.random.default_rng(0)
-    random = [_field(rng, 64) for _ in range(n_random)]
+    random = [_field(rng, 64, KINDS[i % len(KINDS)]) for i in range(n_random)]
     _report("random TRELLIS-like objects", *_side_by_side(_written(random, tmp, "rand")))
 
 

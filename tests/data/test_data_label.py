@@ -74,6 +74,15 @@ def test_stored_grids_are_labelled_without_their_mesh_files(tmp_path):
         assert a["tilt_deg"] == pytest.approx(b["tilt_deg"], abs=1e-9)
 
 
+def test_label_refuse_over_cap_gives_error_labels(ds):
+    summary = label_dataset(ds, workers=1, max_faces=4, refuse_over_cap=True, progress=False)
+    labels = _labels(ds)
+    assert summary.counts["errors"] == len(labels) > 0
+    assert all("exceed the cap" in r["label_error"] for r in labels.values())
+    label_dataset(ds, workers=1, max_faces=0, retry_failed=True, progress=False)  # no cap
+    assert all(r["label_status"] == "ok" for r in _labels(ds).values())
+
+
 def test_label_cli_exits_1_when_a_mesh_fails_and_0_when_all_pass(ds):
     from typer.testing import CliRunner
 

@@ -126,19 +126,24 @@ class _LabelWriter:
 def label_dataset(store_path: str | Path, *, backend: str = "local", workers: int | None = None,
                   address: str | None = None, preset: str = "accurate", threshold: float = 20.0,
                   retry_failed: bool = False, relabel: bool = False,
-                  chunk_size: int | None = None, progress: bool = True) -> Summary:
+                  chunk_size: int | None = None, max_faces: int = 1_000_000,
+                  refuse_over_cap: bool = False, progress: bool = True) -> Summary:
     """Label every unlabelled mesh of the dataset with the oracle; resumable, see module doc.
 
     Results are committed `chunk_size` at a time (default 64 locally, 256 on Ray). The local
     backend runs `dso.physics.check_many` on each chunk over `workers` processes; the Ray
     backend runs one `dso.scale.ray_check_many` over everything (`address`: a running cluster,
-    else a local one of `workers` CPUs) and commits results as they land.
+    else a local one of `workers` CPUs) and commits results as they land. Meshes over
+    `max_faces` faces are decimated to it (0: no cap), or get an error label with
+    `refuse_over_cap`.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     from dso.physics import OracleConfig
 
-    OracleConfig.from_preset(preset, threshold_deg=float(threshold))  # ValueError up front
+    config = OracleConfig.from_preset(  # ValueError up front
+        preset, threshold_deg=float(threshold), max_faces=max_faces,
+        on_too_many_faces="refuse" if refuse_over_cap else "decimate")
     start = time.perf_counter()
     version = _oracle_version()
     store = SampleStore.open(store_path)
@@ -151,9 +156,9 @@ def label_dataset(store_path: str | Path, *, backend: str = "local", workers: in
         bar = _bar(len(todo), progress)
         writer = _LabelWriter(store, todo, (preset, threshold, version), size, counts, bar)
         if backend == "ray" and todo:
-            _label_ray(store, todo, writer, address, workers, preset, threshold, 16 * size)
+            _label_ray(store, todo, writer, address, workers, config, 16 * size)
         elif todo:
-            _label_local(store, todo, writer, workers, preset, threshold, size)
+            _label_local(store, todo, writer, workers, config, size)
         writer.flush()
         bar.close()
         export_manifest(store)
@@ -161,14 +166,13 @@ def label_dataset(store_path: str | Path, *, backend: str = "local", workers: in
 
 
 def _label_local(store: SampleStore, todo: Sequence[dict], writer: _LabelWriter,
-                 workers: int | None, preset: str, threshold: float, size: int) -> None:
+                 workers: int | None, config, size: int) -> None:
     """Chunk by chunk through one pool of worker processes, kept for the whole run."""
     from dso.physics.batch import CheckPool, check_many
 
     with CheckPool(workers) as pool:
         def check(chunk: list) -> list:
-            return check_many(chunk, pool=pool, progress=False, preset=preset,
-                              threshold=threshold)
+            return check_many(chunk, pool=pool, progress=False, config=config)
 
         for lo in range(0, len(todo), size):
             for i, result in enumerate(_check_chunk(check, _items(store, todo[lo:lo + size]))):
@@ -176,8 +180,7 @@ def _label_local(store: SampleStore, todo: Sequence[dict], writer: _LabelWriter,
 
 
 def _label_ray(store: SampleStore, todo: Sequence[dict], writer: _LabelWriter,
-               address: str | None, workers: int | None, preset: str, threshold: float,
-               block: int) -> None:
+               address: str | None, workers: int | None, config, block: int) -> None:
     """One Ray session; the items are loaded `block` at a time (grids stay off the driver)."""
     from dso.scale import ray_check_many
     from dso.scale.ray_session import ray_session
@@ -185,7 +188,7 @@ def _label_ray(store: SampleStore, todo: Sequence[dict], writer: _LabelWriter,
     with ray_session(address, workers):
         for lo in range(0, len(todo), block):
             ray_check_many(_items(store, todo[lo:lo + block]), address=address,
-                           workers=workers, preset=preset, threshold=threshold, progress=False,
+                           workers=workers, config=config, progress=False,
                            on_result=lambda i, result, lo=lo: writer.add(lo + i, result))
 
 
