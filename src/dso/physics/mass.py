@@ -34,14 +34,21 @@ class MassProperties:
     inertia: np.ndarray
     source: str
 
+    def moved(self, centre: np.ndarray, scale: float, drop: float) -> MassProperties:
+        """The same solid after `p -> (p - centre) * scale - (0, 0, drop)` (loading.normalise)."""
+        com = (np.asarray(self.com) - centre) * scale
+        com[2] -= drop
+        return MassProperties(self.mass * scale**3, com, self.inertia * scale**5, self.source)
 
-def volume_integrals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Integrals of 1, x, y, z, x^2, y^2, z^2, xy, yz, zx over the enclosed solid (signed: an
-    inverted surface gives minus everything).
 
-    Sum over the tetrahedra (origin, a, b, c) of every face: volume V = a.(b x c) / 6, first
-    moments V (a + b + c) / 4, second moments V / 20 (a a' + b b' + c c' + s s') with
-    s = a + b + c (the exact moments of a tetrahedron with a vertex at the origin).
+def face_integrals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Per face, the integrals of 1, x, y, z, x^2, y^2, z^2, xy, yz, zx over the tetrahedron
+    (origin, a, b, c), signed: (10, M). Summed over a closed surface they are the integrals over
+    the enclosed solid (an inverted surface gives minus everything).
+
+    The exact moments of a tetrahedron with a vertex at the origin: volume V = a.(b x c) / 6,
+    first moments V (a + b + c) / 4, second moments V / 20 (a a' + b b' + c c' + s s') with
+    s = a + b + c.
     """
     v = np.ascontiguousarray(np.asarray(vertices, dtype=np.float64).T)  # (3, n) rows x, y, z
     f = np.ascontiguousarray(np.asarray(faces).T)  # (3, m): one contiguous index row per corner
@@ -50,25 +57,25 @@ def volume_integrals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     sx, sy, sz = ax + bx + cx, ay + by + cy, az + bz + cz
     w = vol / 20.0
 
-    def dot(p: np.ndarray, q: np.ndarray) -> float:  # einsum, not BLAS: no threads spun up
-        return float(np.einsum("n,n->", p, q))
-
-    def second(p: tuple, q: tuple) -> float:
-        return dot(w, p[0] * q[0] + p[1] * q[1] + p[2] * q[2] + p[3] * q[3])
+    def second(p: tuple, q: tuple) -> np.ndarray:
+        return w * (p[0] * q[0] + p[1] * q[1] + p[2] * q[2] + p[3] * q[3])
 
     x, y, z = (ax, bx, cx, sx), (ay, by, cy, sy), (az, bz, cz, sz)
-    return np.array([vol.sum(), dot(vol, sx) / 4.0, dot(vol, sy) / 4.0, dot(vol, sz) / 4.0,
-                     second(x, x), second(y, y), second(z, z), second(x, y), second(y, z),
-                     second(z, x)])
+    return np.stack([vol, vol * sx / 4.0, vol * sy / 4.0, vol * sz / 4.0, second(x, x),
+                     second(y, y), second(z, z), second(x, y), second(y, z), second(z, x)])
 
 
-def _integrate(mesh: trimesh.Trimesh, density: float, source: str) -> MassProperties | None:
-    vertices = np.asarray(mesh.vertices, dtype=np.float64)
-    origin = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))  # limits cancellation
-    i = volume_integrals(vertices - origin, mesh.faces)
+def volume_integrals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """`face_integrals` summed: the integrals over the solid bounded by a closed surface."""
+    return face_integrals(vertices, faces).sum(axis=1)
+
+
+def from_integrals(i: np.ndarray, origin: np.ndarray, size: float, density: float,
+                   source: str) -> MassProperties | None:
+    """Mass properties from a solid's volume integrals about `origin` (None when the volume is
+    negligible for an object of `size` or the inertia is not positive definite)."""
     volume = float(i[0])
-    scale = float(np.ptp(vertices, axis=0).max()) ** 3
-    if not np.isfinite(volume) or abs(volume) < _MIN_RELATIVE_VOLUME * scale:
+    if not np.isfinite(volume) or abs(volume) < _MIN_RELATIVE_VOLUME * size**3:
         return None
     c = i[1:4] / volume  # correct for either orientation
     xx, yy, zz = i[4:7] - volume * c**2  # second moments about the centre of mass
@@ -78,6 +85,13 @@ def _integrate(mesh: trimesh.Trimesh, density: float, source: str) -> MassProper
     if not (np.all(np.isfinite(c)) and np.all(np.linalg.eigvalsh(inertia) > 0)):
         return None
     return MassProperties(abs(volume) * density, c + origin, inertia, source)
+
+
+def _integrate(mesh: trimesh.Trimesh, density: float, source: str) -> MassProperties | None:
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    origin = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))  # limits cancellation
+    i = volume_integrals(vertices - origin, mesh.faces)
+    return from_integrals(i, origin, float(np.ptp(vertices, axis=0).max()), density, source)
 
 
 def _repaired(mesh: trimesh.Trimesh) -> trimesh.Trimesh | None:

@@ -11,8 +11,15 @@ import trimesh
 from dso.physics.analytic import in_static_equilibrium, support_diagnostics
 from dso.physics.config import OracleConfig
 from dso.physics.grid import HULL_CANDIDATES_KEY, Grid, prepare_grid
-from dso.physics.loading import MeshInputError, MeshLike, describe, normalise, prepare
-from dso.physics.mass import mass_properties
+from dso.physics.loading import (
+    MeshInputError,
+    MeshLike,
+    describe,
+    normal_frame,
+    normalise,
+    prepare,
+)
+from dso.physics.mass import MassProperties, from_integrals, mass_properties
 from dso.physics.model import build_hull_model, build_legacy_model, collision_vertices
 from dso.physics.pieces import find_pieces, kept_mesh
 from dso.physics.result import CheckResult
@@ -94,8 +101,9 @@ def _run(mesh: MeshLike, config: OracleConfig, evaluation: Evaluation) -> None:
     normalised, result.decimated = load(mesh, config.up, config.max_faces,
                                         config.on_too_many_faces)
     laps.lap("load")
+    known = None  # mass properties the pieces pass already integrated
     if config.pieces:
-        normalised = _drop_debris(normalised, config, result)
+        normalised, known = _drop_debris(normalised, config, result)
         laps.lap("pieces")
     result.faces = len(normalised.faces)
     vertices = np.asarray(normalised.vertices)
@@ -104,7 +112,7 @@ def _run(mesh: MeshLike, config: OracleConfig, evaluation: Evaluation) -> None:
         result.mass_source, com = "legacy", model.body_ipos[1]
         laps.lap("legacy")
     else:
-        props = mass_properties(normalised, config.density)
+        props = known or mass_properties(normalised, config.density)
         result.mass_source, com = props.source, props.com
     support = support_diagnostics(vertices, com)
     if support is not None:
@@ -131,15 +139,22 @@ def _run(mesh: MeshLike, config: OracleConfig, evaluation: Evaluation) -> None:
 
 
 def _drop_debris(mesh: trimesh.Trimesh, config: OracleConfig,
-                 result: CheckResult) -> trimesh.Trimesh:
-    """Count the pieces into `result`; the mesh without debris, normalised again."""
+                 result: CheckResult) -> tuple[trimesh.Trimesh, MassProperties | None]:
+    """Count the pieces into `result`; the mesh without debris, normalised again, and its
+    mass properties when the pieces pass has integrated them already (closed shells)."""
     closed = mesh.metadata.get(CLOSED_KEY)  # whole shells are dropped: closedness is kept
     found = find_pieces(mesh, config.piece_gap, config.debris_fraction, closed=closed)
     result.pieces, result.debris_pieces = found.count, found.debris
     result.debris_fraction = found.debris_fraction
+    props = None
+    if found.integrals is not None:
+        size = float(np.ptp(np.asarray(mesh.vertices), axis=0).max())
+        props = from_integrals(found.integrals, found.origin, size, config.density, "mesh")
     if found.keep is None:
-        return mesh
-    kept = normalise(kept_mesh(mesh, found))
+        return mesh, props
+    raw = kept_mesh(mesh, found)
+    frame = normal_frame(np.asarray(raw.vertices))
+    kept = normalise(raw)
     if closed is not None:
         kept.metadata[CLOSED_KEY] = closed
     candidates = mesh.metadata.get(HULL_CANDIDATES_KEY)
@@ -147,7 +162,7 @@ def _drop_debris(mesh: trimesh.Trimesh, config: OracleConfig,
         used = np.zeros(len(mesh.vertices), dtype=bool)
         used[np.asarray(mesh.faces)[found.keep].ravel()] = True
         kept.metadata[HULL_CANDIDATES_KEY] = candidates[used]
-    return kept
+    return kept, props.moved(*frame) if props is not None else None
 
 
 def _static_ok(config: OracleConfig) -> bool:

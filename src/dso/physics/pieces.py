@@ -26,6 +26,7 @@ import numpy as np
 import trimesh
 
 from dso.physics.loading import used_only
+from dso.physics.mass import face_integrals
 
 DEFAULT_GAP = 0.01
 DEFAULT_DEBRIS_FRACTION = 0.005
@@ -39,6 +40,10 @@ class Pieces:
     debris: int  # debris pieces dropped
     debris_fraction: float  # their share of the total volume
     keep: np.ndarray | None = None  # bool per face; None: every face is kept
+    # when every shell is closed: the kept faces' volume integrals (mass.face_integrals) about
+    # `origin`, from which the mass properties follow without integrating again
+    integrals: np.ndarray | None = None
+    origin: np.ndarray | None = None
 
 
 def shell_labels(faces: np.ndarray, n_vertices: int) -> tuple[int, np.ndarray, np.ndarray]:
@@ -110,13 +115,6 @@ def _hull_volume(vertices: np.ndarray) -> float:
         return 0.0
 
 
-def _tetra_volumes(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Signed volume of the tetrahedron of each face and the bounding-box centre."""
-    centred = (vertices - 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))).T.copy()
-    (ax, ay, az), (bx, by, bz), (cx, cy, cz) = (centred[:, faces[:, k]] for k in range(3))
-    return (ax * (by * cz - bz * cy) + ay * (bz * cx - bx * cz) + az * (bx * cy - by * cx)) / 6.0
-
-
 class _UnionFind:
     def __init__(self, n: int) -> None:
         self.parent = list(range(n))
@@ -166,7 +164,9 @@ def find_pieces(mesh: trimesh.Trimesh, gap: float = DEFAULT_GAP,
     if n == 1:
         return Pieces(1, 0, 0.0)
     parts = _split(vertices, faces, face_label, vertex_label, n)
-    volumes = np.bincount(face_label, weights=_tetra_volumes(vertices, faces), minlength=n)
+    origin = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
+    per_face = face_integrals(vertices - origin, faces)
+    volumes = np.bincount(face_label, weights=per_face[0], minlength=n)
     shut = np.full(n, True) if closed else np.array([is_closed_oriented(p[1]) for p in parts])
     sign = 1.0 if volumes[shut].sum() >= 0 else -1.0
     volumes = np.array([sign * vol if s else _hull_volume(p[0])
@@ -177,15 +177,17 @@ def find_pieces(mesh: trimesh.Trimesh, gap: float = DEFAULT_GAP,
     roots = np.array([groups.find(i) for i in range(n)])
     piece_volume = {int(r): float(volumes[roots == r].sum()) for r in np.unique(roots)}
     total = sum(max(v, 0.0) for v in piece_volume.values())
+    whole = per_face.sum(axis=1) if shut.all() else None
     if total <= 0.0:
-        return Pieces(len(piece_volume), 0, 0.0)
+        return Pieces(len(piece_volume), 0, 0.0, None, whole, origin)
     significant = {r for r, v in piece_volume.items() if v >= debris_fraction * total}
     dropped = [max(v, 0.0) for r, v in piece_volume.items() if r not in significant]
     if not dropped:
-        return Pieces(len(significant), 0, 0.0)
-    keep_shell = np.isin(roots, list(significant))
-    return Pieces(len(significant), len(dropped), float(sum(dropped) / total),
-                  keep_shell[face_label])
+        return Pieces(len(significant), 0, 0.0, None, whole, origin)
+    keep = np.isin(roots, list(significant))[face_label]
+    kept = per_face[:, keep].sum(axis=1) if shut.all() else None
+    return Pieces(len(significant), len(dropped), float(sum(dropped) / total), keep, kept,
+                  origin)
 
 
 def _touch(a: _Shell, b: _Shell, gap: float) -> bool:
