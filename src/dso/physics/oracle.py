@@ -148,8 +148,8 @@ def _drop_debris(mesh: trimesh.Trimesh, config: OracleConfig,
     result.debris_fraction = found.debris_fraction
     props = None
     if found.integrals is not None:
-        size = float(np.ptp(np.asarray(mesh.vertices), axis=0).max())
-        props = from_integrals(found.integrals, found.origin, size, config.density, "mesh")
+        # size 1: the mesh is normalised (its longest side is 1)
+        props = from_integrals(found.integrals, found.origin, 1.0, config.density, "mesh")
     if found.keep is None:
         return mesh, props
     raw = kept_mesh(mesh, found)

@@ -94,8 +94,12 @@ class _Shell:
 
     def longest_edge(self) -> float:
         if self._edge is None:
-            tri = self.vertices[self.faces]
-            self._edge = float(np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=2).max())
+            v, f = self.vertices, self.faces
+            squared = 0.0
+            for i, j in ((0, 1), (1, 2), (2, 0)):
+                d = v[f[:, i]] - v[f[:, j]]
+                squared = max(squared, float(np.einsum("ij,ij->i", d, d).max()))
+            self._edge = squared**0.5
         return self._edge
 
 
