@@ -68,9 +68,11 @@ def test_grid_verdict_equals_its_mesh(make, stable, pieces):
     assert from_grid.tilt_deg == pytest.approx(from_mesh.tilt_deg, abs=0.5)
 
 
-def test_empty_grid_is_an_error_result_not_an_exception():
+def test_empty_or_non_bool_grids_are_error_results_not_exceptions():
     result = check_mesh(Grid(np.zeros((8, 8, 8), dtype=bool)))
     assert result.status == "error" and result.error_kind == "empty"
+    result = check_mesh(Grid(upright().astype(np.float32)))
+    assert result.status == "error" and result.error_kind == "unsupported"
 
 
 def test_grid_travels_as_bits():

@@ -50,8 +50,9 @@ def surface(occupancy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from skimage.measure import marching_cubes
 
     occ = np.asarray(occupancy)
-    if occ.ndim != 3:
-        raise MeshInputError("unsupported", f"occupancy must be a 3-D grid, got {occ.shape}")
+    if occ.ndim != 3 or occ.dtype != bool:  # a float field's surface is not on the lattice
+        raise MeshInputError("unsupported", f"occupancy must be a 3-D bool grid, got "
+                             f"{occ.dtype} {occ.shape}")
     if not occ.any():
         raise MeshInputError("empty", "the occupancy grid is empty")
     occupied = [np.flatnonzero(occ.any(axis=tuple(a for a in range(3) if a != axis)))
