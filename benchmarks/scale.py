@@ -124,8 +124,8 @@ class _Rows:
             ray.shutdown()
         elif backend == "kept pool":
             with CheckPool(w) as pool:
-                self.startup[f"kept pool {w}"].append(_timed(  # start and warm the workers
-                    lambda: check_many(self.paths[: 2 * w], pool=pool, progress=False))[0])
+                self.startup[f"kept pool {w}"].append(_timed(  # start and warm every worker
+                    lambda: check_many(self.paths[: 8 * w], pool=pool, progress=False))[0])
                 sec, res = _timed(lambda: check_many(self.paths, pool=pool, progress=False))
         else:
             sec, res = _timed(lambda: check_many(self.paths, workers=w, progress=False))
