@@ -9,8 +9,9 @@ mass, dt 1 ms, the full 10 s, no early stop (docs/measurements.md §Oracle). `ac
 without its static stop (objects at rest on a flat face with the COM > 2 deg inside are not
 stepped). Sections:
 
-1. TRELLIS-like meshes (10-50k faces: smooth random objects, marching cubes at 64^3-128^3):
-   per-object time of `accurate` vs `dso` (goal: >= 4x faster) and verdict agreement.
+1. TRELLIS-like meshes (10-50k faces: smooth random objects, marching cubes at 64^3-128^3,
+   and CAD-like box assemblies subdivided to 10-50k faces): per-object time of `accurate` vs
+   `dso` (goal: >= 4x faster), wall and CPU time, verdict agreement, and a profile per stage.
 2. Unambiguous cases: shapes with a toppling angle > 2 deg from the edge (tables, cantilevers,
    T shapes, bipeds, leaning stacks) and, when present, the vendored real objects:
    agreement with the reference (goal: 100%) and with analytic truth.
@@ -34,7 +35,8 @@ import trimesh
 from skimage.measure import marching_cubes
 
 from dso.geometry import grid_to_mesh
-from dso.physics import OracleConfig, check_mesh
+from dso.physics import OracleConfig
+from dso.physics.oracle import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `tests` is a package at the repository root
@@ -45,6 +47,8 @@ STEPPED = OracleConfig.from_preset("accurate", static_stop=False)  # always simu
 DSO = OracleConfig.from_preset("dso")
 NO_PIECES = OracleConfig.from_preset("accurate", pieces=False)  # oracle 1.0's accurate
 REFERENCE = OracleConfig.from_preset("accurate", dt=0.001, early_stop=False)
+EXACT_HULL = OracleConfig.from_preset("accurate", hull_tol=0.0)  # MuJoCo's hull of every vertex
+STAGES = ("load", "pieces", "mass", "hull", "compile", "legacy", "simulate")
 
 
 def _field(seed: int, res: int) -> np.ndarray:
@@ -77,24 +81,58 @@ def trellis_like(seed: int, res: int) -> trimesh.Trimesh:
     return trimesh.Trimesh(v / res, f, process=False)
 
 
-def _run(mesh, config: OracleConfig):
-    result = check_mesh(mesh, config=config)
+def _run(mesh, config: OracleConfig, timings: dict[str, list[float]] | None = None):
+    """The result of one check (RuntimeError on an error); its stage times go to `timings`."""
+    cpu = time.process_time()
+    evaluation = evaluate(mesh, config)
+    cpu = time.process_time() - cpu
+    result = evaluation.result
     if result.status != "ok":
         raise RuntimeError(result.error)
+    if timings is not None:
+        timings.setdefault("cpu", []).append(cpu)
+        for stage in STAGES:
+            timings.setdefault(stage, []).append(evaluation.timings.get(stage, 0.0))
     return result
+
+
+def _profile(name: str, timings: dict[str, list[float]]) -> str:
+    """Median ms per stage (0 where a stage was skipped, e.g. by the static stop)."""
+    parts = [f"{s} {1e3 * statistics.median(timings[s]):.1f}" for s in STAGES
+             if s in timings and max(timings[s]) > 0]
+    return f"   profile, {name} (median ms per object): " + ", ".join(parts)
 
 
 def _median_ms(values: list[float]) -> str:
     return f"{1e3 * statistics.median(values):7.1f} ms"
 
 
+def cad_like(k: int) -> trimesh.Trimesh:
+    """A box assembly (table, T, biped, cantilever) subdivided to 10-50k faces."""
+    boxes = [shapes.table(0.3 * (k % 4)), shapes.t_shape(0.1 * (k % 4)),
+             shapes.biped(0.1 * (k % 4)), shapes.cantilever(0.8 + 0.3 * (k % 4))][k % 4]
+    mesh = shapes.mesh_of(boxes)
+    v, f = np.asarray(mesh.vertices), np.asarray(mesh.faces)
+    while len(f) < 10_000:
+        v, f = trimesh.remesh.subdivide(v, f)
+    return trimesh.Trimesh(v, f, process=False)
+
+
 def section_trellis(n: int) -> None:
-    print(f"\n1. TRELLIS-like meshes ({n} objects)")
+    n_cad = max(1, n // 2)
+    print(f"\n1. TRELLIS-like meshes ({n} marching-cubes objects, {n_cad} CAD-like assemblies)")
     faces, t_acc, t_step, t_dso, agree_pair, agree_ref, static = [], [], [], [], 0, 0, 0
-    for seed in range(n):
-        mesh = trellis_like(1000 + seed, (64, 96, 128)[seed % 3])
+    prof: dict[str, dict[str, list[float]]] = {"accurate": {}, "exact hull": {}, "dso": {}}
+    agree_exact = 0
+    meshes = [lambda s=seed: trellis_like(1000 + s, (64, 96, 128)[s % 3]) for seed in range(n)]
+    meshes += [lambda k=k: cad_like(k) for k in range(n_cad)]
+    n = len(meshes)
+    for make in meshes:
+        mesh = make()
         faces.append(len(mesh.faces))
-        a, s, d = _run(mesh, ACCURATE), _run(mesh, STEPPED), _run(mesh, DSO)
+        a, d = _run(mesh, ACCURATE, prof["accurate"]), _run(mesh, DSO, prof["dso"])
+        x, s = _run(mesh, EXACT_HULL, prof["exact hull"]), _run(mesh, STEPPED)
+        agree_exact += x.stable == a.stable
         r = _run(mesh, REFERENCE)
         t_acc.append(a.seconds)
         t_step.append(s.seconds)
@@ -110,8 +148,15 @@ def section_trellis(n: int) -> None:
         ratios = [d / a for a, d in zip(times, t_dso, strict=True)]
         print(f"   speed-up of {name} vs dso: median {statistics.median(ratios):.1f}x, "
               f"total {sum(t_dso) / sum(times):.1f}x  (goal >= 4x)")
+    cpu = [d / a for a, d in zip(prof["accurate"]["cpu"], prof["dso"]["cpu"], strict=True)]
+    mc = statistics.median(cpu[: n - n_cad])
+    print(f"   speed-up in CPU time (steadier on a busy machine): median "
+          f"{statistics.median(cpu):.1f}x (marching cubes {mc:.1f}x, CAD-like "
+          f"{statistics.median(cpu[n - n_cad:]):.1f}x)")
     print(f"   verdicts: accurate = dso on {agree_pair}/{n}, accurate (both) = reference on "
-          f"{agree_ref}/{n}")
+          f"{agree_ref}/{n}, accurate = accurate with the exact hull on {agree_exact}/{n}")
+    for name, timings in prof.items():
+        print(_profile(name, timings))
 
 
 def _unambiguous_cases() -> list[tuple[str, object, bool | None]]:
@@ -250,14 +295,15 @@ def section_pieces(n: int, repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--big", action="store_true", help="5x more objects")
+    parser.add_argument("--sections", default="12345", help="which sections to run [12345]")
     args = parser.parse_args()
     scale = 5 if args.big else 1
     start = time.perf_counter()
-    section_trellis(12 * scale)
-    section_unambiguous()
-    section_blobs(300 * scale)
-    section_scaling(3)
-    section_pieces(12 * scale, 3)
+    runs = {"1": lambda: section_trellis(12 * scale), "2": section_unambiguous,
+            "3": lambda: section_blobs(300 * scale), "4": lambda: section_scaling(3),
+            "5": lambda: section_pieces(12 * scale, 3)}
+    for key in args.sections:
+        runs[key]()
     print(f"\n(total {time.perf_counter() - start:.0f} s)")
 
 

@@ -107,3 +107,24 @@ def toy_prompts(count: int, views: int = 2, bad: tuple[int, ...] = ()):
                               family="chair" if (k // views) % 2 else "lamp", split="train",
                               view=k % views, loader=lambda img=img: img))
     return prompts
+
+
+class GridToyGenerator(ToyGenerator):
+    """ToyGenerator whose meshes are their grids' own surfaces (`grid_to_mesh`), as dso-tiny's
+    are: an upright block (stable), a staircase leaning past its base (falls), or nothing."""
+
+    resolution = 16
+
+    def _one(self, img, i: int, j: int, seed: int) -> ToySample:
+        from dso.geometry import grid_to_mesh
+
+        g = torch.Generator().manual_seed(seed)
+        latent = torch.randn(self.latent_shape, generator=g)
+        occ = np.zeros((self.resolution,) * 3, dtype=bool)
+        a, b = float(latent[0, 0, 0, 0]), float(latent[0, 0, 0, 1])
+        if b <= 1.3 and a > 0:
+            occ[5:11, 5:11, 0:12] = True
+        elif b <= 1.3:
+            for z in range(12):
+                occ[1 + z:4 + z, 6:10, z] = True
+        return ToySample(i, j, seed, latent, occ, grid_to_mesh(occ) if occ.any() else None)

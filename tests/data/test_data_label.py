@@ -7,7 +7,7 @@ import pytest
 from dso.data import DatasetError, SampleStore, generate_dataset, label_dataset
 from dso.physics import ORACLE_VERSION
 from tests.data.data_proc import count_rows, run_and_kill
-from tests.data.data_toy_generator import ToyGenerator, prism, toy_prompts
+from tests.data.data_toy_generator import GridToyGenerator, ToyGenerator, prism, toy_prompts
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,43 @@ def test_every_mesh_gets_the_right_verdict(ds):
         assert lab["oracle_version"] == ORACLE_VERSION
         assert (lab["tilt_deg"] < 20) == lab["stable"]
     assert '"label_status": "ok"' in (ds / "manifest.jsonl").read_text()
+
+
+def test_stored_grids_are_labelled_without_their_mesh_files(tmp_path):
+    from safetensors import safe_open
+
+    from dso.physics import check_many
+
+    ds = tmp_path / "ds"
+    generate_dataset(ds, GridToyGenerator(), toy_prompts(6), n=3, seed=0, progress=False)
+    with SampleStore.open(ds) as store:
+        samples = [s for s in store.samples() if s["status"] == "ok"]
+        shard = samples[0]["latent_shard"]
+    with safe_open(str(ds / shard), framework="pt") as fh:
+        assert "occupancy" in fh.keys()
+    from_files = check_many([str(ds / s["mesh_path"]) for s in samples], workers=1,
+                            progress=False)
+    label_dataset(ds, workers=1, progress=False)
+    first = _labels(ds)
+    for mesh in (ds / "meshes").glob("*.ply"):
+        mesh.unlink()  # the grids alone must do
+    label_dataset(ds, workers=2, relabel=True, progress=False)
+    again = _labels(ds)
+    assert {True, False} <= {r.stable for r in from_files}
+    for s, r in zip(samples, from_files, strict=True):
+        a, b = first[s["sample_id"]], again[s["sample_id"]]
+        assert a["label_status"] == b["label_status"] == "ok"
+        assert a["stable"] == b["stable"] == r.stable
+        assert a["tilt_deg"] == pytest.approx(b["tilt_deg"], abs=1e-9)
+
+
+def test_label_refuse_over_cap_gives_error_labels(ds):
+    summary = label_dataset(ds, workers=1, max_faces=4, refuse_over_cap=True, progress=False)
+    labels = _labels(ds)
+    assert summary.counts["errors"] == len(labels) > 0
+    assert all("exceed the cap" in r["label_error"] for r in labels.values())
+    label_dataset(ds, workers=1, max_faces=0, retry_failed=True, progress=False)  # no cap
+    assert all(r["label_status"] == "ok" for r in _labels(ds).values())
 
 
 def test_label_cli_exits_1_when_a_mesh_fails_and_0_when_all_pass(ds):

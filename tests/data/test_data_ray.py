@@ -9,7 +9,7 @@ from dso.cli import app
 from dso.data import SampleStore, generate_dataset, label_dataset
 from tests.data.data_real import make_pieces
 from tests.data.data_snapshot import assert_same, snapshot
-from tests.data.data_toy_generator import ToyGenerator, toy_prompts
+from tests.data.data_toy_generator import GridToyGenerator, ToyGenerator, toy_prompts
 
 pytestmark = pytest.mark.slow
 
@@ -51,6 +51,21 @@ def test_ray_backend_gives_the_local_labels(generated, tmp_path):
     keys = ("label_status", "stable", "tilt_deg", "mass_source", "attempts")
     want = {sid: [r[k] for k in keys] for sid, r in _labels(local).items()}
     assert {sid: [r[k] for k in keys] for sid, r in _labels(remote).items()} == want
+
+
+def test_ray_backend_labels_stored_grids_as_the_local_one_does(tmp_path):
+    ds = tmp_path / "grids"
+    generate_dataset(ds, GridToyGenerator(), toy_prompts(6), n=3, seed=0, progress=False)
+    label_dataset(ds, workers=1, progress=False)
+    local = _labels(ds)
+    for mesh in (ds / "meshes").glob("*.ply"):
+        mesh.unlink()  # the Ray workers must check the grids, not the files
+    summary = label_dataset(ds, backend="ray", workers=2, chunk_size=4, relabel=True,
+                            progress=False)
+    assert summary.counts["errors"] == 0
+    keys = ("label_status", "stable", "tilt_deg", "pieces")
+    assert {sid: [r[k] for k in keys] for sid, r in _labels(ds).items()} == {
+        sid: [r[k] for k in keys] for sid, r in local.items()}
 
 
 def test_ray_generation_matches_local(tmp_path):

@@ -130,3 +130,16 @@ def test_cli_render_writes_the_picture_with_whatever_backend_works(tmp_path):
     result = _run(STABLE, "--render", str(out), "--workers", "1")
     assert result.exit_code == 0, result.output
     assert Image.open(out).size == (512, 256)
+
+
+def test_max_faces_decimates_and_refuse_over_cap_reports_an_error():
+    mug = str(DATA / "pybullet/mug.obj")  # 864 faces
+    decimated = _run(mug, "--json", "--workers", "1", "--max-faces", "300")
+    assert decimated.exit_code == 0, decimated.output
+    row = json.loads(decimated.stdout)
+    assert row["status"] == "ok" and row["decimated"] is True and row["faces"] <= 300
+    refused = _run(mug, "--json", "--workers", "1", "--max-faces", "300", "--refuse-over-cap")
+    assert refused.exit_code == 1
+    row = json.loads(refused.stdout)
+    assert row["status"] == "error" and row["error_kind"] == "too_many_faces"
+    assert json.loads(_run(mug, "--json", "--workers", "1").stdout)["decimated"] is False

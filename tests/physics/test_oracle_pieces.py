@@ -180,3 +180,21 @@ def test_a_flat_sheet_near_the_object_is_debris_not_an_error():
     result = check_mesh(trimesh.util.concatenate([block, sheet]))
     assert result.status == "ok", result.error
     assert result.pieces == 1 and result.debris_pieces == 1 and result.stable is True
+
+
+@pytest.mark.parametrize("parts", [[BLOCK, floater(0.001)], table(0.02)],
+                         ids=["debris dropped", "two pieces kept"])
+def test_pieces_pass_mass_equals_integrating_the_kept_mesh(parts):
+    from dso.physics.config import OracleConfig
+    from dso.physics.loading import prepare
+    from dso.physics.mass import mass_properties
+    from dso.physics.oracle import _drop_debris
+    from dso.physics.result import CheckResult
+
+    mesh, _ = prepare(mesh_of(parts))
+    kept, props = _drop_debris(mesh, OracleConfig(), CheckResult())
+    direct = mass_properties(kept)
+    assert props is not None and props.source == direct.source == "mesh"
+    assert props.mass == pytest.approx(direct.mass, rel=1e-12)
+    assert np.allclose(props.com, direct.com, atol=1e-12)
+    assert np.allclose(props.inertia, direct.inertia, rtol=1e-10, atol=1e-12)

@@ -113,6 +113,12 @@ def label(
                                       "older oracle version, and label everything again."),
     chunk_size: int = typer.Option(None, "--chunk-size", min=1,
                                    help="Meshes per committed chunk."),
+    max_faces: int = typer.Option(1_000_000, "--max-faces", min=0,
+                                  help="Meshes over this many faces are decimated to it first "
+                                       "(0: no cap)."),
+    refuse_over_cap: bool = typer.Option(False, "--refuse-over-cap",
+                                         help="Give over-cap meshes an error label instead of "
+                                              "decimating them."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Run the stability oracle on every generated mesh and store the labels (resumable).
@@ -124,7 +130,8 @@ def label(
 
     summary = label_dataset(ds, backend=backend, workers=workers, address=address,
                             preset=preset, threshold=threshold, retry_failed=retry_failed,
-                            relabel=relabel, chunk_size=chunk_size, progress=not quiet)
+                            relabel=relabel, chunk_size=chunk_size, max_faces=max_faces,
+                            refuse_over_cap=refuse_over_cap, progress=not quiet)
     typer.echo(str(summary))
     if summary.counts.get("errors"):  # the CLI contract: 1 when some item failed
         typer.echo(f"{summary.counts['errors']} meshes could not be checked; their errors are "

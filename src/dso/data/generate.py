@@ -18,7 +18,15 @@ from pathlib import Path
 from dso.data.chunks import Chunk, local_chunks, ray_chunks
 from dso.data.manifest import export_manifest
 from dso.data.prompts import Prompt
-from dso.data.store import DatasetError, SampleStore, Summary, atomic_write_bytes, write_shard
+from dso.data.store import (
+    OCCUPANCY,
+    DatasetError,
+    SampleStore,
+    Summary,
+    atomic_write_bytes,
+    pack_occupancy,
+    write_shard,
+)
 
 COND_DTYPES = ("float32", "float16", "bfloat16")
 # meta keys that must agree for a rerun to resume an existing dataset
@@ -203,12 +211,19 @@ def _write_conditions(store: SampleStore, name: str, conds: dict, prompts: Seque
 
 def _write_samples(store: SampleStore, name: str, results: dict, prompts: Sequence[Prompt],
                    failed: dict, positions: list[int], *, n: int, seed: int) -> list[dict]:
+    import numpy as np
     import torch
 
     order = sorted(results)
     if order:
         stacked = torch.stack([results[k].latent.detach().float().cpu() for k in order])
-        write_shard(store.root / "latents" / name, {"latents": stacked})
+        tensors = {"latents": stacked}
+        grids = [getattr(results[k], "occupancy", None) for k in order]
+        if all(g is not None and g.shape == grids[0].shape and _is_grid_surface(results[k].mesh)
+               for g, k in zip(grids, order, strict=True)):
+            # the grids too, so `dso label` checks them without reading the mesh files
+            tensors[OCCUPANCY] = torch.from_numpy(pack_occupancy(np.stack(grids)))
+        write_shard(store.root / "latents" / name, tensors)
     index = {k: i for i, k in enumerate(order)}
     rows = []
     for pos in positions:
@@ -223,6 +238,13 @@ def _write_samples(store: SampleStore, name: str, results: dict, prompts: Sequen
                 row.update(_write_mesh(store.root, sid, results[(pos, j)]))
             rows.append(row)
     return rows
+
+
+def _is_grid_surface(mesh) -> bool:
+    """Whether `mesh` is its grid's own surface (`grid_to_mesh`), or there is none."""
+    from dso.geometry.grid import GRID_SURFACE_KEY
+
+    return mesh is None or bool(mesh.metadata.get(GRID_SURFACE_KEY))
 
 
 def _write_mesh(root: Path, sample_id: int, sample) -> dict:

@@ -1,9 +1,12 @@
 """`label_dataset`: run the stability oracle on every generated mesh and store each verdict.
 
 Labels are committed chunk by chunk, so a kill loses at most the chunk in flight and a rerun
-picks up the samples that have no label. Every sample's outcome is recorded: a mesh the oracle
-cannot handle gets a label row with status "error" and its message; it is skipped by later runs
-unless `retry_failed` is set, and it never removes the prompt's other samples.
+picks up the samples that have no label. A sample whose occupancy grid is stored beside its
+latent (datasets written by this version of `dso generate`) is checked from the grid, meshed
+in memory (`dso.physics.grid`); older datasets are checked from their mesh files. Every
+sample's outcome is recorded: a mesh the oracle cannot handle gets a label row with status
+"error" and its message; it is skipped by later runs unless `retry_failed` is set, and it
+never removes the prompt's other samples.
 """
 
 from __future__ import annotations
@@ -28,22 +31,33 @@ def _oracle_version() -> str:
     return str(ORACLE_VERSION)
 
 
-def _check_chunk(check: Callable[[list[str]], list], paths: list[str]) -> list:
-    """Results for `paths`; if the backend raises on the chunk, retry item by item."""
+def _check_chunk(check: Callable[[list], list], items: list) -> list:
+    """Results for `items`; if the backend raises on the chunk, retry item by item."""
     try:
-        out = check(paths)
-        if len(out) != len(paths):
-            raise RuntimeError(f"oracle returned {len(out)} results for {len(paths)} meshes")
+        out = check(items)
+        if len(out) != len(items):
+            raise RuntimeError(f"oracle returned {len(out)} results for {len(items)} meshes")
         return out
     except Exception:
         results = []
-        for p in paths:
+        for item in items:
             try:
-                results.append(check([p])[0])
+                results.append(check([item])[0])
             except Exception as err:
-                results.append({"path": p, "status": "error",
+                results.append({"path": str(getattr(item, "name", item)), "status": "error",
                                 "error": f"{type(err).__name__}: {err}"})
         return results
+
+
+def _items(store: SampleStore, todo: Sequence[dict]) -> list:
+    """What the oracle checks per sample: its stored occupancy grid (a `Grid` named after the
+    mesh file), else the path of its mesh file."""
+    from dso.physics.grid import Grid
+
+    grids = store.occupancy([it["sample_id"] for it in todo])
+    paths = [str(store.root / it["mesh_path"]) for it in todo]
+    return [Grid(grids[it["sample_id"]], name=path) if it["sample_id"] in grids else path
+            for it, path in zip(todo, paths, strict=True)]
 
 
 def _label_row(item: dict, result: dict, preset: str, threshold: float, version: str) -> dict:
@@ -112,19 +126,24 @@ class _LabelWriter:
 def label_dataset(store_path: str | Path, *, backend: str = "local", workers: int | None = None,
                   address: str | None = None, preset: str = "accurate", threshold: float = 20.0,
                   retry_failed: bool = False, relabel: bool = False,
-                  chunk_size: int | None = None, progress: bool = True) -> Summary:
+                  chunk_size: int | None = None, max_faces: int = 1_000_000,
+                  refuse_over_cap: bool = False, progress: bool = True) -> Summary:
     """Label every unlabelled mesh of the dataset with the oracle; resumable, see module doc.
 
     Results are committed `chunk_size` at a time (default 64 locally, 256 on Ray). The local
     backend runs `dso.physics.check_many` on each chunk over `workers` processes; the Ray
     backend runs one `dso.scale.ray_check_many` over everything (`address`: a running cluster,
-    else a local one of `workers` CPUs) and commits results as they land.
+    else a local one of `workers` CPUs) and commits results as they land. Meshes over
+    `max_faces` faces are decimated to it (0: no cap), or get an error label with
+    `refuse_over_cap`.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     from dso.physics import OracleConfig
 
-    OracleConfig.from_preset(preset, threshold_deg=float(threshold))  # ValueError up front
+    config = OracleConfig.from_preset(  # ValueError up front
+        preset, threshold_deg=float(threshold), max_faces=max_faces,
+        on_too_many_faces="refuse" if refuse_over_cap else "decimate")
     start = time.perf_counter()
     version = _oracle_version()
     store = SampleStore.open(store_path)
@@ -133,29 +152,44 @@ def label_dataset(store_path: str | Path, *, backend: str = "local", workers: in
         todo = store.to_label(retry_failed)
         counts = {"to_label": len(todo), "stable": 0, "unstable": 0, "errors": 0,
                   "skipped_failed": _count_skipped(store, retry_failed)}
-        paths = [str(store.root / it["mesh_path"]) for it in todo]
         size = chunk_size or (256 if backend == "ray" else 64)
         bar = _bar(len(todo), progress)
         writer = _LabelWriter(store, todo, (preset, threshold, version), size, counts, bar)
         if backend == "ray" and todo:
-            from dso.scale import ray_check_many
-
-            ray_check_many(paths, address=address, workers=workers, preset=preset,
-                           threshold=threshold, progress=False, on_result=writer.add)
+            _label_ray(store, todo, writer, address, workers, config, 16 * size)
         elif todo:
-            from dso.physics import check_many
-
-            def check(chunk: list[str]) -> list:
-                return check_many(chunk, workers=workers, progress=False, preset=preset,
-                                  threshold=threshold)
-
-            for lo in range(0, len(todo), size):
-                for i, result in enumerate(_check_chunk(check, paths[lo:lo + size])):
-                    writer.add(lo + i, result)
+            _label_local(store, todo, writer, workers, config, size)
         writer.flush()
         bar.close()
         export_manifest(store)
     return Summary("label", counts, time.perf_counter() - start)
+
+
+def _label_local(store: SampleStore, todo: Sequence[dict], writer: _LabelWriter,
+                 workers: int | None, config, size: int) -> None:
+    """Chunk by chunk through one pool of worker processes, kept for the whole run."""
+    from dso.physics.batch import CheckPool, check_many
+
+    with CheckPool(workers) as pool:
+        def check(chunk: list) -> list:
+            return check_many(chunk, pool=pool, progress=False, config=config)
+
+        for lo in range(0, len(todo), size):
+            for i, result in enumerate(_check_chunk(check, _items(store, todo[lo:lo + size]))):
+                writer.add(lo + i, result)
+
+
+def _label_ray(store: SampleStore, todo: Sequence[dict], writer: _LabelWriter,
+               address: str | None, workers: int | None, config, block: int) -> None:
+    """One Ray session; the items are loaded `block` at a time (grids stay off the driver)."""
+    from dso.scale import ray_check_many
+    from dso.scale.ray_session import ray_session
+
+    with ray_session(address, workers):
+        for lo in range(0, len(todo), block):
+            ray_check_many(_items(store, todo[lo:lo + block]), address=address,
+                           workers=workers, config=config, progress=False,
+                           on_result=lambda i, result, lo=lo: writer.add(lo + i, result))
 
 
 def _count_skipped(store: SampleStore, retry_failed: bool) -> int:

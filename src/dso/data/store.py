@@ -4,6 +4,7 @@ Layout of a dataset directory DS:
   DS/index.sqlite          prompts, samples, labels, meta (schema and migrations in
                            schema.py)
   DS/latents/*.safetensors  one shard per generation chunk, tensor "latents" [M, C, r, r, r]
+                            and (since oracle grids) "occupancy", the packed grids
   DS/conditions/*.safetensors  one shard per chunk, tensor "cond" [K, L, Dc]
   DS/meshes/<sample_id>.ply
 Every file is written to a temporary name and renamed into place; rows pointing at files are
@@ -77,6 +78,23 @@ def atomic_write_bytes(path: Path, data: bytes, fsync: bool = False) -> None:
             fh.flush()
             os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+OCCUPANCY = "occupancy"  # latent-shard tensor: uint8 [M, R, R, ceil(R / 8)], bits along z
+
+
+def pack_occupancy(grids: Any) -> Any:
+    """bool [M, R, R, R] -> uint8 [M, R, R, ceil(R / 8)] (numpy), 8 voxels a byte along z."""
+    import numpy as np
+
+    return np.packbits(np.asarray(grids, dtype=bool), axis=-1)
+
+
+def unpack_occupancy(packed: Any) -> Any:
+    """One packed grid uint8 [R, R, ceil(R / 8)] -> bool [R, R, R] (numpy)."""
+    import numpy as np
+
+    return np.unpackbits(np.asarray(packed), axis=-1, count=packed.shape[0]).astype(bool)
 
 
 def write_shard(path: Path, tensors: dict[str, Any]) -> None:
@@ -302,6 +320,14 @@ class SampleStore:
         return handle
 
     def _locations(self, table: str, key: str, kind: str, ids: Sequence) -> dict:
+        found = self._locations_found(table, key, kind, ids)
+        missing = [i for i in dict.fromkeys(ids) if i not in found]
+        if missing:
+            raise DatasetError(f"no stored {kind} for {key} {missing[:5]}")
+        return found
+
+    def _locations_found(self, table: str, key: str, kind: str, ids: Sequence) -> dict:
+        """{id: (shard, index)} of the ids that have a stored `kind`."""
         found: dict = {}
         uniq = list(dict.fromkeys(ids))
         for start in range(0, len(uniq), 500):
@@ -312,9 +338,6 @@ class SampleStore:
                 tuple(part),
             ).fetchall()
             found.update({r[0]: (r[1], r[2]) for r in rows if r[1] is not None})
-        missing = [i for i in uniq if i not in found]
-        if missing:
-            raise DatasetError(f"no stored {kind} for {key} {missing[:5]}")
         return found
 
     def _gather(self, locations: dict, ids: Sequence, name: str):
@@ -331,6 +354,19 @@ class SampleStore:
         id without one)."""
         ids = [int(i) for i in sample_ids]
         return self._gather(self._locations("samples", "sample_id", "latent", ids), ids, "latents")
+
+    def occupancy(self, sample_ids: Sequence[int]) -> dict[int, Any]:
+        """The occupancy grids stored beside the latents (bool [R, R, R] numpy arrays), for the
+        samples whose latent shard holds them (`OCCUPANCY`, written by `dso generate`)."""
+        rows = self._locations_found("samples", "sample_id", "latent", [int(i) for i in sample_ids])
+        out: dict[int, Any] = {}
+        for sample_id, (shard, index) in rows.items():
+            handle = self._handle(shard)
+            if OCCUPANCY not in handle.keys():
+                continue
+            packed = handle.get_slice(OCCUPANCY)[index:index + 1].numpy()[0]
+            out[sample_id] = unpack_occupancy(packed)
+        return out
 
     def conditions(self, prompt_ids: Sequence[str]):
         """Condition tokens of prompts, in the order given: float32 [B, L, Dc] (DatasetError for

@@ -9,6 +9,8 @@ import trimesh
 # exactly through a vertex or an edge of meshes whose vertices sit on the grid's own lattice
 # (marching-cubes output, axis-aligned boxes): the parity count stays exact.
 _RAY_NUDGE = (1.0e-6 * np.sqrt(2.0), 1.0e-6 * np.sqrt(3.0))
+# Trimesh.metadata flag of a `grid_to_mesh` surface: the grid alone rebuilds this exact mesh
+GRID_SURFACE_KEY = "dso_grid_surface"
 
 
 def voxel_centers(resolution: int) -> np.ndarray:
@@ -109,7 +111,8 @@ def grid_to_mesh(occ: np.ndarray, level: float = 0.5) -> trimesh.Trimesh | None:
     """Closed, outward-facing surface of an occupancy grid (marching cubes, zero-padded).
 
     `occ` is a bool grid or a float field (occupied where `> level`). Vertices are in the same
-    unit-cube coordinates as the voxel centres. Returns None when nothing is occupied.
+    unit-cube coordinates as the voxel centres. Returns None when nothing is occupied. The
+    mesh's `metadata[GRID_SURFACE_KEY]` says it is the grid's own surface.
     """
     from skimage.measure import marching_cubes
 
@@ -134,4 +137,5 @@ def grid_to_mesh(occ: np.ndarray, level: float = 0.5) -> trimesh.Trimesh | None:
     mesh = trimesh.Trimesh(vertices=verts, faces=faces, process=True)
     if mesh.volume < 0:
         mesh.invert()
+    mesh.metadata[GRID_SURFACE_KEY] = True
     return mesh

@@ -1,7 +1,8 @@
 """The stability oracle: does a mesh stand under gravity? (docs/oracle.md)
 
-    from dso.physics.import check_mesh, check_many  # noqa: F401
+    from dso.physics import check_many, check_mesh
     check_mesh("chair.obj").stable
+    check_many(["a.ply", "b.ply"], workers=2)
 
 Names are imported lazily so that `dso --help` does not load MuJoCo.
 """

@@ -4,7 +4,8 @@ Workers come from a forkserver (spawn where there is none) context, never a plai
 torch may be loaded in the parent; each worker uses one thread. Items travel in small chunks to
 keep the per-item overhead low. A worker that dies (e.g. a segfault) only costs the items it
 held: those are re-run one at a time in a fresh process, and the one that kills it again gets an
-error result.
+error result. `CheckPool` keeps the workers alive across calls (`dso label` checks a dataset
+chunk by chunk through one pool instead of starting one per chunk).
 """
 
 from __future__ import annotations
@@ -70,19 +71,53 @@ def _crashed(path: str | None, config: OracleConfig) -> CheckResult:
                              "(crash in a native library?)", error_kind="crash")
 
 
-def _pool_pass(items: list[tuple[Any, str | None]], config: OracleConfig, workers: int,
+class CheckPool:
+    """Worker processes for `check_many`, started on first use and kept across calls."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = default_workers() if workers is None else max(1, workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=_context(),
+                                             initializer=_init_worker)
+        return self._pool
+
+    def discard(self) -> None:
+        """Drop a broken pool; the next call starts a fresh one."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __enter__(self) -> CheckPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _pool_pass(items: list[tuple[Any, str | None]], config: OracleConfig, pool: CheckPool,
                results: list[CheckResult | None], bar: tqdm) -> None:
     chunks = [list(range(i, min(i + _CHUNK, len(items)))) for i in range(0, len(items), _CHUNK)]
-    with ProcessPoolExecutor(workers, mp_context=_context(), initializer=_init_worker) as pool:
-        futures: list[tuple[list[int], Future]] = [
-            (idx, pool.submit(_run_chunk, [items[i] for i in idx], config)) for idx in chunks]
-        for idx, future in futures:
-            try:
-                for i, result in zip(idx, future.result(), strict=True):
-                    results[i] = result
-                bar.update(len(idx))
-            except BrokenProcessPool:
-                continue  # these items are retried one by one below
+    executor = pool.executor()
+    futures: list[tuple[list[int], Future]] = [
+        (idx, executor.submit(_run_chunk, [items[i] for i in idx], config)) for idx in chunks]
+    broken = False
+    for idx, future in futures:
+        try:
+            for i, result in zip(idx, future.result(), strict=True):
+                results[i] = result
+            bar.update(len(idx))
+        except BrokenProcessPool:
+            broken = True  # these items are retried one by one below
+    if broken:
+        pool.discard()
 
 
 def _isolated(items: list[tuple[Any, str | None]], todo: list[int], config: OracleConfig,
@@ -102,11 +137,14 @@ def _isolated(items: list[tuple[Any, str | None]], todo: list[int], config: Orac
 
 
 def check_many(meshes: Sequence[MeshLike], *, workers: int | None = None,
-               progress: bool = True, **kwargs: Any) -> list[CheckResult]:
+               progress: bool = True, pool: CheckPool | None = None,
+               **kwargs: Any) -> list[CheckResult]:
     """`check_mesh` on every item (same keyword arguments), in order, over `workers` processes.
 
-    workers=None uses every available core; 1 (or 0) runs in this process. One item's failure
-    never affects another's result. An invalid config raises ValueError before any work starts.
+    workers=None uses every available core; 1 (or 0) runs in this process. `pool` (a
+    `CheckPool`, which then sets the workers) keeps its processes for the next call. One
+    item's failure never affects another's result. An invalid config raises ValueError before
+    any work starts.
     """
     config = resolve_config(kwargs.pop("up", "z"), kwargs.pop("preset", "accurate"),
                             kwargs.pop("threshold", 20.0), kwargs.pop("config", None))
@@ -114,6 +152,8 @@ def check_many(meshes: Sequence[MeshLike], *, workers: int | None = None,
         raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(kwargs))}")
     items = [(_portable(m), describe(m)) for m in meshes]
     results: list[CheckResult | None] = [None] * len(items)
+    if pool is not None:
+        workers = pool.workers if len(items) > 1 else 1
     workers = min(default_workers() if workers is None else max(1, workers), max(1, len(items)))
     with tqdm(total=len(items), disable=not progress, file=sys.stderr, unit="mesh",
               desc="checking") as bar:
@@ -122,7 +162,11 @@ def check_many(meshes: Sequence[MeshLike], *, workers: int | None = None,
                 results[i] = evaluate(item, config, path).result
                 bar.update(1)
         else:
-            _pool_pass(items, config, workers, results, bar)
+            if pool is not None:
+                _pool_pass(items, config, pool, results, bar)
+            else:
+                with CheckPool(workers) as own:
+                    _pool_pass(items, config, own, results, bar)
             todo = [i for i, r in enumerate(results) if r is None]
             if todo:
                 _isolated(items, todo, config, results, bar)

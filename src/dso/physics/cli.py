@@ -45,6 +45,12 @@ def check(
                                     metavar="DEG"),
     workers: int = typer.Option(None, "--workers", help="Worker processes (default: cores).",
                                 min=1),
+    max_faces: int = typer.Option(1_000_000, "--max-faces", min=0,
+                                  help="Meshes over this many faces are decimated to it first "
+                                       "(0: no cap)."),
+    refuse_over_cap: bool = typer.Option(False, "--refuse-over-cap",
+                                         help="Report over-cap meshes as errors "
+                                              "(too_many_faces) instead of decimating them."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per mesh per line."),
     render: Path = typer.Option(None, "--render", metavar="FILE",
                                 help="Write FILE.png (start and end pose) or FILE.gif (the fall)."),
@@ -60,11 +66,14 @@ def check(
     if render is not None and render.suffix.lower() not in (".png", ".gif"):
         raise typer.BadParameter("must end in .png or .gif", param_hint="--render")
     from dso.physics.batch import check_many
+    from dso.physics.config import OracleConfig
     from dso.physics.summary import summary_lines
 
     paths = [str(p) for p in meshes]
-    results = check_many(paths, workers=workers, up=up.value, preset=preset.value,
-                         threshold=threshold)
+    config = OracleConfig.from_preset(
+        preset.value, up=up.value, threshold_deg=threshold, max_faces=max_faces,
+        on_too_many_faces="refuse" if refuse_over_cap else "decimate")
+    results = check_many(paths, workers=workers, config=config)
     if as_json:
         for result in results:
             typer.echo(json.dumps(result.to_dict(), allow_nan=False))

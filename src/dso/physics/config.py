@@ -42,6 +42,9 @@ class OracleConfig:
     # to tip to 73 deg and roll back to rest at 18 deg (benchmarks/oracle.py).
     fallen_deg: float = 90.0
     density: float = 1000.0
+    # collision hull: vertices moving it by less than this are dropped (0 = exact hull); the
+    # ground contact at rest stays exact (physics/model.py)
+    hull_tol: float = 5e-4
     pieces: bool = True  # find pieces: drop debris, multi-piece objects are unstable
     piece_gap: float = 0.01  # surfaces this far apart (1% of the object's size) separate
     debris_fraction: float = 0.005  # pieces under this share of the volume are debris
@@ -74,6 +77,7 @@ class OracleConfig:
              "on_too_many_faces must be 'decimate' or 'refuse'"),
             (self.max_wall_s > 0.0, "max_wall_s must be > 0"),
             (self.density > 0.0, "density must be > 0"),
+            (0.0 <= self.hull_tol <= 0.01, "hull_tol must be in [0, 0.01]"),
             (0.0 < self.piece_gap < 0.5, "piece_gap must be in (0, 0.5)"),
             (0.0 <= self.debris_fraction < 0.5, "debris_fraction must be in [0, 0.5)"),
         ]

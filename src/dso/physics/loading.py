@@ -34,10 +34,11 @@ class MeshInputError(ValueError):
 
 
 def describe(mesh: MeshLike) -> str | None:
-    """A short name for the input, used as `CheckResult.path` (None for in-memory meshes)."""
+    """A short name for the input, used as `CheckResult.path` (None for in-memory meshes; a
+    `physics.grid.Grid`'s own name)."""
     if isinstance(mesh, (str, Path)):
         return str(mesh)
-    return None
+    return getattr(mesh, "name", None) if hasattr(mesh, "occupancy") else None
 
 
 def _from_file(path: Path) -> trimesh.Trimesh:
@@ -158,14 +159,20 @@ def to_z_up(mesh: trimesh.Trimesh, up: str) -> trimesh.Trimesh:
     return trimesh.Trimesh(rotated, mesh.faces, process=False)
 
 
+def normal_frame(vertices: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(centre, scale, drop) of `normalise`: `p -> (p - centre) * scale - (0, 0, drop)`."""
+    lo, hi = vertices.min(axis=0), vertices.max(axis=0)
+    centre = 0.5 * (lo + hi)
+    scale = 0.5 / (0.5 * float((hi - lo).max()))
+    return centre, scale, float((lo[2] - centre[2]) * scale)
+
+
 def normalise(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     """Centre the bounding box, scale to max |coordinate| 0.5, lowest point on z = 0."""
     v = np.asarray(mesh.vertices, dtype=np.float64)
-    lo, hi = v.min(axis=0), v.max(axis=0)
-    centre = 0.5 * (lo + hi)
-    scale = 0.5 / (0.5 * float((hi - lo).max()))
+    centre, scale, drop = normal_frame(v)
     v = (v - centre) * scale
-    v[:, 2] -= v[:, 2].min()
+    v[:, 2] -= drop  # the lowest point's z, exactly
     return trimesh.Trimesh(v, mesh.faces, process=False)
 
 

@@ -34,41 +34,48 @@ class MassProperties:
     inertia: np.ndarray
     source: str
 
+    def moved(self, centre: np.ndarray, scale: float, drop: float) -> MassProperties:
+        """The same solid after `p -> (p - centre) * scale - (0, 0, drop)` (loading.normalise)."""
+        com = (np.asarray(self.com) - centre) * scale
+        com[2] -= drop
+        return MassProperties(self.mass * scale**3, com, self.inertia * scale**5, self.source)
 
-def _subexpressions(w0: np.ndarray, w1: np.ndarray, w2: np.ndarray) -> tuple[np.ndarray, ...]:
-    t0 = w0 + w1
-    f1 = t0 + w2
-    t1 = w0 * w0
-    t2 = t1 + w1 * t0
-    f2 = t2 + w2 * f1
-    f3 = w0 * t1 + w1 * t2 + w2 * f2
-    return f1, f2, f3, f2 + w0 * (f1 + w0), f2 + w1 * (f1 + w1), f2 + w2 * (f1 + w2)
+
+def face_integrals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Per face, the integrals of 1, x, y, z, x^2, y^2, z^2, xy, yz, zx over the tetrahedron
+    (origin, a, b, c), signed: (10, M). Summed over a closed surface they are the integrals over
+    the enclosed solid (an inverted surface gives minus everything).
+
+    The exact moments of a tetrahedron with a vertex at the origin: volume V = a.(b x c) / 6,
+    first moments V (a + b + c) / 4, second moments V / 20 (a a' + b b' + c c' + s s') with
+    s = a + b + c.
+    """
+    v = np.ascontiguousarray(np.asarray(vertices, dtype=np.float64).T)  # (3, n) rows x, y, z
+    f = np.ascontiguousarray(np.asarray(faces).T)  # (3, m): one contiguous index row per corner
+    (ax, ay, az), (bx, by, bz), (cx, cy, cz) = (v[:, f[k]] for k in range(3))
+    vol = (ax * (by * cz - bz * cy) + ay * (bz * cx - bx * cz) + az * (bx * cy - by * cx)) / 6.0
+    sx, sy, sz = ax + bx + cx, ay + by + cy, az + bz + cz
+    w = vol / 20.0
+
+    def second(p: tuple, q: tuple) -> np.ndarray:
+        return w * (p[0] * q[0] + p[1] * q[1] + p[2] * q[2] + p[3] * q[3])
+
+    x, y, z = (ax, bx, cx, sx), (ay, by, cy, sy), (az, bz, cz, sz)
+    return np.stack([vol, vol * sx / 4.0, vol * sy / 4.0, vol * sz / 4.0, second(x, x),
+                     second(y, y), second(z, z), second(x, y), second(y, z), second(z, x)])
 
 
 def volume_integrals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Integrals of 1, x, y, z, x^2, y^2, z^2, xy, yz, zx over the enclosed solid (Eberly,
-    "Polyhedral Mass Properties"; signed: an inverted surface gives minus everything)."""
-    v = np.ascontiguousarray(np.asarray(vertices, dtype=np.float64).T)  # (3, n) rows x, y, z
-    f = np.asarray(faces)
-    a, b, c = (v[:, f[:, k]] for k in range(3))  # (3, m) corners of every face
-    d = np.cross(b - a, c - a, axis=0)
-    x, y, z = (_subexpressions(a[k], b[k], c[k]) for k in range(3))
-    terms = [d[0] * x[0], d[0] * x[1], d[1] * y[1], d[2] * z[1], d[0] * x[2], d[1] * y[2],
-             d[2] * z[2], d[0] * (a[1] * x[3] + b[1] * x[4] + c[1] * x[5]),
-             d[1] * (a[2] * y[3] + b[2] * y[4] + c[2] * y[5]),
-             d[2] * (a[0] * z[3] + b[0] * z[4] + c[0] * z[5])]
-    weights = np.array([6.0, 24.0, 24.0, 24.0, 60.0, 60.0, 60.0, 120.0, 120.0, 120.0])
-    # elementwise sums, no BLAS: multithreaded BLAS on tiny products only burns CPU
-    return np.array([t.sum() for t in terms]) / weights
+    """`face_integrals` summed: the integrals over the solid bounded by a closed surface."""
+    return face_integrals(vertices, faces).sum(axis=1)
 
 
-def _integrate(mesh: trimesh.Trimesh, density: float, source: str) -> MassProperties | None:
-    vertices = np.asarray(mesh.vertices, dtype=np.float64)
-    origin = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))  # limits cancellation
-    i = volume_integrals(vertices - origin, mesh.faces)
+def from_integrals(i: np.ndarray, origin: np.ndarray, size: float, density: float,
+                   source: str) -> MassProperties | None:
+    """Mass properties from a solid's volume integrals about `origin` (None when the volume is
+    negligible for an object of `size` or the inertia is not positive definite)."""
     volume = float(i[0])
-    scale = float(np.ptp(vertices, axis=0).max()) ** 3
-    if not np.isfinite(volume) or abs(volume) < _MIN_RELATIVE_VOLUME * scale:
+    if not np.isfinite(volume) or abs(volume) < _MIN_RELATIVE_VOLUME * size**3:
         return None
     c = i[1:4] / volume  # correct for either orientation
     xx, yy, zz = i[4:7] - volume * c**2  # second moments about the centre of mass
@@ -78,6 +85,13 @@ def _integrate(mesh: trimesh.Trimesh, density: float, source: str) -> MassProper
     if not (np.all(np.isfinite(c)) and np.all(np.linalg.eigvalsh(inertia) > 0)):
         return None
     return MassProperties(abs(volume) * density, c + origin, inertia, source)
+
+
+def _integrate(mesh: trimesh.Trimesh, density: float, source: str) -> MassProperties | None:
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    origin = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))  # limits cancellation
+    i = volume_integrals(vertices - origin, mesh.faces)
+    return from_integrals(i, origin, float(np.ptp(vertices, axis=0).max()), density, source)
 
 
 def _repaired(mesh: trimesh.Trimesh) -> trimesh.Trimesh | None:

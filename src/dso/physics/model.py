@@ -1,9 +1,11 @@
 """Build the MuJoCo model: one free rigid body on a flat plane.
 
 Collision goes through the convex hull, exact for one body on a plane (docs/oracle.md §Collision),
-so the accurate model gets the vertices only, no faces: MuJoCo builds the hull itself (its qhull
-is faster than computing the hull here first) and skips all per-face work; mass and inertia come
-explicitly from `mass.py`. The hull is not capped (`maxhullvert` changes the support polygon).
+so the accurate model gets vertices only, no faces: MuJoCo builds the hull itself and skips all
+per-face work; mass and inertia come explicitly from `mass.py`. MuJoCo's compile time grows
+with the hull's vertex count, so `collision_vertices` first drops the vertices that move the
+hull by less than a tolerance (never those near the ground: the support polygon at rest is
+exact). A plain `maxhullvert` cap is not used: it changes the support polygon.
 The legacy model reproduces the original release: the full mesh, MuJoCo's default
 ``inertia="legacy"`` and density 1000.
 
@@ -14,11 +16,42 @@ object's rotation and its position the displacement of the mesh origin.
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial import ConvexHull, QhullError
 
 from dso.physics._mujoco import mujoco
+from dso.physics.analytic import SUPPORT_TOL
 from dso.physics.mass import MassProperties
 
 DENSITY = 1000.0
+HULL_TOL = 5e-4  # default collision-hull tolerance (normalised frame: the object is ~1 across)
+
+
+def collision_vertices(vertices: np.ndarray, tol: float = HULL_TOL,
+                       candidates: np.ndarray | None = None,
+                       band: float = SUPPORT_TOL) -> np.ndarray:
+    """The vertices MuJoCo needs for the collision hull, within `tol` of the exact hull.
+
+    qhull's `W` option skips every point that lies less than `tol` above the hull built so
+    far (`Q8`: such points are not tracked), so the result is a subset of the vertices (the
+    reduced hull is inside the exact one) and every vertex lies within `tol` of the reduced
+    hull's facet planes. Every vertex within `band` of the lowest point is kept as well, so
+    the support polygon at rest is exact.
+    `tol` = 0 keeps all vertices (MuJoCo then builds the exact hull). `candidates` (a mask)
+    names a subset known to hold every hull vertex (physics/grid.py); only those are used.
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    if candidates is not None:
+        v = v[candidates]
+    if tol <= 0.0 or len(v) < 64:
+        return v
+    try:
+        hull = ConvexHull(v, qhull_options=f"W{tol:.6g} Q8")
+    except QhullError:
+        return v
+    keep = np.zeros(len(v), dtype=bool)
+    keep[hull.vertices] = True
+    keep |= v[:, 2] <= v[:, 2].min() + band
+    return v[keep]
 
 
 def _base_spec(dt: float) -> mujoco.MjSpec:

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import trimesh
 
 from dso.physics.analytic import in_static_equilibrium, support_diagnostics
 from dso.physics.config import OracleConfig
-from dso.physics.loading import MeshInputError, MeshLike, describe, normalise, prepare
-from dso.physics.mass import mass_properties
-from dso.physics.model import build_hull_model, build_legacy_model
+from dso.physics.grid import HULL_CANDIDATES_KEY, Grid, prepare_grid
+from dso.physics.loading import (
+    MeshInputError,
+    MeshLike,
+    describe,
+    normal_frame,
+    normalise,
+    prepare,
+)
+from dso.physics.mass import MassProperties, from_integrals, mass_properties
+from dso.physics.model import build_hull_model, build_legacy_model, collision_vertices
 from dso.physics.pieces import find_pieces, kept_mesh
 from dso.physics.result import CheckResult
 from dso.physics.simulate import SimOutcome, SimulationError, simulate
@@ -21,12 +29,27 @@ from dso.physics.topology import CLOSED_KEY
 
 @dataclass
 class Evaluation:
-    """A result plus what rendering needs: the normalised mesh and the recorded poses."""
+    """A result plus what rendering needs (the normalised mesh and the recorded poses) and
+    where the time went: `timings` holds seconds per stage (load, pieces, mass, hull, compile,
+    simulate; `legacy` is the dso preset's compile, which includes its mass)."""
 
     result: CheckResult
     mesh: trimesh.Trimesh | None = None
     frames: list[np.ndarray] | None = None
     dt_frame: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Laps:
+    """Stage timer: `lap(name)` books the time since the previous lap under `name`."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings, self.last = timings, time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+        self.last = now
 
 
 def resolve_config(up: str = "z", preset: str = "accurate", threshold: float = 20.0,
@@ -43,7 +66,8 @@ def check_mesh(mesh: MeshLike, *, up: str = "z", preset: str = "accurate",
                path: str | None = None) -> CheckResult:
     """Stand `mesh` upright on flat ground, simulate, and say whether it stays up.
 
-    `mesh`: a file path, a `trimesh.Trimesh`/`trimesh.Scene`, or `(vertices, faces)`.
+    `mesh`: a file path, a `trimesh.Trimesh`/`trimesh.Scene`, `(vertices, faces)`, or a
+    `dso.physics.grid.Grid` (a generated sample's occupancy, meshed in memory).
     `config` (when given) replaces `up`, `preset` and `threshold`. Bad input never raises: it
     gives `status="error"` with a message; an invalid config raises ValueError.
     """
@@ -72,49 +96,73 @@ def evaluate(mesh: MeshLike, config: OracleConfig, path: str | None = None) -> E
 
 
 def _run(mesh: MeshLike, config: OracleConfig, evaluation: Evaluation) -> None:
-    result = evaluation.result
-    normalised, result.decimated = prepare(mesh, config.up, config.max_faces,
-                                           config.on_too_many_faces)
+    result, laps = evaluation.result, _Laps(evaluation.timings)
+    load = prepare_grid if isinstance(mesh, Grid) else prepare
+    normalised, result.decimated = load(mesh, config.up, config.max_faces,
+                                        config.on_too_many_faces)
+    laps.lap("load")
+    known = None  # mass properties the pieces pass already integrated
     if config.pieces:
-        normalised = _drop_debris(normalised, config, result)
+        normalised, known = _drop_debris(normalised, config, result)
+        laps.lap("pieces")
     result.faces = len(normalised.faces)
     vertices = np.asarray(normalised.vertices)
     if config.inertia == "legacy":
         model = build_legacy_model(vertices, np.asarray(normalised.faces), config.dt)
         result.mass_source, com = "legacy", model.body_ipos[1]
+        laps.lap("legacy")
     else:
-        props = mass_properties(normalised, config.density)
+        props = known or mass_properties(normalised, config.density)
         result.mass_source, com = props.source, props.com
     support = support_diagnostics(vertices, com)
     if support is not None:
         result.com_margin = support.com_margin
         result.topple_angle_deg = support.topple_angle_deg
     if _static_ok(config) and in_static_equilibrium(vertices, com):
+        laps.lap("mass")
         outcome = _at_rest(config)
     else:
         if config.inertia == "exact":
-            model = build_hull_model(vertices, props, config.dt)
+            laps.lap("mass")
+            hull = collision_vertices(vertices, config.hull_tol,
+                                      normalised.metadata.get(HULL_CANDIDATES_KEY))
+            laps.lap("hull")
+            model = build_hull_model(hull, props, config.dt)
+            laps.lap("compile")
         outcome = simulate(model, horizon_s=config.horizon_s, early_stop=config.early_stop,
                            fallen_deg=config.fallen_limit_deg, max_wall_s=config.max_wall_s,
                            record_every_s=config.record_every_s)
+        laps.lap("simulate")
     _fill(result, outcome, config)
     evaluation.mesh, evaluation.frames = normalised, outcome.frames
     evaluation.dt_frame = config.record_every_s
 
 
 def _drop_debris(mesh: trimesh.Trimesh, config: OracleConfig,
-                 result: CheckResult) -> trimesh.Trimesh:
-    """Count the pieces into `result`; the mesh without debris, normalised again."""
+                 result: CheckResult) -> tuple[trimesh.Trimesh, MassProperties | None]:
+    """Count the pieces into `result`; the mesh without debris, normalised again, and its
+    mass properties when the pieces pass has integrated them already (closed shells)."""
     closed = mesh.metadata.get(CLOSED_KEY)  # whole shells are dropped: closedness is kept
     found = find_pieces(mesh, config.piece_gap, config.debris_fraction, closed=closed)
     result.pieces, result.debris_pieces = found.count, found.debris
     result.debris_fraction = found.debris_fraction
+    props = None
+    if found.integrals is not None:
+        # size 1: the mesh is normalised (its longest side is 1)
+        props = from_integrals(found.integrals, found.origin, 1.0, config.density, "mesh")
     if found.keep is None:
-        return mesh
-    kept = normalise(kept_mesh(mesh, found))
+        return mesh, props
+    raw = kept_mesh(mesh, found)
+    frame = normal_frame(np.asarray(raw.vertices))
+    kept = normalise(raw)
     if closed is not None:
         kept.metadata[CLOSED_KEY] = closed
-    return kept
+    candidates = mesh.metadata.get(HULL_CANDIDATES_KEY)
+    if candidates is not None:  # kept_mesh keeps the used vertices in order
+        used = np.zeros(len(mesh.vertices), dtype=bool)
+        used[np.asarray(mesh.faces)[found.keep].ravel()] = True
+        kept.metadata[HULL_CANDIDATES_KEY] = candidates[used]
+    return kept, props.moved(*frame) if props is not None else None
 
 
 def _static_ok(config: OracleConfig) -> bool:

@@ -26,6 +26,7 @@ import numpy as np
 import trimesh
 
 from dso.physics.loading import used_only
+from dso.physics.mass import face_integrals
 
 DEFAULT_GAP = 0.01
 DEFAULT_DEBRIS_FRACTION = 0.005
@@ -39,19 +40,23 @@ class Pieces:
     debris: int  # debris pieces dropped
     debris_fraction: float  # their share of the total volume
     keep: np.ndarray | None = None  # bool per face; None: every face is kept
+    # when every shell is closed: the kept faces' volume integrals (mass.face_integrals) about
+    # `origin`, from which the mass properties follow without integrating again
+    integrals: np.ndarray | None = None
+    origin: np.ndarray | None = None
 
 
 def shell_labels(faces: np.ndarray, n_vertices: int) -> tuple[int, np.ndarray, np.ndarray]:
     """(number of shells, shell per face, shell per vertex: -1 for vertices no face uses)."""
-    from scipy.sparse import coo_matrix
+    from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
 
     f = np.asarray(faces, dtype=np.int64)
-    rows = np.concatenate([f[:, 0], f[:, 1]])
-    cols = np.concatenate([f[:, 1], f[:, 2]])
-    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)),
-                       shape=(n_vertices, n_vertices))
-    n, vertex_label = connected_components(graph, directed=False)
+    rows = np.concatenate([f[:, 0], f[:, 1]]).astype(np.int32)
+    cols = np.concatenate([f[:, 1], f[:, 2]]).astype(np.int32)
+    # float data, directed edges, weak components: what csgraph uses, so nothing is converted
+    graph = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_vertices, n_vertices))
+    n, vertex_label = connected_components(graph, directed=True, connection="weak")
     used = np.unique(vertex_label[f[:, 0]])
     remap = np.full(n, -1, dtype=np.int64)  # unused vertices form components of their own
     remap[used] = np.arange(len(used))
@@ -89,8 +94,12 @@ class _Shell:
 
     def longest_edge(self) -> float:
         if self._edge is None:
-            tri = self.vertices[self.faces]
-            self._edge = float(np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=2).max())
+            v, f = self.vertices, self.faces
+            squared = 0.0
+            for i, j in ((0, 1), (1, 2), (2, 0)):
+                d = v[f[:, i]] - v[f[:, j]]
+                squared = max(squared, float(np.einsum("ij,ij->i", d, d).max()))
+            self._edge = squared**0.5
         return self._edge
 
 
@@ -108,13 +117,6 @@ def _hull_volume(vertices: np.ndarray) -> float:
         return float(trimesh.Trimesh(vertices, process=False).convex_hull.volume)
     except Exception:  # flat or degenerate shell (qhull refuses it)
         return 0.0
-
-
-def _tetra_volumes(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Signed volume of the tetrahedron of each face and the bounding-box centre."""
-    centred = (vertices - 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))).T.copy()
-    (ax, ay, az), (bx, by, bz), (cx, cy, cz) = (centred[:, faces[:, k]] for k in range(3))
-    return (ax * (by * cz - bz * cy) + ay * (bz * cx - bx * cz) + az * (bx * cy - by * cx)) / 6.0
 
 
 class _UnionFind:
@@ -166,7 +168,9 @@ def find_pieces(mesh: trimesh.Trimesh, gap: float = DEFAULT_GAP,
     if n == 1:
         return Pieces(1, 0, 0.0)
     parts = _split(vertices, faces, face_label, vertex_label, n)
-    volumes = np.bincount(face_label, weights=_tetra_volumes(vertices, faces), minlength=n)
+    origin = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
+    per_face = face_integrals(vertices - origin, faces)
+    volumes = np.bincount(face_label, weights=per_face[0], minlength=n)
     shut = np.full(n, True) if closed else np.array([is_closed_oriented(p[1]) for p in parts])
     sign = 1.0 if volumes[shut].sum() >= 0 else -1.0
     volumes = np.array([sign * vol if s else _hull_volume(p[0])
@@ -177,15 +181,17 @@ def find_pieces(mesh: trimesh.Trimesh, gap: float = DEFAULT_GAP,
     roots = np.array([groups.find(i) for i in range(n)])
     piece_volume = {int(r): float(volumes[roots == r].sum()) for r in np.unique(roots)}
     total = sum(max(v, 0.0) for v in piece_volume.values())
+    whole = per_face.sum(axis=1) if shut.all() else None
     if total <= 0.0:
-        return Pieces(len(piece_volume), 0, 0.0)
+        return Pieces(len(piece_volume), 0, 0.0, None, whole, origin)
     significant = {r for r, v in piece_volume.items() if v >= debris_fraction * total}
     dropped = [max(v, 0.0) for r, v in piece_volume.items() if r not in significant]
     if not dropped:
-        return Pieces(len(significant), 0, 0.0)
-    keep_shell = np.isin(roots, list(significant))
-    return Pieces(len(significant), len(dropped), float(sum(dropped) / total),
-                  keep_shell[face_label])
+        return Pieces(len(significant), 0, 0.0, None, whole, origin)
+    keep = np.isin(roots, list(significant))[face_label]
+    kept = per_face[:, keep].sum(axis=1) if shut.all() else None
+    return Pieces(len(significant), len(dropped), float(sum(dropped) / total), keep, kept,
+                  origin)
 
 
 def _touch(a: _Shell, b: _Shell, gap: float) -> bool:
@@ -193,6 +199,8 @@ def _touch(a: _Shell, b: _Shell, gap: float) -> bool:
     nested = bool(np.all(a.lo <= b.lo) and np.all(b.hi <= a.hi)
                   or np.all(b.lo <= a.lo) and np.all(a.hi <= b.hi))
     if not nested:
+        if len(a.vertices) > len(b.vertices):
+            a, b = b, a  # the KD-tree on the smaller shell, queried by the other's near vertices
         slack = a.longest_edge() + b.longest_edge()
         lo, hi = a.lo - gap - slack, a.hi + gap + slack
         near = b.vertices[np.all((b.vertices >= lo) & (b.vertices <= hi), axis=1)]

@@ -1,9 +1,9 @@
 """`ray_check_many`: the stability oracle fanned out over a Ray cluster.
 
 Same results, same order as `dso.physics.check_many` (each item is one `check_mesh` call with
-the same resolved `OracleConfig`); only the executor differs. The design notes measured ~150 ms
-per TRELLIS-size mesh (docs/measurements.md §Oracle), so 300k meshes are ~12.5 CPU-hours,
-minutes on a 64-core cluster.
+the same resolved `OracleConfig`); only the executor differs. `python benchmarks/scale.py`
+measures the per-mesh cost on TRELLIS-size meshes and turns it into an estimate for the
+paper's 312k samples on a 64-core cluster (docs/measurements.md, Oracle).
 """
 
 from __future__ import annotations
