@@ -9,8 +9,7 @@
    the generator made. Each sample is checked both ways, interleaved: the mesh file (load +
    oracle, what `dso label` did) and the grid (`dso.physics.grid.Grid`: meshed in memory,
    what `dso label` does now for datasets that store grids). Verdicts are compared with each
-   other and with the labels stored in the dataset (made by the oracle before its collision
-   hull tolerance).
+   other and with the labels stored in the dataset (written by `dso label` when the demo ran).
 2. 64^3, TRELLIS's grid size: the same grids upsampled 2x (each voxel a 2^3 block), and
    random TRELLIS-like objects that stand, rock and fall (benchmarks/scale.py's) at 64^3,
    written as .ply for the file
@@ -116,7 +115,7 @@ def section_demo(dataset: Path, limit: int, tmp: Path) -> list[np.ndarray]:
     t_file, t_grid, r_file, r_grid = _side_by_side(pairs)
     _report("32^3", t_file, t_grid, r_file, r_grid)
     known = [(s, f, g) for s, f, g in zip(stored, r_file, r_grid, strict=True) if s is not None]
-    print(f"     = stored labels (previous oracle): file {sum(s == f.stable for s, f, _ in known)}"
+    print(f"     = labels stored in the dataset: file {sum(s == f.stable for s, f, _ in known)}"
           f"/{len(known)}, grid {sum(s == g.stable for s, _, g in known)}/{len(known)}")
     return grids
 

@@ -44,7 +44,7 @@ class OracleConfig:
     density: float = 1000.0
     # collision hull: vertices moving it by less than this are dropped (0 = exact hull); the
     # ground contact at rest stays exact (physics/model.py)
-    hull_tol: float = 5e-4
+    hull_tol: float = 0.0
     pieces: bool = True  # find pieces: drop debris, multi-piece objects are unstable
     piece_gap: float = 0.01  # surfaces this far apart (1% of the object's size) separate
     debris_fraction: float = 0.005  # pieces under this share of the volume are debris

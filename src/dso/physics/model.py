@@ -23,7 +23,7 @@ from dso.physics.analytic import SUPPORT_TOL
 from dso.physics.mass import MassProperties
 
 DENSITY = 1000.0
-HULL_TOL = 5e-4  # default collision-hull tolerance (normalised frame: the object is ~1 across)
+HULL_TOL = 5e-4  # a collision-hull tolerance that keeps ~900 of 2-4k hull vertices (opt-in)
 
 
 def collision_vertices(vertices: np.ndarray, tol: float = HULL_TOL,
@@ -36,13 +36,19 @@ def collision_vertices(vertices: np.ndarray, tol: float = HULL_TOL,
     reduced hull is inside the exact one) and every vertex lies within `tol` of the reduced
     hull's facet planes. Every vertex within `band` of the lowest point is kept as well, so
     the support polygon at rest is exact.
-    `tol` = 0 keeps all vertices (MuJoCo then builds the exact hull). `candidates` (a mask)
-    names a subset known to hold every hull vertex (physics/grid.py); only those are used.
+    `tol` = 0 keeps all vertices: MuJoCo then builds the exact hull from the same points as for
+    the mesh file, so a grid and its mesh get the same verdict (a subset holding every hull
+    vertex gives the same hull but, on a grid's many coplanar points, another triangulation
+    and contact set: 4 of the demo's 7680 knife-edge verdicts flipped). With `tol` > 0,
+    `candidates` (a mask) names a subset known to hold every hull vertex (physics/grid.py);
+    only those are searched.
     """
     v = np.asarray(vertices, dtype=np.float64)
+    if tol <= 0.0:
+        return v
     if candidates is not None:
         v = v[candidates]
-    if tol <= 0.0 or len(v) < 64:
+    if len(v) < 64:
         return v
     try:
         hull = ConvexHull(v, qhull_options=f"W{tol:.6g} Q8")
