@@ -35,6 +35,7 @@ class StageOneGenerator(Generator):
         sampler: SamplerConfig | None = None,
         device: str | torch.device = "cpu",
         decode_batch: int = 32,
+        flow_batch: int | None = None,
     ) -> None:
         self.name = name
         self.device = torch.device(device)
@@ -44,6 +45,7 @@ class StageOneGenerator(Generator):
         self.cond_encoder = cond_encoder.to(self.device).eval()
         self.sampler = sampler or SamplerConfig()
         self.decode_batch = decode_batch
+        self.flow_batch = flow_batch  # rows per flow call while sampling (None: all at once)
         res = flow.resolution
         self.latent_shape = (flow.in_channels, res, res, res)
         self.resolution = res * 2 ** _upsamples(decoder)
@@ -78,10 +80,26 @@ class StageOneGenerator(Generator):
         was_training = self.flow.training
         self.flow.eval()
         try:
-            x = sample(self.flow, noise, cond.to(self.device), cfg)
+            x = sample(self._flow_calls, noise, cond.to(self.device), cfg)
         finally:
             self.flow.train(was_training)
         return x.float().cpu()
+
+    def _flow_calls(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The flow on at most `flow_batch` rows per call, in near-equal parts.
+
+        On a CPU, dso-tiny's flow costs ~20% less per row at 16-32 rows than at 128 (what a
+        guided step of 64 samples asks for): the activations stay in cache. Rows do not depend
+        on each other, and at 16 rows or more the results are the same to the bit
+        (`tests/models/test_models_generator.py`); near-equal parts keep each one that large.
+        """
+        rows = x.shape[0]
+        if not self.flow_batch or rows <= self.flow_batch:
+            return self.flow(x, t, cond)
+        parts = -(-rows // self.flow_batch)
+        sizes = [rows // parts + (k < rows % parts) for k in range(parts)]
+        return torch.cat([self.flow(a, b, c) for a, b, c in
+                          zip(x.split(sizes), t.split(sizes), cond.split(sizes), strict=True)])
 
     @torch.no_grad()
     def decode_logits(self, latents: torch.Tensor) -> torch.Tensor:
