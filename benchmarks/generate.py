@@ -74,6 +74,8 @@ def marginal_rates(configs: dict[str, tuple[Path, list[str]]], world: Path, smal
     extra_samples = (big - small) * VIEWS * N
     rates: dict[str, list[float]] = {name: [] for name in configs}
     cpu: dict[str, list[float]] = {name: [] for name in configs}
+    for name, (src, extra) in configs.items():  # warm-up: files in the page cache, bytecode
+        _cli_run(src, world, small, scratch / f"{name}-warm-up", extra)
     for r in range(rounds):
         # every run of the round alternates between configurations, and the order flips
         # from round to round, so a burst of load from other jobs hits all of them alike
