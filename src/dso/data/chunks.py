@@ -101,8 +101,7 @@ def local_chunks(generator, prompts: Sequence[Prompt], pending: Sequence[int], *
     try:
         with torch_threads(max(1, available_cores() // workers)):
             running: deque[Future] = deque()
-            todo = iter(groups)
-            for positions in todo:
+            for positions in groups:
                 running.append(pool.submit(generate_chunk, generator, prompts, positions, n,
                                            seed, batch_size))
                 if len(running) >= 2 * workers:  # bounded: a few chunks in memory

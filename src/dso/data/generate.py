@@ -125,11 +125,12 @@ def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt
     transaction) holds `max(1, batch_size // n)` prompts. Conditions are stored in `cond_dtype`
     (float16 halves the size of DINOv2 tokens) and read back as float32.
     `backend="local"` generates `workers` chunks side by side in threads (default: one per core
-    on a CPU, one on a GPU); chunks are committed in order, so a kill redoes at most the
-    chunks in flight. `backend="ray"` spreads chunks over Ray workers (one per GPU, else per
-    CPU) of the cluster at `address` (default: a local one of `workers` CPUs);
-    `remote=(name, weights)` lets each worker load the generator itself instead of receiving
-    `generator`. All images of the pending prompts are loaded up front on that path.
+    on a CPU, one on a GPU; a generator of your own must then be safe to call from threads, as
+    the built-in ones are, or take `workers=1`); chunks are committed in order, so a kill
+    redoes at most the chunks in flight. `backend="ray"` spreads chunks over Ray workers (one
+    per GPU, else per CPU) of the cluster at `address` (default: a local one of `workers`
+    CPUs); `remote=(name, weights)` lets each worker load the generator itself instead of
+    receiving `generator`. All images of the pending prompts are loaded up front on that path.
     """
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
