@@ -1,13 +1,27 @@
-"""Generator speed on this machine: samples per second, ms per sampling step, s per training step.
+"""`dso generate` speed through the CLI: marginal samples/s on world prompts, median of rounds.
 
-    .venv/bin/python benchmarks/generate.py [--weights DIR] [--world DIR] [--threads 2]
+    .venv/bin/python benchmarks/generate.py [--world DIR] [--rounds 3] [--baseline-src DIR]
 
-Everything is measured side by side in one run (interleaved rounds, best of each) and printed
-as a table plus ratios; the load average is printed too, as the machine may be shared:
-- end-to-end `generate` (condition -> 12 Euler steps with guidance -> decode -> meshes),
-  and the same without meshes (latents + occupancy only);
-- one sampling step (flow forward) with and without guidance, at the generation batch size;
-- one AdamW training step of the flow (rectified-flow loss) at batch 8 and 16.
+Marginal rate (the headline): each round runs `dso generate --generator dso-tiny --world W
+--split train --views 4 --n 4` as two fresh processes, a small one (`--small` objects) and a
+big one (`--big` objects), and takes (samples_big - samples_small) / (wall_big - wall_small).
+Start-up (interpreter, imports, loading weights, opening the world) cancels out, so the figure
+is what one more sample costs in a long run. The headline is the median over rounds; min and
+max are printed beside it, and the marginal CPU time per sample (user + system, the same
+difference), which other jobs on a shared machine inflate less than the wall time.
+
+Configurations are timed side by side, interleaved within each round (a burst of load from
+other jobs hits them alike), and printed with their ratio:
+- `default`: `dso generate` as a user runs it;
+- `workers=1`: one chunk at a time on all cores (how it ran before issue 13);
+- `baseline`, with `--baseline-src DIR`: the CLI from another source tree (e.g. an older
+  commit: `git archive <commit> src | tar -x -C /tmp/old`, then `--baseline-src /tmp/old/src`).
+
+Then a profile: CPU milliseconds per sample of each stage of one chunk of 64 samples on one
+torch thread (thread CPU time, which a shared machine inflates less than wall time):
+conditioning, flow sampling, decoding, marching cubes, and writing (PLY + shard). With
+`--baseline-src` the baseline tree is profiled too. Without `--world` a small world is built
+in a temporary folder first (about 10 s). The load average is printed: the machine may be shared.
 """
 
 from __future__ import annotations
@@ -15,132 +29,194 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from pathlib import Path
 
-import numpy as np
-import torch
+SRC = Path(__file__).resolve().parents[1] / "src"
+VIEWS, N = 4, 4  # prompts per object, samples per prompt: 16 samples per object
 
 
-def _interleaved_best(jobs: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Best wall time of each job over `rounds` rounds; every round runs every job once.
+def _env(src: Path) -> dict:
+    return {**os.environ, "PYTHONPATH": str(src)}
 
-    Interleaving spreads each job's runs over the whole benchmark, so a burst of load from
-    other processes on a shared machine cannot spoil all runs of one job.
+
+def _build_world(out: Path) -> None:
+    cmd = [sys.executable, "-m", "dso", "world", "build", str(out), "--n", "40", "--n-eval",
+           "10", "--n-synthetic", "0", "--n-val", "0", "--wild-per-family", "0"]
+    subprocess.run(cmd, check=True, env=_env(SRC), stdout=subprocess.DEVNULL)
+
+
+def _cli_run(src: Path, world: Path, objects: int, out: Path,
+             extra: list[str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one `dso generate` process, fresh folder."""
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "dso", "generate", "--generator", "dso-tiny", "--world",
+           str(world), "--split", "train", "--views", str(VIEWS), "--n", str(N), "--limit",
+           str(objects), "--out", str(out), "--quiet", *extra]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, env=_env(src), stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    shutil.rmtree(out, ignore_errors=True)
+    return seconds, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def marginal_rates(configs: dict[str, tuple[Path, list[str]]], world: Path, small: int,
+                   big: int, rounds: int, scratch: Path) -> tuple[dict, dict]:
+    """Per configuration and round: marginal samples/s, and marginal CPU ms per sample."""
+    extra_samples = (big - small) * VIEWS * N
+    rates: dict[str, list[float]] = {name: [] for name in configs}
+    cpu: dict[str, list[float]] = {name: [] for name in configs}
+    for name, (src, extra) in configs.items():  # warm-up: files in the page cache, bytecode
+        _cli_run(src, world, small, scratch / f"{name}-warm-up", extra)
+    for r in range(rounds):
+        # every run of the round alternates between configurations, and the order flips
+        # from round to round, so a burst of load from other jobs hits all of them alike
+        order = [(k, name) for k in (small, big) for name in configs]
+        runs = {}
+        for k, name in order if r % 2 == 0 else order[::-1]:
+            src, extra = configs[name]
+            runs[k, name] = _cli_run(src, world, k, scratch / f"{name}-{k}", extra)
+        for name in configs:
+            (wall_s, cpu_s), (wall_b, cpu_b) = runs[small, name], runs[big, name]
+            rates[name].append(extra_samples / (wall_b - wall_s))
+            cpu[name].append(1000 * (cpu_b - cpu_s) / extra_samples)
+            print(f"  round {r + 1} {name:<9} small {wall_s:6.1f} s  big {wall_b:6.1f} s  "
+                  f"marginal {rates[name][-1]:6.1f} samples/s, {cpu[name][-1]:5.1f} CPU ms "
+                  "per sample", flush=True)
+    return rates, cpu
+
+
+def profile_stages(world: Path, repeat: int = 3) -> dict[str, float]:
+    """CPU ms per sample of each stage of `dso generate`, one chunk of 64 samples, 1 thread.
+
+    Uses only the public generator API, so that an older source tree can be profiled too.
     """
-    for fn in jobs.values():  # warm-up
-        fn()
-    best = {name: float("inf") for name in jobs}
-    for _ in range(rounds):
-        for name, fn in jobs.items():
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
+    import torch
+
+    from dso.data.prompts import prompts_from_world
+    from dso.data.store import write_shard
+    from dso.models import get_generator
+
+    torch.set_num_threads(1)
+    gen = get_generator("dso-tiny")
+    prompts = prompts_from_world(world, "train", views=VIEWS, limit=64 // (VIEWS * N))
+    images = [p.load_image() for p in prompts]
+    seeds = list(range(len(images) * N))
+    rows = torch.arange(len(images)).repeat_interleave(N)
+    times: dict[str, list[float]] = {}
+
+    def timed(name: str, fn, *args):
+        start = time.thread_time()
+        out = fn(*args)
+        times.setdefault(name, []).append(time.thread_time() - start)
+        return out
+
+    tmp = Path(tempfile.mkdtemp(prefix="dso-prof-"))
+    try:
+        for _ in range(repeat + 1):  # the first round warms up and is dropped
+            cond = timed("condition", gen.condition, images)
+            lat = timed("flow sampling", gen.sample_latents, cond[rows], seeds)
+            grids = timed("decode", gen.decode, lat)
+            meshes = timed("marching cubes", _meshes, grids)
+            timed("write", _write, tmp, meshes, lat, write_shard)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    per = {k: 1000 * statistics.median(v[1:]) / len(seeds) for k, v in times.items()}
+    return per
 
 
-def _prompts(world: str | None, k: int) -> list[np.ndarray]:
-    if world:
-        from dso.world import World
+def _meshes(grids) -> list:
+    from dso.geometry import grid_to_mesh
 
-        objs = World.open(world).objects("eval")[:k]
-        return [o.images()[0] for o in objs]
-    rng = np.random.default_rng(0)
-    return [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(k)]
+    return [grid_to_mesh(g) for g in grids]
+
+
+def _write(folder: Path, meshes: list, latents, write_shard) -> None:
+    for i, mesh in enumerate(meshes):
+        if mesh is not None:
+            (folder / f"{i}.ply").write_bytes(mesh.export(file_type="ply"))
+    write_shard(folder / "latents.safetensors", {"latents": latents})
+
+
+def _profile_in(src: Path, world: Path) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--profile-only", "--world", str(world)]
+    done = subprocess.run(cmd, check=True, env=_env(src), capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--generator", default="dso-tiny")
-    parser.add_argument("--weights", default=None)
-    parser.add_argument("--world", default=None, help="take prompts from this world's eval split")
-    parser.add_argument("--n", type=int, default=128, help="objects per generate() call")
-    parser.add_argument("--batch", type=int, default=64, help="generation batch size")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds")
+    parser.add_argument("--world", type=Path, default=None, help="world folder (train split)")
+    parser.add_argument("--small", type=int, default=8, help="objects in the small run")
+    parser.add_argument("--big", type=int, default=32, help="objects in the big run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--baseline-src", type=Path, default=None,
+                        help="also time the CLI of this source tree (its `src` folder)")
+    parser.add_argument("--no-workers-1", action="store_true", help="skip the workers=1 rows")
     parser.add_argument("--json", default=None, help="also write the numbers here")
+    parser.add_argument("--profile-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.profile_only:
+        print(json.dumps(profile_stages(args.world)))
+        return
 
-    from dso.models import get_generator
-    from dso.models.rectified_flow import per_sample_error, sample_t
+    scratch = Path(tempfile.mkdtemp(prefix="dso-bench-generate-"))
+    try:
+        world = args.world
+        if world is None:
+            world = scratch / "world"
+            _build_world(world)
+        configs: dict[str, tuple[Path, list[str]]] = {"default": (SRC, [])}
+        if not args.no_workers_1:
+            configs["workers=1"] = (SRC, ["--workers", "1"])
+        if args.baseline_src is not None:
+            configs["baseline"] = (args.baseline_src.resolve(), [])
+        print(f"dso generate, dso-tiny, {VIEWS} views x n={N}: small {args.small} objects "
+              f"({args.small * VIEWS * N} samples), big {args.big} ({args.big * VIEWS * N}); "
+              f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
+        start = time.perf_counter()
+        rates, cpu = marginal_rates(configs, world, args.small, args.big, args.rounds,
+                                    scratch)
+        profiles = {"default": _profile_in(SRC, world)}
+        if args.baseline_src is not None:
+            profiles["baseline"] = _profile_in(args.baseline_src.resolve(), world)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    _report(rates, cpu, profiles, time.perf_counter() - start, args.json)
 
-    gen = get_generator(args.generator, weights=args.weights)
-    steps = gen.sampler.steps
-    prompts = _prompts(args.world, 16)
-    images = [prompts[i % len(prompts)] for i in range(args.n)]
 
-    def latents_and_grids() -> None:
-        for s in range(0, args.n, args.batch):
-            cond = gen.condition(images[s : s + args.batch])
-            lat = gen.sample_latents(cond, list(range(s, s + len(cond))))
-            gen.decode(lat)
-
-    cond = gen.condition(images[: args.batch])
-    x = torch.randn(len(cond), *gen.latent_shape)
-    t = torch.full((len(cond),), 500.0)
-    x2, t2, c2 = torch.cat([x, x]), torch.cat([t, t]), torch.cat([cond, torch.zeros_like(cond)])
-    opt = torch.optim.AdamW(gen.flow.parameters(), lr=1e-5, weight_decay=0.01)
-
-    @torch.no_grad()
-    def flow_call(xx: torch.Tensor, tt: torch.Tensor, cc: torch.Tensor) -> None:
-        gen.flow.eval()
-        gen.flow(xx, tt, cc)
-
-    def train_step(b: int) -> None:
-        gen.flow.train()
-        x0 = torch.randn(b, *gen.latent_shape)
-        loss = per_sample_error(gen.flow, x0, cond[:b], sample_t(b), torch.randn_like(x0))
-        opt.zero_grad()
-        loss.mean().backward()
-        opt.step()
-        gen.flow.eval()
-
-    jobs = {
-        "generate": lambda: gen.generate(images, n=1, batch_size=args.batch),
-        "no_mesh": latents_and_grids,
-        "step_guided": lambda: flow_call(x2, t2, c2),
-        "step_plain": lambda: flow_call(x, t, cond),
-        "decode": lambda: gen.decode(x),
-        "train_b8": lambda: train_step(8),
-        "train_b16": lambda: train_step(16),
-    }
-    best = _interleaved_best(jobs, args.repeat)
-    guided, plain = best["step_guided"], best["step_plain"]
-    res = {
-        "samples_per_s": args.n / best["generate"],
-        "samples_per_s_no_mesh": args.n / best["no_mesh"],
-        "ms_per_step_batch": 1000 * guided,
-        "ms_per_step_per_sample": 1000 * guided / len(cond),
-        "ms_per_step_no_guidance_batch": 1000 * plain,
-        "ms_decode_per_sample": 1000 * best["decode"] / len(cond),
-        "s_per_train_step_b8": best["train_b8"],
-        "s_per_train_step_b16": best["train_b16"],
-    }
-
-    print(
-        f"generator {gen.name}: {steps} steps, guidance {gen.sampler.guidance}, "
-        f"batch {args.batch}, threads {torch.get_num_threads()}, "
-        f"load average {os.getloadavg()[0]:.1f}"
-    )
-    for key, value in res.items():
-        print(f"  {key:<32} {value:10.3f}")
-    print("ratios:")
-    print(f"  guided / unguided step            {guided / plain:6.2f}x")
-    print(
-        f"  meshes cost (no-mesh / full rate) "
-        f"{res['samples_per_s_no_mesh'] / res['samples_per_s']:6.2f}x"
-    )
-    print(
-        f"  train step b16 / b8               "
-        f"{res['s_per_train_step_b16'] / res['s_per_train_step_b8']:6.2f}x"
-    )
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(
-                {"generator": gen.name, "threads": torch.get_num_threads(), **res}, f, indent=2
-            )
+def _report(rates: dict[str, list[float]], cpu: dict[str, list[float]],
+            profiles: dict[str, dict[str, float]], seconds: float,
+            json_path: str | None) -> None:
+    med = {name: statistics.median(v) for name, v in rates.items()}
+    print(f"marginal samples/s through the CLI (median [min, max] of {len(rates['default'])} "
+          f"rounds; load average now {os.getloadavg()[0]:.1f}), and CPU ms per sample:")
+    for name, v in rates.items():
+        print(f"  {name:<10} {med[name]:6.1f}  [{min(v):.1f}, {max(v):.1f}]   "
+              f"{statistics.median(cpu[name]):6.1f} CPU ms")
+    for name in med:
+        if name != "default":
+            print(f"  default / {name:<10} {med['default'] / med[name]:5.2f}x")
+    print("CPU ms per sample, one chunk of 64 on 1 torch thread (median of 3):")
+    stages = list(profiles["default"])
+    print("  " + " " * 16 + "".join(f"{name:>10}" for name in profiles))
+    for stage in stages + ["total"]:
+        vals = [sum(p.values()) if stage == "total" else p[stage] for p in profiles.values()]
+        print(f"  {stage:<16}" + "".join(f"{v:10.2f}" for v in vals))
+    print(f"({seconds:.0f} s)")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump({"marginal_samples_per_s": rates, "median": med,
+                       "marginal_cpu_ms_per_sample": cpu, "profile_cpu_ms_per_sample": profiles},
+                      f, indent=2)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ import torch
 import trimesh
 
 from dso.data import DatasetError, SampleStore, generate_dataset
+from dso.data.prompts import prompts_from_world
+from dso.models import get_generator
+from dso.world import TRAIN_FAMILIES, build_world
 from tests.data.data_proc import run_and_kill
 from tests.data.data_snapshot import assert_same, snapshot
 from tests.data.data_toy_generator import ToyGenerator, toy_prompts
@@ -67,6 +70,22 @@ def test_batching_does_not_change_samples(tmp_path):
     generate_dataset(tmp_path / "b", ToyGenerator(), prompts, n=2, seed=1, batch_size=64,
                      progress=False, cond_dtype="float32")
     assert_same(snapshot(tmp_path / "a"), snapshot(tmp_path / "b"))
+
+
+def test_threads_and_cpu_batches_keep_the_dataset(tmp_path):
+    """Two generating threads and dso-tiny's CPU batches (flow calls of <= 32 rows, 8 grids per
+    decoder call) write the dataset that one thread, one flow call per step, writes."""
+    world = build_world(tmp_path / "world", n_train=3, n_eval=0, n_synthetic=0, n_val=0,
+                        wild_per_family=0, families=TRAIN_FAMILIES[:2], train_views=2,
+                        workers=1, progress=False)
+    prompts = prompts_from_world(world.root, "train")  # 12 prompts: chunks of 8 and 4
+    plain = get_generator("dso-tiny")
+    plain.flow_batch, plain.decode_batch = None, 32
+    generate_dataset(tmp_path / "fast", get_generator("dso-tiny"), prompts, n=4, seed=2,
+                     batch_size=32, workers=2, progress=False)
+    generate_dataset(tmp_path / "plain", plain, prompts, n=4, seed=2, batch_size=32, workers=1,
+                     progress=False)
+    assert_same(snapshot(tmp_path / "fast"), snapshot(tmp_path / "plain"))
 
 
 def test_resume_refuses_other_settings(tmp_path):

@@ -119,3 +119,26 @@ def test_bad_images_are_refused(gen: Generator) -> None:
     with pytest.raises(ValueError, match="expected an H x W x 3"):
         gen.condition([np.zeros((8, 8, 5), dtype=np.uint8)])
     assert gen.condition([np.zeros((8, 8), dtype=np.uint8)]).shape[0] == 1  # grey is fine
+
+
+def test_cpu_batch_settings_keep_the_samples() -> None:
+    """dso-tiny's CPU settings (flow calls of 32 rows when the rows split evenly so, decoding 8
+    grids at a time) give the samples of one flow call per step and 32 grids per decoder call,
+    to the bit."""
+    fast = get_generator("dso-tiny")  # the shipped weights
+    assert (fast.flow_batch, fast.decode_batch) == (32, 8)
+    plain = get_generator("dso-tiny")
+    plain.flow_batch, plain.decode_batch = None, 32
+    rows: list[int] = []
+    fast.flow.register_forward_pre_hook(lambda _m, args: rows.append(args[0].shape[0]))
+    images = _images(10, size=64)
+    a = fast.generate(images, n=4, seed=3, batch_size=32)  # batches of 32 and 8 samples
+    b = plain.generate(images, n=4, seed=3, batch_size=32)
+    # 32 samples: guided steps 64 rows -> 2 x 32, plain steps 32; 8 samples: 16 and 8 rows
+    assert set(rows) == {32, 16, 8}
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x.latent, y.latent)
+        assert np.array_equal(x.occupancy, y.occupancy)
+    # 17 grids decode as 8 + 9: a grid alone in a call would differ (oneDNN, ~4e-5)
+    lat = torch.stack([s.latent for s in a[:17]])
+    assert torch.equal(fast.decode_logits(lat), plain.decode_logits(lat))

@@ -7,7 +7,11 @@ seed `seed + p * n + j`, whichever producer made it and however prompts were gro
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,22 +50,85 @@ def load_images(prompts: Sequence[Prompt], positions: Sequence[int]) -> tuple[di
     return images, failed
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def default_local_workers(generator) -> int:
+    """Generating threads for the local backend: one per core on a CPU (at most 8), else 1."""
+    device = getattr(generator, "device", None)
+    if device is not None and getattr(device, "type", str(device)) != "cpu":
+        return 1
+    return min(available_cores(), 8)
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch's intra-op thread count set to `count` for the block, then restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def local_chunks(generator, prompts: Sequence[Prompt], pending: Sequence[int], *, size: int,
-                 n: int, seed: int, batch_size: int) -> Iterator[Chunk]:
-    """Chunks of at most `size` consecutive pending prompts, generated in this process."""
-    for positions in consecutive(pending, size):
-        images, failed = load_images(prompts, positions)
-        chunk = Chunk(positions, failed=failed)
-        for run in consecutive(sorted(images), len(positions)):
-            try:
-                _sample_run(generator, images, run, n, seed, batch_size, chunk)
-            except Exception:  # retry prompt by prompt so one bad prompt fails alone
-                for pos in run:
-                    try:
-                        _sample_run(generator, images, [pos], n, seed, batch_size, chunk)
-                    except Exception as err:
-                        chunk.failed[pos] = f"generate: {type(err).__name__}: {err}"
-        yield chunk
+                 n: int, seed: int, batch_size: int, workers: int = 1) -> Iterator[Chunk]:
+    """Chunks of at most `size` consecutive pending prompts, generated in this process, in order.
+
+    With `workers` > 1, that many threads generate chunks side by side, each with
+    cores / workers torch threads (one on 2 cores). On a small CPU this beats one chunk at a
+    time on all cores: a model this small spends much of a multi-threaded op waiting for the
+    slowest thread (`benchmarks/generate.py`). Samples do not depend on the thread count.
+    """
+    groups = consecutive(pending, size)
+    if workers <= 1 or len(groups) <= 1:
+        for positions in groups:
+            yield generate_chunk(generator, prompts, positions, n, seed, batch_size)
+        return
+    flow = getattr(generator, "flow", None)
+    was_training = bool(getattr(flow, "training", False))
+    if flow is not None:  # one mode for every thread (sample_latents toggles it per call)
+        flow.eval()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="dso-generate")
+    try:
+        with torch_threads(max(1, available_cores() // workers)):
+            running: deque[Future] = deque()
+            for positions in groups:
+                running.append(pool.submit(generate_chunk, generator, prompts, positions, n,
+                                           seed, batch_size))
+                if len(running) >= 2 * workers:  # bounded: a few chunks in memory
+                    yield running.popleft().result()
+            while running:
+                yield running.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if flow is not None:
+            flow.train(was_training)
+
+
+def generate_chunk(generator, prompts: Sequence[Prompt], positions: list[int], n: int,
+                   seed: int, batch_size: int) -> Chunk:
+    """One chunk: its images loaded, its prompts sampled; a prompt that fails fails alone."""
+    images, failed = load_images(prompts, positions)
+    chunk = Chunk(positions, failed=failed)
+    for run in consecutive(sorted(images), len(positions)):
+        try:
+            _sample_run(generator, images, run, n, seed, batch_size, chunk)
+        except Exception:  # retry prompt by prompt so one bad prompt fails alone
+            for pos in run:
+                try:
+                    _sample_run(generator, images, [pos], n, seed, batch_size, chunk)
+                except Exception as err:
+                    chunk.failed[pos] = f"generate: {type(err).__name__}: {err}"
+    return chunk
 
 
 def _sample_run(generator, images: dict, run: list[int], n: int, seed: int, batch_size: int,

@@ -77,7 +77,9 @@ def generate(
     device: str = typer.Option("cpu", "--device", help="torch device for the generator."),
     backend: str = typer.Option("local", "--backend", help="local | ray (one worker per GPU)."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (ray backend)."),
-    workers: int = typer.Option(None, "--workers", min=1, help="Ray workers (local cluster)."),
+    workers: int = typer.Option(None, "--workers", min=1,
+                                help="Chunks generated side by side: threads (local; default "
+                                     "one per core on a CPU) or Ray workers (local cluster)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Sample N objects per prompt into a dataset: meshes, latents, conditions, SQLite index.

@@ -3,8 +3,9 @@
 Work is cut into chunks of consecutive prompts. For each chunk the conditions shard, the latents
 shard and the meshes are written first (atomically), then the chunk's rows go into the index in
 one transaction. A prompt is done once its sample rows exist, so a rerun after a kill redoes at
-most the chunk that was in flight, and redoes it identically: sample j of the prompt at position
-i always has seed `seed + i * n + j` and sample id `i * n + j`.
+most the chunks that were in flight (up to two per generating thread), and redoes them
+identically: sample j of the prompt at position i always has seed `seed + i * n + j` and sample
+id `i * n + j`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
-from dso.data.chunks import Chunk, local_chunks, ray_chunks
+from dso.data.chunks import Chunk, default_local_workers, local_chunks, ray_chunks
 from dso.data.manifest import export_manifest
 from dso.data.prompts import Prompt
 from dso.data.store import (
@@ -137,10 +138,13 @@ def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt
     `batch_size` is the number of samples per generator call; a chunk (one shard, one
     transaction) holds `max(1, batch_size // n)` prompts. Conditions are stored in `cond_dtype`
     (float16 halves the size of DINOv2 tokens) and read back as float32.
-    `backend="ray"` spreads chunks over Ray workers (one per GPU, else per CPU) of the cluster
-    at `address` (default: a local one of `workers` CPUs); `remote=(name, weights)` lets each
-    worker load the generator itself instead of receiving `generator`. All images of the
-    pending prompts are loaded up front on that path.
+    `backend="local"` generates `workers` chunks side by side in threads (default: one per core
+    on a CPU, one on a GPU; a generator of your own must then be safe to call from threads, as
+    the built-in ones are, or take `workers=1`); chunks are committed in order, so a kill
+    redoes at most the chunks in flight. `backend="ray"` spreads chunks over Ray workers (one
+    per GPU, else per CPU) of the cluster at `address` (default: a local one of `workers`
+    CPUs); `remote=(name, weights)` lets each worker load the generator itself instead of
+    receiving `generator`. All images of the pending prompts are loaded up front on that path.
     """
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
@@ -166,7 +170,8 @@ def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt
             source = ray_chunks(generator, prompts, pending, address=address, workers=workers,
                                 remote=remote, **opts)
         else:
-            source = local_chunks(generator, prompts, pending, **opts)
+            source = local_chunks(generator, prompts, pending,
+                                  workers=workers or default_local_workers(generator), **opts)
         for chunk in source:
             rows = _commit(store, prompts, chunk, n=n, seed=seed, cond_dtype=cond_dtype)
             for r in rows:

@@ -135,7 +135,13 @@ def grid_to_mesh(occ: np.ndarray, level: float = 0.5) -> trimesh.Trimesh | None:
     res = np.asarray(field.shape, dtype=np.float64)
     verts = (verts.astype(np.float64) - 1.0 + 0.5) / res - 0.5
     mesh = trimesh.Trimesh(vertices=verts, faces=faces, process=True)
-    if mesh.volume < 0:
+    if _signed_volume_x6(mesh) < 0:  # the sign of `mesh.volume`, without its inertia integrals
         mesh.invert()
     mesh.metadata[GRID_SURFACE_KEY] = True
     return mesh
+
+
+def _signed_volume_x6(mesh: trimesh.Trimesh) -> float:
+    """Six times the signed volume enclosed by the faces (positive when they face outward)."""
+    tri = np.asarray(mesh.vertices)[np.asarray(mesh.faces)]
+    return float(np.einsum("ij,ij->", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])))

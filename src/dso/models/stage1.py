@@ -37,6 +37,7 @@ class StageOneGenerator(Generator):
         sampler: SamplerConfig | None = None,
         device: str | torch.device = "cpu",
         decode_batch: int = 32,
+        flow_batch: int | None = None,
     ) -> None:
         self.name = name
         self.device = torch.device(device)
@@ -46,6 +47,7 @@ class StageOneGenerator(Generator):
         self.cond_encoder = cond_encoder.to(self.device).eval()
         self.sampler = sampler or SamplerConfig()
         self.decode_batch = decode_batch
+        self.flow_batch = flow_batch  # rows per flow call while sampling (None: all at once)
         res = flow.resolution
         self.latent_shape = (flow.in_channels, res, res, res)
         self.resolution = res * 2 ** _upsamples(decoder)
@@ -81,10 +83,25 @@ class StageOneGenerator(Generator):
         was_training = self.flow.training
         self.flow.eval()
         try:
-            x = sample(self.flow, noise, cond.to(self.device), cfg)
+            x = sample(self._flow_calls, noise, cond.to(self.device), cfg)
         finally:
             self.flow.train(was_training)
         return x.float().cpu()
+
+    def _flow_calls(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The flow in calls of `flow_batch` rows when the rows split evenly so, else in one.
+
+        On a CPU, dso-tiny's flow costs ~20% less per row at 32 rows than at 128 (what a
+        guided step of 64 samples asks for): the activations stay in cache. Rows do not depend
+        on each other; the results are the same to the bit as one call as long as each call
+        has a multiple of 16 rows (MKL computes some small matrix products otherwise: its
+        per-row modulation is batch-size dependent at ~1e-6), hence only even splits.
+        """
+        rows, size = x.shape[0], self.flow_batch
+        if not size or rows <= size or rows % size:
+            return self.flow(x, t, cond)
+        return torch.cat([self.flow(a, b, c) for a, b, c in
+                          zip(x.split(size), t.split(size), cond.split(size), strict=True)])
 
     @torch.no_grad()
     def decode_logits(self, latents: torch.Tensor) -> torch.Tensor:
@@ -93,10 +110,12 @@ class StageOneGenerator(Generator):
             raise ValueError(
                 f"latents must be [B, {self.latent_shape}], got {tuple(latents.shape)}"
             )
-        parts = [
-            self.decoder(chunk.to(self.device))[:, 0].float().cpu()
-            for chunk in latents.split(self.decode_batch)
-        ]
+        sizes = [min(self.decode_batch, len(latents) - s)
+                 for s in range(0, len(latents), self.decode_batch)]
+        if len(sizes) > 1 and sizes[-1] == 1:  # a grid decoded alone differs at ~5e-5 (oneDNN)
+            sizes[-2:] = [sizes[-2] + 1]
+        parts = [self.decoder(chunk.to(self.device))[:, 0].float().cpu()
+                 for chunk in latents.split(sizes)]
         return torch.cat(parts)
 
     def decode(self, latents: torch.Tensor) -> np.ndarray:

@@ -49,6 +49,7 @@ class TinyGenerator(StageOneGenerator):
             hint = " (run `dso pretrain` to create one)" if weights is None else ""
             raise ModelLoadError(f"no dso-tiny weights in {directory}{hint}")
         parts = {name: load_model(directory, name) for name in TINY_PARTS}
+        on_cpu = torch.device(device).type == "cpu"
         return cls(
             name="dso-tiny",
             flow=parts["flow"],
@@ -57,4 +58,8 @@ class TinyGenerator(StageOneGenerator):
             cond_encoder=parts["image_encoder"],
             sampler=read_sampler(directory),
             device=device,
+            # on a CPU, small batches keep activations in cache (measured in
+            # benchmarks/generate.py): ~20% less flow time per row, 10-20% less decoding per grid
+            flow_batch=32 if on_cpu else None,
+            decode_batch=8 if on_cpu else 32,
         )
