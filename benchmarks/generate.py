@@ -102,7 +102,11 @@ def profile_stages(world: Path, repeat: int = 3) -> dict[str, float]:
     import torch
 
     from dso.data.prompts import prompts_from_world
-    from dso.data.store import write_shard
+
+    try:
+        from dso.data.files import write_shard
+    except ImportError:  # a source tree from before data/files.py
+        from dso.data.store import write_shard
     from dso.models import get_generator
 
     torch.set_num_threads(1)

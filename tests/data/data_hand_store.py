@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from dso.data.store import SampleStore, write_shard
+from dso.data.files import write_shard
+from dso.data.store import SampleStore
 
 # object -> family, views; prompt -> outcomes of its samples (True stable, False unstable,
 # None generated with no label yet, "err" an oracle error, "empty" no mesh)

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from dso.data import schema
+from dso.data.files import write_shard
 from dso.data.schema import SCHEMA_VERSION
-from dso.data.store import DatasetError, SampleStore, write_shard
+from dso.data.store import DatasetError, SampleStore
 
 
 def _prompt(pid, pos, obj="o1", view=0):

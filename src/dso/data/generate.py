@@ -17,17 +17,10 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 from dso.data.chunks import Chunk, default_local_workers, local_chunks, ray_chunks
+from dso.data.files import OCCUPANCY, atomic_write_bytes, pack_occupancy, write_shard
 from dso.data.manifest import export_manifest
 from dso.data.prompts import Prompt
-from dso.data.store import (
-    OCCUPANCY,
-    DatasetError,
-    SampleStore,
-    Summary,
-    atomic_write_bytes,
-    pack_occupancy,
-    write_shard,
-)
+from dso.data.store import DatasetError, SampleStore, Summary
 
 COND_DTYPES = ("float32", "float16", "bfloat16")
 # meta keys that must agree for a rerun to resume an existing dataset

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dso.data.store import SampleStore, atomic_write_bytes
+from dso.data.files import atomic_write_bytes
+from dso.data.store import SampleStore
 
 MANIFEST_NAME = "manifest.jsonl"
 

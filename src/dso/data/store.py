@@ -14,18 +14,17 @@ a finished chunk or nothing that the index refers to.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dso.data import schema
+from dso.data.files import OCCUPANCY, exclusive_lock, unpack_occupancy
 from dso.data.schema import LABEL_COLUMNS, PROMPT_COLUMNS, SAMPLE_COLUMNS, SCHEMA_VERSION
 
 INDEX_NAME = "index.sqlite"
@@ -62,47 +61,6 @@ class Summary:
     def __str__(self) -> str:
         parts = ", ".join(f"{k} {v}" for k, v in self.counts.items())
         return f"{self.action}: {parts} ({self.seconds:.1f} s)"
-
-
-def atomic_write_bytes(path: Path, data: bytes, fsync: bool = False) -> None:
-    """Write `data` to `path` through a temporary file and a rename.
-
-    The rename makes the file appear whole or not at all to anyone after a process kill.
-    `fsync` also survives an OS crash or power loss, at ~5 ms per file; off by default, as for
-    the index (SQLite WAL with synchronous=NORMAL).
-    """
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        if fsync:
-            fh.flush()
-            os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-OCCUPANCY = "occupancy"  # latent-shard tensor: uint8 [M, R, R, ceil(R / 8)], bits along z
-
-
-def pack_occupancy(grids: Any) -> Any:
-    """bool [M, R, R, R] -> uint8 [M, R, R, ceil(R / 8)] (numpy), 8 voxels a byte along z."""
-    import numpy as np
-
-    return np.packbits(np.asarray(grids, dtype=bool), axis=-1)
-
-
-def unpack_occupancy(packed: Any) -> Any:
-    """One packed grid uint8 [R, R, ceil(R / 8)] -> bool [R, R, R] (numpy)."""
-    import numpy as np
-
-    return np.unpackbits(np.asarray(packed), axis=-1, count=packed.shape[0]).astype(bool)
-
-
-def write_shard(path: Path, tensors: dict[str, Any]) -> None:
-    """Save torch tensors as one safetensors file, atomically (tmp + rename)."""
-    from safetensors.torch import save
-
-    data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
-    atomic_write_bytes(path, data)
 
 
 class SampleStore:
@@ -166,25 +124,14 @@ class SampleStore:
             raise
         self.conn.execute("COMMIT")
 
-    @contextmanager
-    def writer_lock(self, action: str) -> Iterator[None]:
-        """Exclusive advisory lock for one kind of writing run (`generate` or `label`).
+    def writer_lock(self, action: str) -> AbstractContextManager[None]:
+        """Exclusive lock for one kind of writing run (`generate` or `label`).
 
-        Two runs of the same kind on one dataset are refused; a `label` run may go on while
-        `generate` is still adding samples (it labels what is committed). The OS releases the
-        lock when the process dies, even by SIGKILL.
+        Two runs of the same kind on one dataset are refused (DatasetError); a `label` run may
+        go on while `generate` is still adding samples (it labels what is committed).
         """
-        fh = open(self.root / f".lock-{action}", "a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
-            fh.close()
-            raise DatasetError(f"another `{action}` run is writing {self.root}") from err
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            fh.close()
+        return exclusive_lock(self.root / f".lock-{action}",
+                              DatasetError(f"another `{action}` run is writing {self.root}"))
 
     # ---- meta ----------------------------------------------------------------------------
     def meta(self) -> dict:
