@@ -8,6 +8,13 @@ from pathlib import Path
 import typer
 
 from dso.cli_errors import fail, user_errors
+from dso.physics.cli import (
+    Preset,
+    max_faces_option,
+    preset_option,
+    refuse_over_cap_option,
+    threshold_option,
+)
 
 data_app = typer.Typer(help="Inspect labelled datasets.", no_args_is_help=True)
 
@@ -106,8 +113,8 @@ def label(
     backend: str = typer.Option("local", "--backend", help="local | ray"),
     address: str = typer.Option(None, "--address", help="Ray cluster address (ray backend)."),
     workers: int = typer.Option(None, "--workers", min=1, help="Parallel workers."),
-    preset: str = typer.Option("accurate", "--preset", help="Oracle preset: accurate | dso."),
-    threshold: float = typer.Option(20.0, "--threshold", help="Stable iff tilt < this (deg)."),
+    preset: Preset = preset_option(),
+    threshold: float = threshold_option(),
     retry_failed: bool = typer.Option(False, "--retry-failed",
                                       help="Re-run samples whose check failed before."),
     relabel: bool = typer.Option(False, "--relabel",
@@ -115,12 +122,8 @@ def label(
                                       "older oracle version, and label everything again."),
     chunk_size: int = typer.Option(None, "--chunk-size", min=1,
                                    help="Meshes per committed chunk."),
-    max_faces: int = typer.Option(1_000_000, "--max-faces", min=0,
-                                  help="Meshes over this many faces are decimated to it first "
-                                       "(0: no cap)."),
-    refuse_over_cap: bool = typer.Option(False, "--refuse-over-cap",
-                                         help="Give over-cap meshes an error label instead of "
-                                              "decimating them."),
+    max_faces: int = max_faces_option(),
+    refuse_over_cap: bool = refuse_over_cap_option(),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Run the stability oracle on every generated mesh and store the labels (resumable).
@@ -131,7 +134,7 @@ def label(
     from dso.data.label import label_dataset
 
     summary = label_dataset(ds, backend=backend, workers=workers, address=address,
-                            preset=preset, threshold=threshold, retry_failed=retry_failed,
+                            preset=preset.value, threshold=threshold, retry_failed=retry_failed,
                             relabel=relabel, chunk_size=chunk_size, max_faces=max_faces,
                             refuse_over_cap=refuse_over_cap, progress=not quiet)
     typer.echo(str(summary))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -31,26 +32,46 @@ class Preset(str, Enum):
     dso = "dso"
 
 
-@user_errors()
-def check(
-    meshes: list[Path] = typer.Argument(..., help="Mesh files (.obj .ply .stl .off .glb ...)."),
-    up: Up = typer.Option(Up.z, "--up", help="Up axis of the input (y for glTF/TRELLIS)."),
-    preset: Preset = typer.Option(
+# The oracle's options, as `dso check` and `dso label` both take them.
+def preset_option() -> Any:
+    """--preset accurate | dso."""
+    return typer.Option(
         Preset.accurate, "--preset",
         help="accurate (default): exact mass, and an object of two or more pieces (surfaces 1% "
              "of its size apart or more) is unstable; pieces under 0.5% of the volume are "
              "debris, dropped before the simulation. dso: the original release, the whole mesh "
-             "as one glued body, to compare with the paper's numbers."),
-    threshold: float = typer.Option(20.0, "--threshold", help="Stable iff tilt < DEG.",
-                                    metavar="DEG"),
+             "as one glued body, to compare with the paper's numbers.")
+
+
+def threshold_option() -> Any:
+    """--threshold DEG."""
+    return typer.Option(20.0, "--threshold", help="Stable iff the final tilt < DEG.",
+                        metavar="DEG")
+
+
+def max_faces_option() -> Any:
+    """--max-faces N."""
+    return typer.Option(1_000_000, "--max-faces", min=0,
+                        help="Meshes over this many faces are decimated to it first (0: no cap).")
+
+
+def refuse_over_cap_option() -> Any:
+    """--refuse-over-cap."""
+    return typer.Option(False, "--refuse-over-cap",
+                        help="Report over-cap meshes as errors (too_many_faces) instead of "
+                             "decimating them.")
+
+
+@user_errors()
+def check(
+    meshes: list[Path] = typer.Argument(..., help="Mesh files (.obj .ply .stl .off .glb ...)."),
+    up: Up = typer.Option(Up.z, "--up", help="Up axis of the input (y for glTF/TRELLIS)."),
+    preset: Preset = preset_option(),
+    threshold: float = threshold_option(),
     workers: int = typer.Option(None, "--workers", help="Worker processes (default: cores).",
                                 min=1),
-    max_faces: int = typer.Option(1_000_000, "--max-faces", min=0,
-                                  help="Meshes over this many faces are decimated to it first "
-                                       "(0: no cap)."),
-    refuse_over_cap: bool = typer.Option(False, "--refuse-over-cap",
-                                         help="Report over-cap meshes as errors "
-                                              "(too_many_faces) instead of decimating them."),
+    max_faces: int = max_faces_option(),
+    refuse_over_cap: bool = refuse_over_cap_option(),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per mesh per line."),
     render: Path = typer.Option(None, "--render", metavar="FILE",
                                 help="Write FILE.png (start and end pose) or FILE.gif (the fall)."),
