@@ -27,8 +27,7 @@ def _cases(tmp) -> dict[str, tuple[list, str]]:
         "generate": (["generate", "--images", image, "--generator", "nope", "--n", 1,
                       "--out", tmp / "ds", "--quiet"],
                      "unknown generator 'nope'; known: dso-tiny, trellis, trellis2"),
-        "label": (["label", missing, "--preset", "nope", "--quiet"],
-                  "unknown preset 'nope'; known: accurate, dso"),
+        "label": (["label", missing, "--quiet"], "no dataset"),
         "data stats": (["data", "stats", missing], "no dataset"),
         "train": (["train", missing, "--objective", "sft", "--out", tmp / "run", "--quiet"],
                   "no dataset"),
@@ -70,3 +69,9 @@ def test_usage_errors_and_item_failures(tmp_path):
     assert "--threshold" in usage.stderr
     item = runner.invoke(app, ["check", str(tmp_path / "missing.obj"), "--json"])
     assert item.exit_code == 1 and '"status": "error"' in item.stdout  # an item failed
+
+
+def test_label_names_the_presets_it_takes(tmp_path):
+    result = CliRunner().invoke(app, ["label", str(tmp_path), "--preset", "nope"])
+    assert result.exit_code == 2
+    assert "'nope' is not one of 'accurate', 'dso'" in result.output
