@@ -15,7 +15,7 @@ from dso.models.flow import SparseStructureFlowModel
 from dso.models.loading import ModelLoadError, save_model
 from dso.models.trellis import DECODER_NAME, ENCODER_NAME, FLOW_NAME
 from dso.models.vae import SparseStructureDecoder, SparseStructureEncoder
-from tests.models.models_testlib import randomise
+from tests.models.models_testlib import assert_generates_8cubed, randomise
 
 transformers = pytest.importorskip("transformers")
 
@@ -88,15 +88,8 @@ def test_dinov2_tokens_follow_trellis_convention(trellis_dir: Path) -> None:
 
 def test_trellis_generates_through_the_interface(trellis_dir: Path) -> None:
     gen = get_generator("trellis", weights=trellis_dir)
-    assert gen.resolution == 8 and gen.latent_shape == (8, 4, 4, 4)
     assert all(p.dtype == torch.float32 for p in gen.flow.parameters())
-    images = [np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)]
-    a = gen.generate(images, n=2, seed=3, steps=2)
-    b = gen.generate(images, n=2, seed=3, steps=2, batch_size=1)
-    assert [s.seed for s in a] == [3, 4]
-    assert torch.allclose(a[1].latent, b[1].latent, atol=1e-5)
-    assert a[0].occupancy.shape == (8, 8, 8)
-    assert gen.encode(a[0].occupancy).shape == (1, 8, 4, 4, 4)
+    assert_generates_8cubed(gen, steps=2)
 
 
 def test_trellis_errors_are_clear(trellis_dir: Path, tmp_path: Path) -> None:
