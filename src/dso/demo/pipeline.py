@@ -16,9 +16,13 @@ from typing import Any
 from dso.demo.config import COMPARED, MODELS, SPLITS, DemoConfig
 from dso.demo.report import write_outputs
 
+TIMINGS_FILE = "timings.json"
 
-def _stage(log: Callable[[str], None], name: str, timings: dict[str, float]):
-    """Context manager that logs a stage and records its wall time."""
+
+def _stage(log: Callable[[str], None], name: str, timings: dict[str, float], out: Path):
+    """Context manager that logs a stage and adds its wall time to `timings`, which is saved
+    to OUT/timings.json after every stage: a rerun that finds a stage done adds ~0 s, so the
+    figures stay those of the run that did the work, across kills and reruns."""
 
     class _Timer:
         def __enter__(self):
@@ -26,11 +30,26 @@ def _stage(log: Callable[[str], None], name: str, timings: dict[str, float]):
             self.start = time.perf_counter()
 
         def __exit__(self, *exc):
-            timings[name] = round(time.perf_counter() - self.start, 1)
+            spent = time.perf_counter() - self.start
+            timings[name] = round(timings.get(name, 0.0) + spent, 1)
+            from dso.data.files import atomic_write_bytes
+
+            atomic_write_bytes(out / TIMINGS_FILE, json.dumps(timings, indent=1).encode())
             if exc[0] is None:
-                log(f"   {name}: {timings[name]:.1f} s")
+                log(f"   {name}: {spent:.1f} s")
 
     return _Timer()
+
+
+def _saved_timings(out: Path) -> dict[str, float]:
+    """Stage times of earlier runs into `out` (empty when there are none or the file is bad)."""
+    try:
+        saved = json.loads((out / TIMINGS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(saved, dict):
+        return {}
+    return {k: float(v) for k, v in saved.items() if k != "total"}
 
 
 def _world(out: Path, cfg: DemoConfig, progress: bool):
@@ -121,21 +140,20 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, *, progress: boo
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _record(out, cfg)
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
-    with _stage(log, "world", timings):
+    timings = _saved_timings(out)
+    with _stage(log, "world", timings, out):
         _world(out, cfg, progress)
-    with _stage(log, "dataset", timings):
+    with _stage(log, "dataset", timings, out):
         stats = _dataset(out, cfg, progress)
     runs: dict[str, Path | None] = {"base": None}
     for objective in COMPARED:
-        with _stage(log, f"train {objective}", timings):
+        with _stage(log, f"train {objective}", timings, out):
             runs[objective] = _train(out, objective, cfg, progress)
     results: dict[str, dict[str, Any]] = {m: {} for m in MODELS}
     for model in MODELS:
         for split in SPLITS:
-            with _stage(log, f"eval {model} {split}", timings):
+            with _stage(log, f"eval {model} {split}", timings, out):
                 results[model][split] = _evaluate(out, model, runs[model], split, cfg, progress)
-    timings["total"] = round(time.perf_counter() - start, 1)
+    timings["total"] = round(sum(timings.values()), 1)  # the stages' work, across reruns
     write_outputs(out, results, runs, stats, timings, cfg, log=log)
     return results

@@ -51,5 +51,5 @@ def compare_gallery(
         except Exception:  # a failing model shows as "no output" rather than losing the figure
             columns.append([None] * len(images))
     rows = [(image, [col[i] for col in columns]) for i, image in enumerate(images)]
-    labels = [f"{p.obj.family} {p.obj.id} v{p.view}" for p in prompts]
+    labels = [f"{p.obj.id}\nview {p.view}" for p in prompts]  # the id names the family
     return picture_grid(rows, list(generators), out, size=size, row_labels=labels)
