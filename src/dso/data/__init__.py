@@ -1,18 +1,29 @@
 """The labelled sample store: SQLite index (WAL) + safetensors shards + meshes, and its samplers.
 
 See docs of `store.py` for the layout; `generate_dataset` and `label_dataset` fill a store
-resumably; `BatchSource` draws training batches per objective.
+resumably; `BatchSource` draws training batches per objective. Names are imported on first
+use, so `dso --help` does not pay for torch.
 """
 
-from dso.data.generate import generate_dataset
-from dso.data.label import label_dataset
-from dso.data.prompts import Prompt, load_image, prompts_from_images, prompts_from_world
-from dso.data.sampling import BatchSource
-from dso.data.stats import dataset_stats, format_stats
-from dso.data.store import DatasetError, Row, SampleStore, Summary
+from __future__ import annotations
 
-__all__ = [
-    "BatchSource", "DatasetError", "Prompt", "Row", "SampleStore", "Summary", "dataset_stats",
-    "format_stats", "generate_dataset", "label_dataset", "load_image", "prompts_from_images",
-    "prompts_from_world",
-]
+from dso._lazy import lazy_exports
+
+_EXPORTS = {
+    "generate_dataset": "dso.data.generate",
+    "label_dataset": "dso.data.label",
+    "Prompt": "dso.data.prompts",
+    "load_image": "dso.data.prompts",
+    "prompts_from_images": "dso.data.prompts",
+    "prompts_from_world": "dso.data.prompts",
+    "BatchSource": "dso.data.sampling",
+    "dataset_stats": "dso.data.stats",
+    "format_stats": "dso.data.stats",
+    "DatasetError": "dso.data.store",
+    "Row": "dso.data.store",
+    "SampleStore": "dso.data.store",
+    "Summary": "dso.data.store",
+}
+__all__ = sorted(_EXPORTS)
+
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -1,19 +1,22 @@
 """Generators: TRELLIS-compatible stage-1 models (flow transformer, structure VAE, sampler,
-condition encoders) and the built-in `dso-tiny` model, behind one `Generator` interface."""
+condition encoders) and the built-in `dso-tiny` model, behind one `Generator` interface.
+Names are imported on first use, so `dso --help` does not pay for torch."""
 
-from dso.models.generator import GeneratedSample, Generator
-from dso.models.preprocess import ImageError, prepare_image, read_image
-from dso.models.registry import available_generators, get_generator, register_generator
-from dso.models.sampler import SamplerConfig
+from __future__ import annotations
 
-__all__ = [
-    "GeneratedSample",
-    "Generator",
-    "ImageError",
-    "SamplerConfig",
-    "available_generators",
-    "get_generator",
-    "prepare_image",
-    "read_image",
-    "register_generator",
-]
+from dso._lazy import lazy_exports
+
+_EXPORTS = {
+    "GeneratedSample": "dso.models.generator",
+    "Generator": "dso.models.generator",
+    "ImageError": "dso.models.preprocess",
+    "prepare_image": "dso.models.preprocess",
+    "read_image": "dso.models.preprocess",
+    "available_generators": "dso.models.registry",
+    "get_generator": "dso.models.registry",
+    "register_generator": "dso.models.registry",
+    "SamplerConfig": "dso.models.sampler",
+}
+__all__ = sorted(_EXPORTS)
+
+__getattr__ = lazy_exports(__name__, _EXPORTS)
