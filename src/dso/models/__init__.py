@@ -1,6 +1,6 @@
 """Generators: TRELLIS-compatible stage-1 models (flow transformer, structure VAE, sampler,
 condition encoders) and the built-in `dso-tiny` model, behind one `Generator` interface.
-Names are imported on first use, so `dso --help` does not pay for torch."""
+Names are imported on first use: importing the package loads none of its modules."""
 
 from __future__ import annotations
 
