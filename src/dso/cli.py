@@ -1,7 +1,8 @@
 """The `dso` command line. Thin: each room registers its own commands.
 
-Each entry of ROOMS is a module with `register(app)`; heavy imports (torch, mujoco)
-happen inside the commands, so `dso --help` stays fast.
+Each entry of ROOMS is a module with `register(app)`; MuJoCo, Ray and the models are imported
+inside the commands. Torch is not: the objectives registry, which names `dso train`'s
+objectives in its help, imports it, so `dso --help` takes about 1.9 s on 2 cores.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 See docs of `store.py` for the layout; `generate_dataset` and `label_dataset` fill a store
 resumably; `BatchSource` draws training batches per objective. Names are imported on first
-use, so `dso --help` does not pay for torch.
+use: importing the package loads none of its modules.
 """
 
 from __future__ import annotations
