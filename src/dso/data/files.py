@@ -33,20 +33,6 @@ def atomic_write_bytes(path: Path, data: bytes, fsync: bool = False) -> None:
 OCCUPANCY = "occupancy"  # latent-shard tensor: uint8 [M, R, R, ceil(R / 8)], bits along z
 
 
-def pack_occupancy(grids: Any) -> Any:
-    """bool [M, R, R, R] -> uint8 [M, R, R, ceil(R / 8)] (numpy), 8 voxels a byte along z."""
-    import numpy as np
-
-    return np.packbits(np.asarray(grids, dtype=bool), axis=-1)
-
-
-def unpack_occupancy(packed: Any) -> Any:
-    """One packed grid uint8 [R, R, ceil(R / 8)] -> bool [R, R, R] (numpy)."""
-    import numpy as np
-
-    return np.unpackbits(np.asarray(packed), axis=-1, count=packed.shape[0]).astype(bool)
-
-
 def write_shard(path: Path, tensors: dict[str, Any]) -> None:
     """Save torch tensors as one safetensors file, atomically (tmp + rename)."""
     from safetensors.torch import save

@@ -17,7 +17,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 from dso.data.chunks import Chunk, default_local_workers, local_chunks, ray_chunks
-from dso.data.files import OCCUPANCY, atomic_write_bytes, pack_occupancy, write_shard
+from dso.data.files import OCCUPANCY, atomic_write_bytes, write_shard
 from dso.data.manifest import export_manifest
 from dso.data.prompts import Prompt
 from dso.data.store import DatasetError, SampleStore, Summary
@@ -211,6 +211,8 @@ def _write_samples(store: SampleStore, name: str, results: dict, prompts: Sequen
                    failed: dict, positions: list[int], *, n: int, seed: int) -> list[dict]:
     import numpy as np
     import torch
+
+    from dso.geometry.grid import pack_occupancy
 
     order = sorted(results)
     if order:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from dso.data import schema
-from dso.data.files import OCCUPANCY, exclusive_lock, unpack_occupancy
+from dso.data.files import OCCUPANCY, exclusive_lock
 from dso.data.schema import LABEL_COLUMNS, PROMPT_COLUMNS, SAMPLE_COLUMNS, SCHEMA_VERSION
 
 INDEX_NAME = "index.sqlite"
@@ -305,6 +305,8 @@ class SampleStore:
     def occupancy(self, sample_ids: Sequence[int]) -> dict[int, Any]:
         """The occupancy grids stored beside the latents (bool [R, R, R] numpy arrays), for the
         samples whose latent shard holds them (`OCCUPANCY`, written by `dso generate`)."""
+        from dso.geometry.grid import unpack_occupancy
+
         rows = self._locations_found("samples", "sample_id", "latent", [int(i) for i in sample_ids])
         out: dict[int, Any] = {}
         for sample_id, (shard, index) in rows.items():

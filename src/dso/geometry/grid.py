@@ -145,3 +145,16 @@ def _signed_volume_x6(mesh: trimesh.Trimesh) -> float:
     """Six times the signed volume enclosed by the faces (positive when they face outward)."""
     tri = np.asarray(mesh.vertices)[np.asarray(mesh.faces)]
     return float(np.einsum("ij,ij->", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])))
+
+
+def pack_occupancy(grids: np.ndarray) -> np.ndarray:
+    """bool [..., R] -> uint8 [..., ceil(R / 8)]: 8 voxels a byte along the last axis (z)."""
+    return np.packbits(np.asarray(grids, dtype=bool), axis=-1)
+
+
+def unpack_occupancy(packed: np.ndarray, length: int | None = None) -> np.ndarray:
+    """The inverse of `pack_occupancy`: `length` voxels along the last axis (None: a cubic
+    grid, `packed.shape[0]`)."""
+    packed = np.asarray(packed)
+    count = packed.shape[0] if length is None else int(length)
+    return np.unpackbits(packed, axis=-1, count=count).astype(bool)

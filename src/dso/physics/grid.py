@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
+from dso.geometry.grid import pack_occupancy, unpack_occupancy
 from dso.physics.loading import MeshInputError, cap_faces, normalise, to_z_up
 from dso.physics.topology import CLOSED_KEY
 
@@ -35,12 +36,11 @@ class Grid:
 
     def __getstate__(self) -> tuple:  # crosses process boundaries as bits: 8x smaller
         occ = np.asarray(self.occupancy, dtype=bool)
-        return np.packbits(occ, axis=-1), occ.shape[-1], self.name
+        return pack_occupancy(occ), occ.shape[-1], self.name
 
     def __setstate__(self, state: tuple) -> None:
         packed, last, name = state
-        object.__setattr__(self, "occupancy",
-                           np.unpackbits(packed, axis=-1, count=last).astype(bool))
+        object.__setattr__(self, "occupancy", unpack_occupancy(packed, last))
         object.__setattr__(self, "name", name)
 
 
