@@ -5,11 +5,11 @@ A `Grid` is accepted wherever the oracle takes a mesh (`check_mesh`, `check_many
 (marching cubes at level 0.5 on the zero-padded grid, outward faces), built here in memory
 with no welding pass (marching cubes already shares its vertices) and no file round trip.
 
-The grid's lattice also gives the collision hull cheaply. Every surface vertex lies on a
-lattice line of the grid along each axis; a vertex with another vertex on either side of it
-on such a line is a convex combination of the two, so it cannot be a vertex of the hull. Only
-vertices extreme on all three of their lines are handed to qhull: the same hull, from a
-fraction of the points.
+The grid's lattice also narrows the search for a reduced collision hull (the opt-in
+`OracleConfig.hull_tol`). Every surface vertex lies on a lattice line of the grid along each
+axis; a vertex with another vertex on either side of it on such a line is a convex combination
+of the two, so it cannot be a vertex of the hull. Only vertices extreme on all three of their
+lines are searched. With the default exact hull MuJoCo gets every vertex, as for the mesh file.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 Collision goes through the convex hull, exact for one body on a plane (docs/oracle.md §Collision),
 so the accurate model gets vertices only, no faces: MuJoCo builds the hull itself and skips all
-per-face work; mass and inertia come explicitly from `mass.py`. MuJoCo's compile time grows
-with the hull's vertex count, so `collision_vertices` first drops the vertices that move the
-hull by less than a tolerance (never those near the ground: the support polygon at rest is
-exact). A plain `maxhullvert` cap is not used: it changes the support polygon.
+per-face work; mass and inertia come explicitly from `mass.py`. By default MuJoCo gets every
+vertex (the exact hull); `collision_vertices` can drop those that move the hull by less than a
+tolerance (opt-in, `OracleConfig.hull_tol`; never those near the ground, so the support polygon
+at rest stays exact). A plain `maxhullvert` cap is not used: it changes the support polygon.
 The legacy model reproduces the original release: the full mesh, MuJoCo's default
 ``inertia="legacy"`` and density 1000.
 
@@ -23,11 +23,9 @@ from dso.physics.analytic import SUPPORT_TOL
 from dso.physics.mass import MassProperties
 
 DENSITY = 1000.0
-HULL_TOL = 5e-4  # a collision-hull tolerance that keeps ~900 of 2-4k hull vertices (opt-in)
 
 
-def collision_vertices(vertices: np.ndarray, tol: float = HULL_TOL,
-                       candidates: np.ndarray | None = None,
+def collision_vertices(vertices: np.ndarray, tol: float, candidates: np.ndarray | None = None,
                        band: float = SUPPORT_TOL) -> np.ndarray:
     """The vertices MuJoCo needs for the collision hull, within `tol` of the exact hull.
 
