@@ -5,13 +5,23 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 import platform
+from typing import TYPE_CHECKING
 
-import typer
+if TYPE_CHECKING:  # typer only where the command runs: workers import available_cores
+    import typer
 
 _PACKAGES = (
     "dso", "torch", "mujoco", "trimesh", "numpy", "scipy", "scikit-image", "safetensors",
     "peft", "transformers", "ray", "typer", "tqdm", "pillow", "matplotlib",
 )
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask on Linux, else the CPU count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def versions() -> dict[str, str]:
@@ -39,6 +49,8 @@ def _cuda() -> str:
 
 def env() -> None:
     """Print versions of dso and its dependencies (paste this into bug reports)."""
+    import typer
+
     info = versions()
     info["cuda"] = _cuda()
     width = max(len(k) for k in info)

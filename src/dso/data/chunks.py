@@ -7,7 +7,6 @@ seed `seed + p * n + j`, whichever producer made it and however prompts were gro
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dso.data.prompts import Prompt
+from dso.env import available_cores
 
 
 @dataclass
@@ -48,14 +48,6 @@ def load_images(prompts: Sequence[Prompt], positions: Sequence[int]) -> tuple[di
         except Exception as err:  # one unreadable image must not stop the chunk
             failed[pos] = f"image: {type(err).__name__}: {err}"
     return images, failed
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def default_local_workers(generator) -> int:

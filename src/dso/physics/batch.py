@@ -22,20 +22,13 @@ import numpy as np
 import trimesh
 from tqdm import tqdm
 
+from dso.env import available_cores
 from dso.physics.config import OracleConfig
 from dso.physics.loading import MeshLike, describe
 from dso.physics.oracle import evaluate, resolve_config
 from dso.physics.result import CheckResult
 
 _CHUNK = 8
-
-
-def default_workers() -> int:
-    """Cores available to this process."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _context() -> mp.context.BaseContext:
@@ -75,7 +68,7 @@ class CheckPool:
     """Worker processes for `check_many`, started on first use and kept across calls."""
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = default_workers() if workers is None else max(1, workers)
+        self.workers = available_cores() if workers is None else max(1, workers)
         self._pool: ProcessPoolExecutor | None = None
 
     def executor(self) -> ProcessPoolExecutor:
@@ -154,7 +147,7 @@ def check_many(meshes: Sequence[MeshLike], *, workers: int | None = None,
     results: list[CheckResult | None] = [None] * len(items)
     if pool is not None:
         workers = pool.workers if len(items) > 1 else 1
-    workers = min(default_workers() if workers is None else max(1, workers), max(1, len(items)))
+    workers = min(available_cores() if workers is None else max(1, workers), max(1, len(items)))
     with tqdm(total=len(items), disable=not progress, file=sys.stderr, unit="mesh",
               desc="checking") as bar:
         if workers == 1:
