@@ -11,6 +11,7 @@ from dso.models import get_generator
 from dso.models.pretrain_config import PretrainConfig
 from dso.models.tiny import default_weights_dir
 from dso.train.config import TrainConfig
+from dso.world.plan import WorldConfig
 
 
 def test_shipped_dso_tiny_loads_and_generates() -> None:
@@ -39,3 +40,11 @@ def test_shipped_folder_is_reproducible_from_its_config() -> None:
     assert cfg == PretrainConfig()  # the shipped weights come from the default config
     total = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
     assert total < 8_000_000
+
+
+def test_shipped_weights_come_from_a_world_of_todays_settings() -> None:
+    """The world the weights were trained on had today's world settings, every field of them
+    (a world built before a setting existed, like the one-piece grid gate, lacks it)."""
+    source = json.loads((default_weights_dir() / "pretrain.json").read_text())["source"]
+    assert source["split"] == "train"
+    assert source["world_config"] == WorldConfig().fingerprint()
