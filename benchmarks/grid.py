@@ -148,11 +148,17 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=1000, help="demo samples [1000; 0 = all]")
     parser.add_argument("--upsampled", type=int, default=300, help="of them upsampled [300]")
     parser.add_argument("--random", type=int, default=100, help="random 64^3 objects [100]")
+    parser.add_argument("--hull-tol", type=float, default=0.0,
+                        help="the oracle's hull tolerance on both paths [0: exact, the default "
+                        "of dso label]; e.g. 5e-4 to see what the opt-in reduced hull flips "
+                        "against the stored labels")
     args = parser.parse_args()
+    global CONFIG
+    CONFIG = OracleConfig.from_preset("accurate", hull_tol=args.hull_tol)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     start = time.perf_counter()
     print(f"one process, one core; load average {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores; hull_tol {args.hull_tol:g}")
     with tempfile.TemporaryDirectory() as tmp:
         grids = []
         if (args.dataset / "index.sqlite").exists():
