@@ -14,7 +14,8 @@ few steps (the guardrail's, on `val`) for the curves of the paper's Fig. 6.
 
 Finished rows are cached under OUT/rows/, so a rerun resumes. Writes OUT/study.md (the table,
 95% bootstrap intervals over prompts in brackets, paired difference to base), OUT/study.json,
-OUT/curves.json and OUT/fig6.png.
+OUT/curves.json, OUT/fig6.png and OUT/curves_gallery.png (base and the long runs' last
+adapters on 10 val prompts).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 
 from dso.demo.config import DemoConfig
 from dso.train import TrainConfig
+from dso.world import World
 
 SIZES = (120, 240, 480, 960, 1920)  # prompts (x 4 samples) in the dataset-size rows, the first
 BIG = (320, 6)                       # N of one dataset of 320 training objects x 6 views
@@ -193,6 +195,11 @@ class Study:
               flush=True)
         return record
 
+    def curve_run(self, name: str, changes: dict[str, Any], steps: int, every: int,
+                  big: bool = False) -> Path:
+        """The folder of one curve run."""
+        return self.out / "curves" / f"{name}-{_digest([changes, steps, every, big])}"
+
     def curve(self, name: str, changes: dict[str, Any], steps: int, every: int,
               big: bool = False) -> list[dict]:
         """A long run with the guardrail's held-out evaluation on val every `every` steps."""
@@ -200,7 +207,7 @@ class Study:
         from dso.train import train
         from dso.train.logging import read_log
 
-        run = self.out / "curves" / f"{name}-{_digest([changes, steps, every, big])}"
+        run = self.curve_run(name, changes, steps, every, big)
         if self.quick:
             steps, every = 20, 10
         if not (run / "adapter.safetensors").exists():
@@ -355,6 +362,16 @@ def main() -> None:
     (args.out / "curves.json").write_text(json.dumps(curves, indent=1))
     if sizes:
         plot_fig6(curves, sizes, args.out / "fig6.png", records[0])
+    if curves:  # what the long runs make: where a flat plate or broken parts would show
+        from dso.eval.gallery import compare_gallery
+
+        generators = {"base": study.generator()}
+        generators.update({f"{name} step {recs[-1]['step']}": study.generator(study.curve_run(
+            name.lower(), recipe, args.curve_steps, args.curve_every, args.curves_on_big))
+            for (name, recipe), recs in zip((("DRO", dro), ("DPO", dpo)), curves.values(),
+                                            strict=True)})
+        compare_gallery(generators, World.open(study.world()), "val",
+                        args.out / "curves_gallery.png", n_prompts=10)
     print("\n".join(text))
     print(f"\n(total {time.perf_counter() - start:.0f} s; wrote {args.out}/study.md, fig6.png)")
 
