@@ -99,6 +99,18 @@ def rows() -> list[Row]:
             for name in ("DRO", "SFT")]
     out += [Row("DRO, lr 5e-05, self-attention only", small,
                 train={**DEMO, "lr": 5e-5, "lora_targets": ("to_qkv",)})]
+    g3 = "guidance 3 with smaller steps (compare with base @3)"
+    out += [Row(f"{name}, data @3, eval @3{suffix}", g3, data_guidance=3.0, eval_guidance=3.0,
+                train={"objective": name.lower(), **change})
+            for name, change, suffix in (("DRO", {"lr": 2e-5}, ", lr 2e-05"),
+                                         ("SFT", {"lr": 2e-5}, ", lr 2e-05"),
+                                         ("DPO", {}, ""))]
+    out += [Row(f"{name}, data @3, eval @3{suffix}, {BIG[0]} objects x {BIG[1]} views", g3,
+                objects=BIG[0], views=BIG[1], data_guidance=3.0, eval_guidance=3.0,
+                train={"objective": name.lower(), **change})
+            for name, change, suffix in (("DRO", {"lr": 2e-5}, ", lr 2e-05"),
+                                         ("SFT", {"lr": 2e-5}, ", lr 2e-05"),
+                                         ("DPO", {}, ""))]
     return out
 
 

@@ -94,3 +94,21 @@ def test_images_and_clear_errors(pieces, tmp_path):
         result = CliRunner().invoke(app, [str(a) for a in args])
         assert result.exit_code == 2 and msg in result.output, result.output
 
+
+
+def test_generate_guidance_is_stored_and_changes_the_samples(pieces):
+    latents = {}
+    for name, extra in (("default", []), ("g3", ["--guidance", 3])):
+        ds = pieces["root"] / f"ds-guidance-{name}"
+        _invoke("generate", "--weights", pieces["weights"], "--world", pieces["world"], "--n", 1,
+                "--out", ds, "--limit", 1, "--quiet", *extra)
+        with SampleStore.open(ds) as store:
+            latents[name] = store.latents([0, 1])
+            guidance = store.meta()["sampler"]["guidance"]
+        assert (guidance == 3.0) == (name == "g3")
+    assert not (latents["default"] == latents["g3"]).all()
+    # a resumed dataset refuses another guidance, like other sampler settings
+    result = CliRunner().invoke(app, [str(a) for a in [
+        "generate", "--weights", pieces["weights"], "--world", pieces["world"], "--n", 1,
+        "--out", pieces["root"] / "ds-guidance-g3", "--limit", 1, "--quiet"]])
+    assert result.exit_code == 2, result.output

@@ -77,3 +77,21 @@ def test_dso_eval_cli_with_and_without_adapter(pieces):
     keys = ("output", "tilt_deg", "cd")
     assert [[r[k] for k in keys] for r in outs["base"]["items"]] != \
         [[r[k] for k in keys] for r in outs["tuned"]["items"]]
+
+
+def test_dso_eval_guidance_changes_the_sampler_and_the_samples(pieces):
+    outs = {}
+    for name, extra in (("default", []), ("g3", ["--guidance", "3"])):
+        out = pieces["root"] / f"report-guidance-{name}"
+        args = ["eval", "--weights", pieces["weights"], "--world", pieces["world"],
+                "--out", out, "--workers", "1", "--points", "300", "--bootstrap", "0",
+                "--no-plots", *extra]
+        result = CliRunner().invoke(app, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+        outs[name] = json.loads((out / "results.json").read_text())
+    default = get_generator("dso-tiny", weights=pieces["weights"]).sampler.guidance
+    assert outs["default"]["meta"]["sampler"]["guidance"] == default != 3.0
+    assert outs["g3"]["meta"]["sampler"]["guidance"] == 3.0
+    keys = ("output", "tilt_deg", "cd")
+    assert [[r[k] for k in keys] for r in outs["default"]["items"]] != \
+        [[r[k] for k in keys] for r in outs["g3"]["items"]]

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from dso.cli_errors import fail, user_errors
+from dso.models.cli import guidance_option, with_guidance
 from dso.physics.cli import (
     Preset,
     max_faces_option,
@@ -87,6 +88,7 @@ def generate(
     workers: int = typer.Option(None, "--workers", min=1,
                                 help="Chunks generated side by side: threads (local; default "
                                      "one per core on a CPU) or Ray workers (local cluster)."),
+    guidance: float = guidance_option(),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Sample N objects per prompt into a dataset: meshes, latents, conditions, SQLite index.
@@ -100,10 +102,12 @@ def generate(
     from dso.data.generate import generate_dataset
     from dso.models import get_generator
 
-    gen = get_generator(generator, weights=weights, device=device)
+    gen = with_guidance(get_generator(generator, weights=weights, device=device), guidance)
+    # Ray workers load the generator by name unless its sampler was changed: then it is sent
+    remote = (generator, weights) if guidance is None else None
     summary = generate_dataset(out, gen, prompts, n=n, seed=seed, batch_size=batch_size,
                                progress=not quiet, cond_dtype=cond_dtype, backend=backend,
-                               address=address, workers=workers, remote=(generator, weights))
+                               address=address, workers=workers, remote=remote)
     typer.echo(f"{summary}\ndataset: {out} (index.sqlite, manifest.jsonl)")
 
 

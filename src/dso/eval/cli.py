@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from dso.cli_errors import user_errors
+from dso.models.cli import guidance_option, with_guidance
 
 SPLITS = ("eval", "wild", "synthetic", "val")
 PROTOCOLS = ("paper", "dso-v1")  # dso.eval.icp.PROTOCOLS, named here so --help stays light
@@ -45,6 +46,7 @@ def eval_command(
                                   "for 95% intervals of % Stable, % One piece, Rot., CD and F "
                                   "(0: no intervals)"),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="write figures"),
+    guidance: float | None = guidance_option(),
 ) -> None:
     """% Output, % Stable, tilt, Chamfer and F-score@0.05 of a generator on a world split."""
     if split not in SPLITS:
@@ -60,7 +62,7 @@ def eval_command(
     from dso.models import get_generator
 
     world_index = _open_world(world)  # a bad --world fails before any model is loaded
-    gen = get_generator(generator, weights=weights)
+    gen = with_guidance(get_generator(generator, weights=weights), guidance)
     label = generator
     if adapter is not None:
         from dso.train import load_adapter

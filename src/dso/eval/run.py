@@ -212,6 +212,7 @@ def evaluate(
         "icp": dataclasses.asdict(icp), "rot_angle": angle,
         "bootstrap": {"resamples": bootstrap, "level": 0.95, "seed": 0,
                       "unit": "prompt image (object, view)"} if bootstrap else None,
+        "sampler": _sampler_settings(generator),
     }
     summary = summarize_rows(rows, angle)
     if bootstrap:
@@ -231,3 +232,9 @@ def make_eval_fn(world, split: str = "val", *, limit: int | None = 64, **kwargs:
         return dict(evaluate(generator, world, split, limit=limit, **kwargs)["overall"])
 
     return eval_fn
+
+
+def _sampler_settings(generator: Any) -> dict | None:
+    """The generator's sampler settings (steps, guidance, ...) when it has a dataclass one."""
+    sampler = getattr(generator, "sampler", None)
+    return dataclasses.asdict(sampler) if dataclasses.is_dataclass(sampler) else None

@@ -1,12 +1,28 @@
-"""`dso pretrain`: train the built-in dso-tiny generator on a built world."""
+"""`dso pretrain`: train the built-in dso-tiny generator on a built world; the sampling
+options that `dso generate` and `dso eval` share."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from dso.cli_errors import user_errors
+
+
+def guidance_option() -> Any:
+    """`--guidance`: classifier-free guidance strength for sampling (default: the generator's)."""
+    return typer.Option(None, "--guidance", min=0.0,
+                        help="Classifier-free guidance strength of the sampler (default: the "
+                             "generator's own, 7.5 for dso-tiny and TRELLIS).")
+
+
+def with_guidance(generator: Any, guidance: float | None) -> Any:
+    """`generator` sampling at `guidance` (unchanged when None)."""
+    if guidance is not None:
+        generator.sampler = generator.sampler.override(guidance=float(guidance))
+    return generator
 
 
 @user_errors()
