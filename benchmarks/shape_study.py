@@ -264,17 +264,21 @@ def _diff(record: dict[str, Any], base: dict[str, Any], metric: str, fmt: str) -
 
 
 def table(records: list[dict[str, Any]], base: dict[str, Any]) -> str:
-    """Markdown: one row per configuration, with intervals and the paired difference to base."""
+    """Markdown: one row per configuration, with intervals and the paired difference to base:
+    a trained row against base sampled at the row's evaluation guidance (when that base row
+    exists), an untrained row against `base`."""
+    bases = {r["row"]["eval_guidance"]: r for r in records if r["row"]["train"] is None}
     head = ("| question | configuration | % stable | % one piece | F-score | CD | "
             "Δ stable vs base | Δ F vs base | train s |")
     lines = [head, "|" + "---|" * 9]
     for rec in records:
         o, row = rec["overall"], rec["row"]
+        ref = bases.get(row["eval_guidance"], base) if row["train"] is not None else base
         lines.append(
             f"| {row['question']} | {row['name']} | {_cell(o, 'stable_pct', '{:.1f}')} | "
             f"{_cell(o, 'one_piece_pct', '{:.1f}')} | {_cell(o, 'fscore', '{:.1f}')} | "
-            f"{_cell(o, 'cd', '{:.4f}')} | {_diff(rec, base, 'stable_pct', '{:+.1f}')} | "
-            f"{_diff(rec, base, 'fscore', '{:+.1f}')} | {rec['train_seconds']:.0f} |")
+            f"{_cell(o, 'cd', '{:.4f}')} | {_diff(rec, ref, 'stable_pct', '{:+.1f}')} | "
+            f"{_diff(rec, ref, 'fscore', '{:+.1f}')} | {rec['train_seconds']:.0f} |")
     return "\n".join(lines)
 
 
@@ -360,7 +364,8 @@ def main() -> None:
             f"{base['overall']['n_prompts']} images)", "",
             f"Chosen DRO recipe: `{dro}`; DPO: `{dpo}`.", "", table(records + sizes, base), "",
             "Brackets: 95% bootstrap intervals over prompts; Δ: paired difference to base on "
-            "the same prompts and seeds, **bold** where its interval excludes 0.", "",
+            "the same prompts and seeds, **bold** where its interval excludes 0; a trained row "
+            "evaluated at guidance 3 is compared with base at guidance 3 (`base @3`).", "",
             "## Curves (held-out evaluation on val during training)", ""]
     for name, recs in curves.items():
         text += [f"- {name}: " + ", ".join(

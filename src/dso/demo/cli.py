@@ -25,7 +25,7 @@ def demo(
     Generates with dso-tiny on training prompts of the built-in world, labels every sample with
     the oracle, fine-tunes LoRA adapters with DRO, DPO and SFT, and evaluates the base model and
     the three adapters on the eval and in-the-wild splits. Writes OUT/results.json,
-    OUT/report.md and OUT/figures/. The full run took 8 min 39 s on 2 quiet CPU cores
+    OUT/report.md and OUT/figures/. The full run took 4 min 50 s on 2 quiet CPU cores
     (2026-12-01; the demo prints each stage's time and the total); --quick a few minutes.
     """
     from dso.demo import DemoConfig, run_demo

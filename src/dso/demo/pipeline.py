@@ -72,7 +72,7 @@ def _dataset(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:
     from dso.data.store import SampleStore
     path = out / "dataset"
     prompts = prompts_from_world(out / "world", "train", views=cfg.prompt_views,
-                                 limit=cfg.world_train)
+                                 limit=cfg.prompt_objects or cfg.world_train)
     generate_dataset(path, cfg.generator(), prompts, n=cfg.samples_per_prompt, seed=cfg.seed,
                      progress=progress)
     label_dataset(path, workers=cfg.workers, progress=progress)
