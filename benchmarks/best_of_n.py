@@ -36,10 +36,9 @@ def main() -> None:
     from dso.eval.intervals import bootstrap_intervals
     from dso.eval.summary import summarize
     from dso.models import get_generator
-    from dso.models.cli import with_guidance
     from dso.train import load_adapter
 
-    generator = with_guidance(get_generator("dso-tiny"), args.guidance)
+    generator = get_generator("dso-tiny", guidance=args.guidance)
     if args.adapter:
         load_adapter(generator, args.adapter)
     n_max = max(NS)

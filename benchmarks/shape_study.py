@@ -156,9 +156,7 @@ class Study:
         return path
 
     def generator(self, run: Path | None = None, guidance: float = 7.5):
-        gen = DemoConfig().generator(run)
-        gen.sampler = gen.sampler.override(guidance=guidance)
-        return gen
+        return dataclasses.replace(DemoConfig(), guidance=guidance).generator(run)
 
     def dataset(self, objects: int, guidance: float, views: int = 2) -> Path:
         from dso.data import generate_dataset, label_dataset

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from dso.cli_errors import fail, user_errors
-from dso.models.cli import guidance_option, with_guidance
+from dso.models.cli import guidance_option
 from dso.physics.cli import (
     Preset,
     max_faces_option,
@@ -102,7 +102,7 @@ def generate(
     from dso.data.generate import generate_dataset
     from dso.models import get_generator
 
-    gen = with_guidance(get_generator(generator, weights=weights, device=device), guidance)
+    gen = get_generator(generator, weights=weights, device=device, guidance=guidance)
     # Ray workers load the generator by name unless its sampler was changed: then it is sent
     remote = (generator, weights) if guidance is None else None
     summary = generate_dataset(out, gen, prompts, n=n, seed=seed, batch_size=batch_size,

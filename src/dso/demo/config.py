@@ -60,9 +60,7 @@ class DemoConfig:
         from dso.models import get_generator
         from dso.train import load_adapter
 
-        generator = get_generator("dso-tiny", self.weights)
-        if self.guidance is not None:
-            generator.sampler = generator.sampler.override(guidance=self.guidance)
+        generator = get_generator("dso-tiny", self.weights, guidance=self.guidance)
         if run is not None:
             load_adapter(generator, run)
         return generator

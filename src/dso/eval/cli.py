@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from dso.cli_errors import user_errors
-from dso.models.cli import guidance_option, with_guidance
+from dso.models.cli import guidance_option
 
 SPLITS = ("eval", "wild", "synthetic", "val")
 PROTOCOLS = ("paper", "dso-v1")  # dso.eval.icp.PROTOCOLS, named here so --help stays light
@@ -62,7 +62,7 @@ def eval_command(
     from dso.models import get_generator
 
     world_index = _open_world(world)  # a bad --world fails before any model is loaded
-    gen = with_guidance(get_generator(generator, weights=weights), guidance)
+    gen = get_generator(generator, weights=weights, guidance=guidance)
     label = generator
     if adapter is not None:
         from dso.train import load_adapter

@@ -18,13 +18,6 @@ def guidance_option() -> Any:
                              "generator's own, 7.5 for dso-tiny and TRELLIS).")
 
 
-def with_guidance(generator: Any, guidance: float | None) -> Any:
-    """`generator` sampling at `guidance` (unchanged when None)."""
-    if guidance is not None:
-        generator.sampler = generator.sampler.override(guidance=float(guidance))
-    return generator
-
-
 @user_errors()
 def pretrain_command(
     world: Path = typer.Option(..., "--world", help="a built world (dso world build)"),

@@ -51,13 +51,17 @@ def _resolve(name: str) -> GeneratorFactory:
 
 
 def get_generator(
-    name: str = "dso-tiny", weights: str | Path | None = None, device: str = "cpu"
+    name: str = "dso-tiny", weights: str | Path | None = None, device: str = "cpu",
+    guidance: float | None = None,
 ) -> Generator:
     """The generator `name` ('dso-tiny': shipped weights by default; 'trellis', 'trellis2':
-    weights=DIR).
+    weights=DIR), sampling at `guidance` when given (else at its own).
 
     An unknown name raises `dso.errors.UnknownNameError` (a ValueError and a KeyError).
     """
     if name not in _REGISTRY:
         raise UnknownNameError("generator", name, sorted(_REGISTRY))
-    return _resolve(name)(weights=weights, device=device)
+    generator = _resolve(name)(weights=weights, device=device)
+    if guidance is not None:
+        generator.sampler = generator.sampler.override(guidance=float(guidance))
+    return generator
