@@ -100,17 +100,13 @@ def rows() -> list[Row]:
     out += [Row("DRO, lr 5e-05, self-attention only", small,
                 train={**DEMO, "lr": 5e-5, "lora_targets": ("to_qkv",)})]
     g3 = "guidance 3 with smaller steps (compare with base @3)"
-    out += [Row(f"{name}, data @3, eval @3{suffix}", g3, data_guidance=3.0, eval_guidance=3.0,
-                train={"objective": name.lower(), **change})
-            for name, change, suffix in (("DRO", {"lr": 2e-5}, ", lr 2e-05"),
-                                         ("SFT", {"lr": 2e-5}, ", lr 2e-05"),
-                                         ("DPO", {}, ""))]
-    out += [Row(f"{name}, data @3, eval @3{suffix}, {BIG[0]} objects x {BIG[1]} views", g3,
-                objects=BIG[0], views=BIG[1], data_guidance=3.0, eval_guidance=3.0,
-                train={"objective": name.lower(), **change})
-            for name, change, suffix in (("DRO", {"lr": 2e-5}, ", lr 2e-05"),
-                                         ("SFT", {"lr": 2e-5}, ", lr 2e-05"),
-                                         ("DPO", {}, ""))]
+    for size, (objects, views) in (("", (160, 2)), (f", {BIG[0]} objects x {BIG[1]} views", BIG)):
+        out += [Row(f"{name}, data @3, eval @3{suffix}{size}", g3, objects=objects, views=views,
+                    data_guidance=3.0, eval_guidance=3.0,
+                    train={"objective": name.lower(), **change})
+                for name, change, suffix in (("DRO", {"lr": 2e-5}, ", lr 2e-05"),
+                                             ("SFT", {"lr": 2e-5}, ", lr 2e-05"),
+                                             ("DPO", {}, ""))]
     return out
 
 
@@ -349,6 +345,7 @@ def main() -> None:
     records = [study.run(row) for row in rows()]
     dro = {**DEMO, **json.loads(args.dro)}
     dpo = {"objective": "dpo", **json.loads(args.dpo)}
+    recipes = {"DRO": dro, "DPO": dpo}  # of the long curve runs
     sizes, curves = [], {}
     if not args.rows_only:
         sizes = [study.run(row) for row in size_rows(  # the recipe the study started from
@@ -356,7 +353,7 @@ def main() -> None:
     if not args.rows_only and not args.no_curves:
         curves = {name: study.curve(name.lower(), recipe, args.curve_steps, args.curve_every,
                                     big=args.curves_on_big)
-                  for name, recipe in (("DRO", dro), ("DPO", dpo))}
+                  for name, recipe in recipes.items()}
     base = records[0]
     text = [f"# Shape study (`benchmarks/shape_study.py`, validation split, "
             f"{base['overall']['n_prompts']} images)", "",
@@ -381,10 +378,10 @@ def main() -> None:
         from dso.eval.gallery import compare_gallery
 
         generators = {"base": study.generator()}
-        generators.update({f"{name} step {recs[-1]['step']}": study.generator(study.curve_run(
-            name.lower(), recipe, args.curve_steps, args.curve_every, args.curves_on_big))
-            for (name, recipe), recs in zip((("DRO", dro), ("DPO", dpo)), curves.values(),
-                                            strict=True)})
+        generators.update({f"{name} step {curves[name][-1]['step']}": study.generator(
+            study.curve_run(name.lower(), recipe, args.curve_steps, args.curve_every,
+                            args.curves_on_big))
+            for name, recipe in recipes.items()})
         compare_gallery(generators, World.open(study.world()), "val",
                         args.out / "curves_gallery.png", n_prompts=10)
     print("\n".join(text))
