@@ -161,7 +161,8 @@ def test_vertex_shortcuts_agree_with_the_exact_distance():
 
         def shell(m):
             v = np.asarray(m.vertices)
-            return _Shell(v, np.asarray(m.faces), v.min(axis=0), v.max(axis=0), flip=False)
+            return _Shell(v, np.asarray(m.faces), v.min(axis=0), v.max(axis=0),
+                          float(m.edges_unique_length.max()), flip=False)
 
         sa, sb = shell(a), shell(b)
         exact = sa.solid().min_gap(sb.solid(), 0.02) < 0.01
@@ -198,3 +199,26 @@ def test_pieces_pass_mass_equals_integrating_the_kept_mesh(parts):
     assert props.mass == pytest.approx(direct.mass, rel=1e-12)
     assert np.allclose(props.com, direct.com, atol=1e-12)
     assert np.allclose(props.inertia, direct.inertia, rtol=1e-10, atol=1e-12)
+
+
+def test_shells_and_their_extents_match_trimesh():
+    # shell labels from the face-vertex graph and each shell's box and longest edge, against
+    # trimesh's own split; an unused vertex in the middle gets no shell
+    from dso.physics.pieces import _split, shell_labels
+
+    parts = [trimesh.creation.icosphere(1, radius=0.2), trimesh.creation.box((0.3, 0.2, 0.4)),
+             trimesh.creation.cylinder(0.1, 0.3)]
+    for k, part in enumerate(parts):
+        part.apply_translation([0.6 * k, 0.0, 0.0])
+    mesh = trimesh.util.concatenate(parts)
+    v = np.insert(np.asarray(mesh.vertices), 5, [9.0, 9.0, 9.0], axis=0)
+    f = np.asarray(mesh.faces) + (np.asarray(mesh.faces) >= 5)
+    n, face_label, vertex_label = shell_labels(f, len(v))
+    assert n == 3 and vertex_label[5] == -1
+    assert sorted(np.bincount(face_label).tolist()) == sorted(len(p.faces) for p in parts)
+    for vertices, faces, lo, hi, edge in _split(v, f, face_label, vertex_label, n):
+        shell = trimesh.Trimesh(vertices, faces, process=False)
+        part = min(parts, key=lambda p: np.abs(p.bounds[0] - lo).sum())
+        assert np.array_equal(lo, shell.bounds[0]) and np.array_equal(hi, shell.bounds[1])
+        np.testing.assert_allclose(lo, part.bounds[0])
+        assert edge == pytest.approx(part.edges_unique_length.max(), rel=1e-12)

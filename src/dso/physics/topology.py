@@ -17,6 +17,13 @@ def is_closed_oriented(faces: np.ndarray) -> bool:
     if len(f) == 0:
         return False
     n = int(f.max()) + 1
-    a, b = f.reshape(-1), f[:, [1, 2, 0]].reshape(-1)
+    nxt = np.empty_like(f)  # each corner's successor: the edges are (f[:, k], nxt[:, k])
+    nxt[:, :2], nxt[:, 2] = f[:, 1:], f[:, 0]
+    a, b = f.reshape(-1), nxt.reshape(-1)
     # the directed edges, as a sorted multiset, equal the reversed ones (two sorts: no unique)
-    return bool(np.array_equal(np.sort(a * n + b), np.sort(b * n + a)))
+    edges, reverse = a * n, b * n
+    edges += b
+    reverse += a
+    edges.sort()
+    reverse.sort()
+    return bool(np.array_equal(edges, reverse))
