@@ -117,3 +117,18 @@ def test_invalid_config_is_a_usage_error_not_a_result():
         check_mesh(mesh_of(table()), preset="fast")
     with pytest.raises(ValueError, match="up"):
         check_many([mesh_of(table())], up="x", progress=False)
+
+
+@pytest.mark.parametrize("offset", [0, 70_000])  # vertex numbers past 2^16: 64-bit edge keys
+def test_closed_and_oriented_means_every_edge_has_its_reverse(offset):
+    from dso.physics.topology import is_closed_oriented
+
+    sphere = np.asarray(trimesh.creation.icosphere(2).faces) + offset
+    assert is_closed_oriented(sphere)
+    assert is_closed_oriented(np.concatenate([sphere, sphere[:1, ::-1], sphere[:1]]))  # balanced
+    assert not is_closed_oriented(sphere[1:])  # a hole
+    flipped = sphere.copy()
+    flipped[0] = flipped[0, ::-1]
+    assert not is_closed_oriented(flipped)  # one face wound the wrong way
+    assert trimesh.Trimesh(trimesh.creation.icosphere(2).vertices, flipped - offset,
+                           process=False).is_winding_consistent is False
