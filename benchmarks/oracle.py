@@ -20,6 +20,8 @@ stepped). Sections:
 4. Per-object time as faces grow: one object decimated to 1k, 10k and 100k faces.
 5. The cost of finding pieces: `accurate` with and without its pieces rule on the TRELLIS-like
    meshes, interleaved (goal: at most ~10% more), split by one-shell and multi-shell meshes.
+6. MuJoCo's compile against the number of hull vertices, beside scipy's qhull alone: what the
+   exact collision hull costs whatever dso does before it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import trimesh
+from scipy.spatial import ConvexHull
 from skimage.measure import marching_cubes
 
 from dso.geometry import grid_to_mesh
@@ -122,7 +125,7 @@ def section_trellis(n: int) -> None:
     n_cad = max(1, n // 2)
     print(f"\n1. TRELLIS-like meshes ({n} marching-cubes objects, {n_cad} CAD-like assemblies)")
     faces, t_acc, t_step, t_dso, agree_pair, agree_ref, static = [], [], [], [], 0, 0, 0
-    t_red = []
+    t_red, hull_vertices = [], []
     prof: dict[str, dict[str, list[float]]] = {"accurate": {}, "reduced hull": {}, "dso": {}}
     agree_reduced = 0
     meshes = [lambda s=seed: trellis_like(1000 + s, (64, 96, 128)[s % 3]) for seed in range(n)]
@@ -131,6 +134,7 @@ def section_trellis(n: int) -> None:
     for make in meshes:
         mesh = make()
         faces.append(len(mesh.faces))
+        hull_vertices.append(len(ConvexHull(np.asarray(mesh.vertices)).vertices))
         a, d = _run(mesh, ACCURATE, prof["accurate"]), _run(mesh, DSO, prof["dso"])
         x, s = _run(mesh, REDUCED_HULL, prof["reduced hull"]), _run(mesh, STEPPED)
         agree_reduced += x.stable == a.stable
@@ -144,6 +148,10 @@ def section_trellis(n: int) -> None:
         static += a.stop_reason == "static"
     print(f"   faces: {min(faces)}-{max(faces)} (median {int(statistics.median(faces))}); "
           f"{static} of {n} settled by the static stop")
+    mc_hull = hull_vertices[: n - n_cad]
+    print(f"   exact hull vertices (MuJoCo compiles these, section 6): marching cubes median "
+          f"{int(statistics.median(mc_hull))} ({min(mc_hull)}-{max(mc_hull)}), CAD-like "
+          f"median {int(statistics.median(hull_vertices[n - n_cad:]))}")
     print(f"   per object (median): accurate {_median_ms(t_acc)}, accurate without static "
           f"stop {_median_ms(t_step)}, dso {_median_ms(t_dso)}")
     for name, times in (("accurate", t_acc), ("accurate without static stop", t_step),
@@ -220,7 +228,6 @@ def section_blobs(n: int) -> None:
         s = _run(mesh, STEPPED)
         faces.append(len(mesh.faces))
         t_acc.append(a.seconds)
-        t_red.append(x.seconds)
         t_step.append(s.seconds)
         agree += a.stable == r.stable
         agree_step += s.stable == r.stable
@@ -301,16 +308,44 @@ def section_pieces(n: int, repeat: int) -> None:
           f"debris dropped, of {len(meshes)}")
 
 
+def section_compile(repeat: int) -> None:
+    """MuJoCo's compile against the number of hull vertices (points on a sphere: all of them
+    are hull vertices), beside scipy's qhull on the same points: the floor of the exact hull."""
+
+    from dso.physics.mass import MassProperties
+    from dso.physics.model import build_hull_model
+
+    print("\n6. MuJoCo compiling the exact hull, by its number of vertices (points on a sphere, "
+          f"median of {repeat})")
+    props = MassProperties(1.0, np.zeros(3), np.eye(3) * 0.1, "mesh")
+    rng = np.random.default_rng(0)
+    for count in (500, 2000, 8000):
+        points = rng.normal(size=(count, 3))
+        points /= np.linalg.norm(points, axis=1, keepdims=True)
+        compile_s, qhull_s = [], []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            build_hull_model(points, props, 0.002)
+            t1 = time.perf_counter()
+            ConvexHull(points)
+            compile_s.append(t1 - t0)
+            qhull_s.append(time.perf_counter() - t1)
+        c, q = statistics.median(compile_s), statistics.median(qhull_s)
+        print(f"   {count:5d} hull vertices: MuJoCo compile {1e3 * c:6.1f} ms "
+              f"({1e6 * c / count:.1f} us per vertex); scipy's qhull alone {1e3 * q:6.1f} ms "
+              f"({1e6 * q / count:.1f} us per vertex)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--big", action="store_true", help="5x more objects")
-    parser.add_argument("--sections", default="12345", help="which sections to run [12345]")
+    parser.add_argument("--sections", default="123456", help="which sections to run [123456]")
     args = parser.parse_args()
     scale = 5 if args.big else 1
     start = time.perf_counter()
     runs = {"1": lambda: section_trellis(12 * scale), "2": section_unambiguous,
             "3": lambda: section_blobs(300 * scale), "4": lambda: section_scaling(3),
-            "5": lambda: section_pieces(12 * scale, 3)}
+            "5": lambda: section_pieces(12 * scale, 3), "6": lambda: section_compile(5)}
     for key in args.sections:
         runs[key]()
     print(f"\n(total {time.perf_counter() - start:.0f} s)")
