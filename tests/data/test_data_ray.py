@@ -68,12 +68,17 @@ def test_ray_backend_labels_stored_grids_as_the_local_one_does(tmp_path):
         sid: [r[k] for k in keys] for sid, r in local.items()}
 
 
-def test_ray_generation_matches_local(tmp_path):
+@pytest.mark.parametrize("guidance", [[], ["--guidance", 3]])
+def test_ray_generation_matches_local(tmp_path, guidance):
+    # the workers load the generator by name, with the sampler the command asked for
     pieces = make_pieces(tmp_path / "pieces")
     args = ["--weights", pieces["weights"], "--world", pieces["world"], "--n", 2, "--seed", 9,
-            "--batch-size", 2, "--quiet"]
+            "--batch-size", 2, "--quiet", *guidance]
     _invoke("generate", *args, "--out", tmp_path / "local")
     out = _invoke("generate", *args, "--out", tmp_path / "ray", "--backend", "ray",
                   "--workers", 1)
     assert "prompts 6" in out
     assert_same(snapshot(tmp_path / "ray"), snapshot(tmp_path / "local"))
+    with SampleStore.open(tmp_path / "ray") as store:
+        sampler = store.meta()["sampler"]
+    assert (sampler["guidance"] == 3.0) == bool(guidance)

@@ -103,8 +103,7 @@ def generate(
     from dso.models import get_generator
 
     gen = get_generator(generator, weights=weights, device=device, guidance=guidance)
-    # Ray workers load the generator by name unless its sampler was changed: then it is sent
-    remote = (generator, weights) if guidance is None else None
+    remote = (generator, weights, guidance)  # what each Ray worker loads for itself
     summary = generate_dataset(out, gen, prompts, n=n, seed=seed, batch_size=batch_size,
                                progress=not quiet, cond_dtype=cond_dtype, backend=backend,
                                address=address, workers=workers, remote=remote)

@@ -125,7 +125,8 @@ def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt
                      seed: int = 0, batch_size: int = 64, progress: bool = True,
                      cond_dtype: str = "float32", backend: str = "local",
                      address: str | None = None, workers: int | None = None,
-                     remote: tuple[str, str | Path | None] | None = None) -> Summary:
+                     remote: tuple[str, str | Path | None, float | None] | None = None,
+                     ) -> Summary:
     """Generate `n` samples per prompt into the store at `store_path`, resuming if it exists.
 
     `batch_size` is the number of samples per generator call; a chunk (one shard, one
@@ -136,8 +137,9 @@ def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt
     the built-in ones are, or take `workers=1`); chunks are committed in order, so a kill
     redoes at most the chunks in flight. `backend="ray"` spreads chunks over Ray workers (one
     per GPU, else per CPU) of the cluster at `address` (default: a local one of `workers`
-    CPUs); `remote=(name, weights)` lets each worker load the generator itself instead of
-    receiving `generator`. All images of the pending prompts are loaded up front on that path.
+    CPUs); `remote=(name, weights, guidance)` lets each worker load the generator itself
+    (`get_generator`) instead of receiving `generator`, which must be what those arguments
+    make. All images of the pending prompts are loaded up front on that path.
     """
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")

@@ -29,13 +29,14 @@ class GenChunk:
 
 
 def load_generator(spec: Any, device: str) -> Any:
-    """Actor setup: `get_generator(name, weights, device)` for a (name, weights) spec; a
-    shipped generator object is used as it is, on the device it was built for."""
+    """Actor setup: `get_generator(name, weights, device, guidance)` for a (name, weights,
+    guidance) spec; a shipped generator object is used as it is, on the device it was built
+    for."""
     if isinstance(spec, tuple):
         from dso.models import get_generator
 
-        name, weights = spec
-        return get_generator(name, weights, device=device)
+        name, weights, guidance = spec
+        return get_generator(name, weights, device=device, guidance=guidance)
     return spec
 
 
@@ -89,6 +90,7 @@ def ray_generate(
     *,
     generator: Any = "dso-tiny",
     weights: str | Path | None = None,
+    guidance: float | None = None,
     n: int = 1,
     seed: int = 0,
     positions: Sequence[int] | None = None,
@@ -103,8 +105,9 @@ def ray_generate(
 ) -> Iterator[GenChunk]:
     """Generate `n` samples per image on Ray; yield a `GenChunk` per run as it finishes.
 
-    `generator`: a registered name (each worker calls `get_generator(name, weights, device)`
-    on its own node, on its GPU when it has one: the weights directory must exist there) or a
+    `generator`: a registered name (each worker calls `get_generator(name, weights, device,
+    guidance)` on its own node, on its GPU when it has one: the weights directory must exist
+    there; `guidance` None keeps the generator's own) or a
     Generator object (pickled to every worker and run where it was built; fine for small CPU
     models). `positions[k]` is image k's global prompt position
     (default k) and decides its seeds, so a resumed run that skips finished prompts draws the
@@ -120,7 +123,7 @@ def ray_generate(
             "with_cond": with_conditions}
     runs = consecutive_runs(pos, prompts_per_task)
     payloads = [(run, [image_at[p] for p in run], opts) for run in runs]
-    spec = (generator, weights) if isinstance(generator, str) else generator
+    spec = (generator, weights, guidance) if isinstance(generator, str) else generator
     for i, out in ray_actor_map(
         functools.partial(load_generator, spec), generate_chunk, payloads,
         address=address, workers=workers, gpus_per_worker=gpus_per_worker,
