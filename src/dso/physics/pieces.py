@@ -52,7 +52,7 @@ def shell_labels(faces: np.ndarray, n_vertices: int) -> tuple[int, np.ndarray, n
 
     The components of the face-vertex incidence graph (node i < M: face i; node M + j: vertex
     j; an edge from each face to its three corners): its CSR form is the face array itself,
-    so nothing is sorted. Shells are numbered by their lowest face.
+    so nothing is sorted.
     """
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
