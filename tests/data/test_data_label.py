@@ -183,3 +183,43 @@ def test_invalid_preset_fails_before_any_work(ds):
     with pytest.raises(ValueError, match="preset"):
         label_dataset(ds, preset="fast", progress=False)
     assert _labels(ds) == {}
+
+
+def test_follow_labels_samples_while_generate_is_writing_them(tmp_path):
+    # generate runs in a thread holding its lock (one prompt per chunk, 0.3 s each); a
+    # following label run starts after its first chunk, keeps up, and ends when it ends
+    import threading
+    import time
+
+    from dso.data.files import lock_held
+
+    ds = tmp_path / "ds"
+    slow = threading.Thread(target=generate_dataset, args=(ds, ToyGenerator(delay=0.3),
+                                                           toy_prompts(8)),
+                            kwargs={"n": 2, "seed": 0, "batch_size": 2, "progress": False,
+                                    "workers": 1})
+    slow.start()
+    deadline = time.monotonic() + 60
+    while not (lock_held(ds / ".lock-generate") and count_rows(ds / "index.sqlite", "samples") > 0):
+        assert time.monotonic() < deadline, "generate did not start"
+        time.sleep(0.05)
+    at_start = count_rows(ds / "index.sqlite", "samples")
+    summary = label_dataset(ds, workers=1, follow=True, progress=False)
+    finished_first = not slow.is_alive()
+    slow.join()
+    assert at_start < 16 and finished_first  # it started early and outlasted generate
+    labels = _labels(ds)
+    with SampleStore.open(ds) as store:
+        assert store.to_label(retry_failed=True) == []  # every sample with a mesh has a label
+    assert summary.counts["to_label"] == len(labels) > at_start
+    plain = tmp_path / "plain"
+    generate_dataset(plain, ToyGenerator(), toy_prompts(8), n=2, seed=0, batch_size=2,
+                     progress=False)
+    label_dataset(plain, workers=1, progress=False)
+    assert {k: r["stable"] for k, r in labels.items()} == {
+        k: r["stable"] for k, r in _labels(plain).items()}
+
+
+def test_without_a_generate_run_follow_is_one_pass(ds):
+    summary = label_dataset(ds, workers=1, follow=True, progress=False)
+    assert summary.counts["to_label"] == len(_labels(ds)) > 0

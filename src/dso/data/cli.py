@@ -127,6 +127,11 @@ def label(
                                    help="Meshes per committed chunk."),
     max_faces: int = max_faces_option(),
     refuse_over_cap: bool = refuse_over_cap_option(),
+    follow: bool = typer.Option(False, "--follow",
+                                help="Keep labelling while a `dso generate` run is writing "
+                                     "this dataset (start that first): samples are labelled "
+                                     "as they are committed, and the run ends when generation "
+                                     "has ended and every sample has a label."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Run the stability oracle on every generated mesh and store the labels (resumable).
@@ -139,7 +144,8 @@ def label(
     summary = label_dataset(ds, backend=backend, workers=workers, address=address,
                             preset=preset.value, threshold=threshold, retry_failed=retry_failed,
                             relabel=relabel, chunk_size=chunk_size, max_faces=max_faces,
-                            refuse_over_cap=refuse_over_cap, progress=not quiet)
+                            refuse_over_cap=refuse_over_cap, progress=not quiet,
+                            follow=follow)
     typer.echo(str(summary))
     if summary.counts.get("errors"):  # the CLI contract: 1 when some item failed
         typer.echo(f"{summary.counts['errors']} meshes could not be checked; their errors are "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,17 +43,37 @@ def write_shard(path: Path, tensors: dict[str, Any]) -> None:
 
 
 @contextmanager
-def exclusive_lock(path: Path, busy: Exception) -> Iterator[None]:
+def exclusive_lock(path: Path, busy: Exception, wait_s: float = 0.25) -> Iterator[None]:
     """Hold an advisory lock on `path` (created if absent); raise `busy` if another process
-    holds it. The OS releases the lock when the process dies, even by SIGKILL."""
+    still holds it after `wait_s` (a `lock_held` probe holds it for an instant only). The OS
+    releases the lock when the process dies, even by SIGKILL."""
     fh = open(path, "a+")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as err:
-        fh.close()
-        raise busy from err
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError as err:
+            if time.monotonic() >= deadline:
+                fh.close()
+                raise busy from err
+            time.sleep(0.02)
     try:
         yield
     finally:
         fcntl.flock(fh, fcntl.LOCK_UN)
         fh.close()
+
+
+def lock_held(path: Path) -> bool:
+    """Whether another process holds the `exclusive_lock` on `path` (probed with a shared lock
+    taken and dropped at once)."""
+    if not path.exists():
+        return False
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False

@@ -11,6 +11,7 @@ never removes the prompt's other samples.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -99,13 +100,13 @@ def _check_config(store: SampleStore, preset: str, threshold: float, version: st
 class _LabelWriter:
     """Buffers label rows and commits them `size` at a time (one transaction each)."""
 
-    def __init__(self, store: SampleStore, todo: Sequence[dict], config: tuple[str, float, str],
-                 size: int, counts: dict, bar) -> None:
-        self.store, self.todo, self.config, self.size = store, todo, config, size
+    def __init__(self, store: SampleStore, config: tuple[str, float, str], size: int,
+                 counts: dict, bar) -> None:
+        self.store, self.config, self.size = store, config, size
         self.counts, self.bar, self.rows = counts, bar, []
 
-    def add(self, index: int, result) -> None:
-        self.rows.append(_label_row(self.todo[index], _as_dict(result), *self.config))
+    def add(self, item: dict, result) -> None:
+        self.rows.append(_label_row(item, _as_dict(result), *self.config))
         if len(self.rows) >= self.size:
             self.flush()
 
@@ -123,19 +124,25 @@ class _LabelWriter:
         self.rows = []
 
 
+FOLLOW_POLL_S = 1.0  # --follow: seconds between looks for newly generated samples
+
+
 def label_dataset(store_path: str | Path, *, backend: str = "local", workers: int | None = None,
                   address: str | None = None, preset: str = "accurate", threshold: float = 20.0,
                   retry_failed: bool = False, relabel: bool = False,
                   chunk_size: int | None = None, max_faces: int = 1_000_000,
-                  refuse_over_cap: bool = False, progress: bool = True) -> Summary:
+                  refuse_over_cap: bool = False, progress: bool = True,
+                  follow: bool = False) -> Summary:
     """Label every unlabelled mesh of the dataset with the oracle; resumable, see module doc.
 
     Results are committed `chunk_size` at a time (default 64 locally, 256 on Ray). The local
-    backend runs `dso.physics.check_many` on each chunk over `workers` processes; the Ray
-    backend runs one `dso.scale.ray_check_many` over everything (`address`: a running cluster,
+    backend runs `dso.physics.check_many` on each chunk over `workers` processes, kept for the
+    whole run; the Ray backend runs `dso.scale.ray_check_many` (`address`: a running cluster,
     else a local one of `workers` CPUs) and commits results as they land. Meshes over
     `max_faces` faces are decimated to it (0: no cap), or get an error label with
-    `refuse_over_cap`.
+    `refuse_over_cap`. With `follow`, labelling goes on while a `dso generate` run is writing
+    the dataset (samples are labelled as their chunks are committed) and ends once that run
+    has finished and every sample has a label.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -147,49 +154,86 @@ def label_dataset(store_path: str | Path, *, backend: str = "local", workers: in
     start = time.perf_counter()
     version = _oracle_version()
     store = SampleStore.open(store_path)
-    with store, store.writer_lock("label"):
+    with store, store.writer_lock("label"), contextlib.ExitStack() as stack:
         _check_config(store, preset, threshold, version, relabel)
-        todo = store.to_label(retry_failed)
-        counts = {"to_label": len(todo), "stable": 0, "unstable": 0, "errors": 0,
+        counts = {"to_label": 0, "stable": 0, "unstable": 0, "errors": 0,
                   "skipped_failed": _count_skipped(store, retry_failed)}
         size = chunk_size or (256 if backend == "ray" else 64)
-        bar = _bar(len(todo), progress)
-        writer = _LabelWriter(store, todo, (preset, threshold, version), size, counts, bar)
-        if backend == "ray" and todo:
-            _label_ray(store, todo, writer, address, workers, config, 16 * size)
-        elif todo:
-            _label_local(store, todo, writer, workers, config, size)
-        writer.flush()
-        bar.close()
+        bar = stack.enter_context(_bar(progress))
+        writer = _LabelWriter(store, (preset, threshold, version), size, counts, bar)
+        check = _Checker(backend, store, writer, stack, address, workers, config, size)
+        retry = retry_failed  # the first pass only: errors recorded now are not retried
+        while True:
+            generating = follow and store.writing("generate")  # before looking for samples
+            todo = store.to_label(retry)
+            retry = False
+            if todo:
+                counts["to_label"] += len(todo)
+                bar.total = counts["to_label"]
+                bar.refresh()
+                check(todo)
+                writer.flush()
+            elif not generating:
+                break  # nothing new, and no generate run can commit more
+            else:
+                time.sleep(FOLLOW_POLL_S)
+            if not follow:
+                break
         export_manifest(store)
     return Summary("label", counts, time.perf_counter() - start)
 
 
-def _label_local(store: SampleStore, todo: Sequence[dict], writer: _LabelWriter,
-                 workers: int | None, config, size: int) -> None:
-    """Chunk by chunk through one pool of worker processes, kept for the whole run."""
-    from dso.physics.batch import CheckPool, check_many
+class _Checker:
+    """Labels a list of samples into the writer; its worker pool (local) or Ray session is
+    started on first use and kept until the run ends (`stack` closes it)."""
 
-    with CheckPool(workers) as pool:
+    def __init__(self, backend: str, store: SampleStore, writer: _LabelWriter,
+                 stack: contextlib.ExitStack, address: str | None, workers: int | None,
+                 config, size: int) -> None:
+        self.backend, self.store, self.writer, self.stack = backend, store, writer, stack
+        self.address, self.workers, self.config, self.size = address, workers, config, size
+        self.pool = None
+        self.started = False
+
+    def __call__(self, todo: Sequence[dict]) -> None:
+        if not self.started:
+            self.started = True
+            if self.backend == "ray":
+                from dso.scale.ray_session import ray_session
+
+                self.stack.enter_context(ray_session(self.address, self.workers))
+            else:
+                from dso.physics.batch import CheckPool
+
+                self.pool = self.stack.enter_context(CheckPool(self.workers))
+        if self.backend == "ray":
+            self._ray(todo)
+        else:
+            self._local(todo)
+
+    def _local(self, todo: Sequence[dict]) -> None:
+        """Chunk by chunk through the kept pool of worker processes."""
+        from dso.physics.batch import check_many
+
         def check(chunk: list) -> list:
-            return check_many(chunk, pool=pool, progress=False, config=config)
+            return check_many(chunk, pool=self.pool, progress=False, config=self.config)
 
-        for lo in range(0, len(todo), size):
-            for i, result in enumerate(_check_chunk(check, _items(store, todo[lo:lo + size]))):
-                writer.add(lo + i, result)
+        for lo in range(0, len(todo), self.size):
+            part = todo[lo:lo + self.size]
+            for item, result in zip(part, _check_chunk(check, _items(self.store, part)),
+                                    strict=True):
+                self.writer.add(item, result)
 
+    def _ray(self, todo: Sequence[dict]) -> None:
+        """The items are loaded 16 chunks at a time (grids stay off the driver)."""
+        from dso.scale import ray_check_many
 
-def _label_ray(store: SampleStore, todo: Sequence[dict], writer: _LabelWriter,
-               address: str | None, workers: int | None, config, block: int) -> None:
-    """One Ray session; the items are loaded `block` at a time (grids stay off the driver)."""
-    from dso.scale import ray_check_many
-    from dso.scale.ray_session import ray_session
-
-    with ray_session(address, workers):
+        block = 16 * self.size
         for lo in range(0, len(todo), block):
-            ray_check_many(_items(store, todo[lo:lo + block]), address=address,
-                           workers=workers, config=config, progress=False,
-                           on_result=lambda i, result, lo=lo: writer.add(lo + i, result))
+            part = todo[lo:lo + block]
+            ray_check_many(_items(self.store, part), address=self.address,
+                           workers=self.workers, config=self.config, progress=False,
+                           on_result=lambda i, result, part=part: self.writer.add(part[i], result))
 
 
 def _count_skipped(store: SampleStore, retry_failed: bool) -> int:
@@ -198,7 +242,7 @@ def _count_skipped(store: SampleStore, retry_failed: bool) -> int:
     return store.conn.execute("SELECT COUNT(*) FROM labels WHERE status = 'error'").fetchone()[0]
 
 
-def _bar(total: int, progress: bool):
+def _bar(progress: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, disable=not progress, desc="label", unit="mesh")
+    return tqdm(total=0, disable=not progress, desc="label", unit="mesh")

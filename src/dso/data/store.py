@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from dso.data import schema
-from dso.data.files import OCCUPANCY, exclusive_lock
+from dso.data.files import OCCUPANCY, exclusive_lock, lock_held
 from dso.data.schema import LABEL_COLUMNS, PROMPT_COLUMNS, SAMPLE_COLUMNS, SCHEMA_VERSION
 
 INDEX_NAME = "index.sqlite"
@@ -132,6 +132,10 @@ class SampleStore:
         """
         return exclusive_lock(self.root / f".lock-{action}",
                               DatasetError(f"another `{action}` run is writing {self.root}"))
+
+    def writing(self, action: str) -> bool:
+        """Whether another process is in a `writer_lock(action)` run on this dataset now."""
+        return lock_held(self.root / f".lock-{action}")
 
     # ---- meta ----------------------------------------------------------------------------
     def meta(self) -> dict:
