@@ -94,7 +94,9 @@ def test_writer_lock_is_exclusive_per_action(tmp_path):
             with b.writer_lock("label"):
                 pass
         with b.writer_lock("generate"):  # labelling may follow a running generation
-            pass
+            assert a.writing("generate") and b.writing("label")
+        assert not a.writing("generate")
+    assert not b.writing("label")
     with b.writer_lock("label"):
         pass
     a.close()
