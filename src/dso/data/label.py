@@ -6,7 +6,9 @@ latent (datasets written by this version of `dso generate`) is checked from the 
 in memory (`dso.physics.grid`); older datasets are checked from their mesh files. Every
 sample's outcome is recorded: a mesh the oracle cannot handle gets a label row with status
 "error" and its message; it is skipped by later runs unless `retry_failed` is set, and it
-never removes the prompt's other samples.
+never removes the prompt's other samples. A run may go on beside a `dso generate` run on the
+same dataset (each has its own writer lock); with `follow` it keeps picking up the samples that
+run commits until the run's lock is released.
 """
 
 from __future__ import annotations
