@@ -163,7 +163,7 @@ def label_dataset(store_path: str | Path, *, backend: str = "local", workers: in
         size = chunk_size or (256 if backend == "ray" else 64)
         bar = stack.enter_context(_bar(progress))
         writer = _LabelWriter(store, (preset, threshold, version), size, counts, bar)
-        check = _Checker(backend, store, writer, stack, address, workers, config, size)
+        check = _checker(backend, store, writer, stack, address, workers, config, size)
         retry = retry_failed  # the first pass only: errors recorded now are not retried
         while True:
             generating = follow and store.writing("generate")  # before looking for samples
@@ -185,57 +185,51 @@ def label_dataset(store_path: str | Path, *, backend: str = "local", workers: in
     return Summary("label", counts, time.perf_counter() - start)
 
 
-class _Checker:
-    """Labels a list of samples into the writer; its worker pool (local) or Ray session is
-    started on first use and kept until the run ends (`stack` closes it)."""
+def _checker(backend: str, store: SampleStore, writer: _LabelWriter,
+             stack: contextlib.ExitStack, address: str | None, workers: int | None, config,
+             size: int) -> Callable[[Sequence[dict]], None]:
+    """A function that labels a list of samples into `writer`, all calls sharing one worker
+    pool (local; its processes start on first use) or one Ray session (opened by the first
+    call) until `stack` closes."""
+    if backend != "ray":
+        from dso.physics.batch import CheckPool
 
-    def __init__(self, backend: str, store: SampleStore, writer: _LabelWriter,
-                 stack: contextlib.ExitStack, address: str | None, workers: int | None,
+        pool = stack.enter_context(CheckPool(workers))
+        return lambda todo: _label_local(store, todo, writer, pool, config, size)
+
+    from dso.scale.ray_session import ray_session
+
+    def check(todo: Sequence[dict]) -> None:
+        stack.enter_context(ray_session(address, workers))  # opens once, then a no-op
+        _label_ray(store, todo, writer, address, workers, config, 16 * size)
+
+    return check
+
+
+def _label_local(store: SampleStore, todo: Sequence[dict], writer: _LabelWriter, pool,
                  config, size: int) -> None:
-        self.backend, self.store, self.writer, self.stack = backend, store, writer, stack
-        self.address, self.workers, self.config, self.size = address, workers, config, size
-        self.pool = None
-        self.started = False
+    """Chunk by chunk through the kept pool of worker processes."""
+    from dso.physics.batch import check_many
 
-    def __call__(self, todo: Sequence[dict]) -> None:
-        if not self.started:
-            self.started = True
-            if self.backend == "ray":
-                from dso.scale.ray_session import ray_session
+    def check(chunk: list) -> list:
+        return check_many(chunk, pool=pool, progress=False, config=config)
 
-                self.stack.enter_context(ray_session(self.address, self.workers))
-            else:
-                from dso.physics.batch import CheckPool
+    for lo in range(0, len(todo), size):
+        part = todo[lo:lo + size]
+        for item, result in zip(part, _check_chunk(check, _items(store, part)), strict=True):
+            writer.add(item, result)
 
-                self.pool = self.stack.enter_context(CheckPool(self.workers))
-        if self.backend == "ray":
-            self._ray(todo)
-        else:
-            self._local(todo)
 
-    def _local(self, todo: Sequence[dict]) -> None:
-        """Chunk by chunk through the kept pool of worker processes."""
-        from dso.physics.batch import check_many
+def _label_ray(store: SampleStore, todo: Sequence[dict], writer: _LabelWriter,
+               address: str | None, workers: int | None, config, block: int) -> None:
+    """The items are loaded `block` at a time (grids stay off the driver)."""
+    from dso.scale import ray_check_many
 
-        def check(chunk: list) -> list:
-            return check_many(chunk, pool=self.pool, progress=False, config=self.config)
-
-        for lo in range(0, len(todo), self.size):
-            part = todo[lo:lo + self.size]
-            for item, result in zip(part, _check_chunk(check, _items(self.store, part)),
-                                    strict=True):
-                self.writer.add(item, result)
-
-    def _ray(self, todo: Sequence[dict]) -> None:
-        """The items are loaded 16 chunks at a time (grids stay off the driver)."""
-        from dso.scale import ray_check_many
-
-        block = 16 * self.size
-        for lo in range(0, len(todo), block):
-            part = todo[lo:lo + block]
-            ray_check_many(_items(self.store, part), address=self.address,
-                           workers=self.workers, config=self.config, progress=False,
-                           on_result=lambda i, result, part=part: self.writer.add(part[i], result))
+    for lo in range(0, len(todo), block):
+        part = todo[lo:lo + block]
+        ray_check_many(_items(store, part), address=address, workers=workers, config=config,
+                       progress=False,
+                       on_result=lambda i, result, part=part: writer.add(part[i], result))
 
 
 def _count_skipped(store: SampleStore, retry_failed: bool) -> int:
