@@ -154,19 +154,20 @@ def section_trellis(n: int) -> None:
           f"median {int(statistics.median(hull_vertices[n - n_cad:]))}")
     print(f"   per object (median): accurate {_median_ms(t_acc)}, accurate without static "
           f"stop {_median_ms(t_step)}, dso {_median_ms(t_dso)}")
+    speedup = {}
     for name, times in (("accurate", t_acc), ("accurate without static stop", t_step),
                         ("accurate with the reduced hull (opt-in)", t_red)):
-        ratios = [d / a for a, d in zip(times, t_dso, strict=True)]
-        print(f"   speed-up of {name} vs dso: median {statistics.median(ratios):.1f}x, "
+        speedup[name] = [d / a for a, d in zip(times, t_dso, strict=True)]
+        print(f"   speed-up of {name} vs dso: median {statistics.median(speedup[name]):.1f}x, "
               f"total {sum(t_dso) / sum(times):.1f}x  (goal >= 4x)")
     cpu = [d / a for a, d in zip(prof["accurate"]["cpu"], prof["dso"]["cpu"], strict=True)]
     mc = statistics.median(cpu[: n - n_cad])
-    for name, times in (("accurate", t_acc), ("reduced hull", t_red)):
-        ratios = [d / a for a, d in zip(times, t_dso, strict=True)]
-        print(f"   {name} vs dso by kind (median): marching cubes "
-              f"{statistics.median(ratios[: n - n_cad]):.1f}x, CAD-like "
-              f"{statistics.median(ratios[n - n_cad:]):.1f}x")
-    acc = prof["accurate"]  # the bound if dso's own work (load, pieces, mass) were free
+    for short, name in (("accurate", "accurate"),
+                        ("reduced hull", "accurate with the reduced hull (opt-in)")):
+        print(f"   {short} vs dso by kind (median): marching cubes "
+              f"{statistics.median(speedup[name][: n - n_cad]):.1f}x, CAD-like "
+              f"{statistics.median(speedup[name][n - n_cad:]):.1f}x")
+    acc = prof["accurate"]  # the bound if accurate's own stages (load, pieces, mass) were free
     mujoco = [c + s for c, s in zip(acc["compile"], acc["simulate"], strict=True)]
     bound = [d / m if m > 0 else float("inf")
              for m, d in zip(mujoco[: n - n_cad], t_dso[: n - n_cad], strict=True)]
@@ -317,7 +318,6 @@ def section_pieces(n: int, repeat: int) -> None:
 def section_compile(repeat: int) -> None:
     """MuJoCo's compile against the number of hull vertices (points on a sphere: all of them
     are hull vertices), beside scipy's qhull on the same points: the floor of the exact hull."""
-
     from dso.physics.mass import MassProperties
     from dso.physics.model import build_hull_model
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 from dso.data.files import lock_held  # noqa: E402
+from dso.data.store import SampleStore  # noqa: E402
 
 
 def _generate_cmd(world: Path, objects: int, out: Path) -> list[str]:
@@ -70,11 +70,9 @@ def _run(world: Path, objects: int, out: Path, follow: bool) -> tuple[float, flo
 
 
 def _labels(dataset: Path) -> dict:
-    conn = sqlite3.connect(dataset / "index.sqlite")
-    try:
-        return dict(conn.execute("SELECT sample_id, stable FROM labels").fetchall())
-    finally:
-        conn.close()
+    with SampleStore.open(dataset) as store:
+        return {r["sample_id"]: r["stable"] for r in store.records()
+                if r["label_status"] is not None}
 
 
 def main() -> None:
