@@ -28,6 +28,16 @@ def test_python_dash_m_runs():
     assert "Usage" in proc.stdout
 
 
+def test_cli_import_leaves_heavy_libraries_out():
+    """`dso --help` and `dso check` start without torch, trimesh, MuJoCo or Ray: the commands
+    import what they use."""
+    heavy = ("torch", "trimesh", "mujoco", "ray", "scipy")
+    code = ("import sys, dso.cli; print(' '.join(m for m in %r if m in sys.modules))" % (heavy,))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == []
+
+
 def test_require_names_the_extra():
     with pytest.raises(MissingDependency, match=r"dso\[ray\]"):
         require("surely_not_a_module_xyz", "ray", "labelling on a cluster")

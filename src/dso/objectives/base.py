@@ -26,11 +26,12 @@ import importlib
 import pkgutil
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from dso.errors import UnknownNameError
+
+if TYPE_CHECKING:  # torch is imported where a loss runs, so that `dso --help` stays fast
+    import torch
 
 STABLE, HALVES, PAIRS = "stable", "halves", "pairs"
 _REGISTRY: dict[str, type[Objective]] = {}
@@ -45,6 +46,8 @@ def split_pairs(rows: T) -> tuple[T, T]:
 
 def pair_up(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
     """The rows of a paired batch from its two halves (the inverse of `split_pairs`)."""
+    import torch
+
     return torch.cat([first, second])
 
 
@@ -63,6 +66,8 @@ class Batch:
     @classmethod
     def of_pairs(cls, x_w: torch.Tensor, x_l: torch.Tensor, cond: torch.Tensor) -> Batch:
         """A paired batch from stable latents, unstable latents and the pairs' conditions."""
+        import torch
+
         n = x_w.shape[0]
         return cls(pair_up(x_w, x_l), pair_up(cond, cond),
                    torch.arange(2 * n) < n, paired=True)

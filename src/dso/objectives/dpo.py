@@ -13,11 +13,12 @@ reference does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from dso.objectives.base import PAIRS, Batch, Objective, split_pairs
+
+if TYPE_CHECKING:
+    import torch
 
 
 def dpo_loss(
@@ -40,6 +41,9 @@ def dpo_loss(
         )
     if not beta > 0:
         raise ValueError(f"beta must be positive, got {beta}")
+    import torch
+    import torch.nn.functional as F
+
     ref_w, ref_l = ref_err_w.detach(), ref_err_l.detach()
     inside = -0.5 * beta * ((err_w - ref_w) - (err_l - ref_l))
     loss = -F.logsigmoid(inside).mean()

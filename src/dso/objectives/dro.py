@@ -23,10 +23,12 @@ base model makes of it, and no further.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from dso.objectives.base import HALVES, PAIRS, Batch, Objective
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _group_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -59,6 +61,8 @@ def dro_loss(
         raise ValueError(f"ascent_weight must be >= 0, got {ascent_weight}")
     if ascent_margin is not None and (ref is None or ref.shape != err.shape):
         raise ValueError("ascent_margin needs the reference errors ref [B]")
+    import torch
+
     stable = stable.to(device=err.device, dtype=torch.bool)
     unstable = ~stable
     ceiling = torch.full_like(err, float("inf"))

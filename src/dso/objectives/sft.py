@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from dso.objectives.base import STABLE, Batch, Objective
+
+if TYPE_CHECKING:
+    import torch
 
 
 def sft_loss(err: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
