@@ -32,7 +32,7 @@ def test_cli_import_leaves_heavy_libraries_out():
     """`dso --help` and `dso check` start without torch, trimesh, MuJoCo or Ray: the commands
     import what they use."""
     heavy = ("torch", "trimesh", "mujoco", "ray", "scipy")
-    code = ("import sys, dso.cli; print(' '.join(m for m in %r if m in sys.modules))" % (heavy,))
+    code = f"import sys, dso.cli; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == []

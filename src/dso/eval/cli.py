@@ -41,7 +41,8 @@ def eval_command(
     protocol: str = typer.Option("paper", "--protocol", help="ICP before CD / F: paper = the "
                                  "release's (pairs within 0.02 of the unit cube, all points, <= "
                                  "50 iterations); dso-v1 = dso's first (uncapped, fitted on "
-                                 "1000 points), to compare with old reports"),
+                                 "min(1000, a quarter) of the points), to compare with old "
+                                 "reports"),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="resamples of the prompt images "
                                   "for 95% intervals of % Stable, % One piece, Rot., CD and F "
                                   "(0: no intervals)"),

@@ -7,7 +7,7 @@ Conventions (fixed here, used by every report):
 - The prediction is aligned to the ground truth with rigid point-to-point ICP (no scale, no
   reflection), starting from the identity (both already share the unit cube), with the
   settings of a protocol (`dso.eval.icp`): "paper" (default, the release's: pairs within 0.02,
-  all points, <= 50 iterations) or "dso-v1" (uncapped, fitted on 1000 points).
+  all points, <= 50 iterations) or "dso-v1" (uncapped, fitted on min(1000, n // 4) points).
 - Chamfer distance = (mean NN distance pred->gt + mean NN distance gt->pred) / 2, unsquared.
 - F-score@threshold is in **percent** (0-100), as the paper reports it (F 73.12).
 - Surface points are sampled independently for prediction and ground truth, so a mesh compared
