@@ -131,23 +131,30 @@ class _UnionFind:
         self.parent[self.find(i)] = self.find(j)
 
 
-def _split(vertices: np.ndarray, faces: np.ndarray, face_label: np.ndarray,
-           vertex_label: np.ndarray, n: int) -> list[tuple]:
-    """(vertices, faces with local indices, lowest corner, highest corner, longest edge) of
-    every shell, in one sorting pass (labels of 16 bits sort by radix, in linear time)."""
+def _shell_boxes(vertices: np.ndarray, vertex_label: np.ndarray, n: int) -> tuple:
+    """(vertex order by shell, the shells' bounds in it, the ordered vertices, lowest corners,
+    highest corners) in one sorting pass (labels of 16 bits sort by radix, in linear time)."""
     small = np.int16 if n < 2**15 else np.int64
     v_order = np.argsort(vertex_label.astype(small), kind="stable")
     v_bounds = np.searchsorted(vertex_label[v_order], np.arange(-1, n + 1))[1:]
-    local = np.empty(len(vertices), dtype=np.int64)
-    local[v_order] = np.arange(len(v_order)) - np.repeat(
-        np.concatenate([[0], v_bounds[:-1]]), np.diff(np.concatenate([[0], v_bounds])))
-    f_order = np.argsort(face_label.astype(small), kind="stable")
-    f_bounds = np.searchsorted(face_label[f_order], np.arange(n + 1))
-    local_faces = local[faces]
     ordered = np.take(vertices, v_order, axis=0)  # ~5x faster than vertices[v_order]
     starts = v_bounds[:-1]
     lo = np.stack([np.minimum.reduceat(ordered[:, k], starts) for k in range(3)], axis=1)
     hi = np.stack([np.maximum.reduceat(ordered[:, k], starts) for k in range(3)], axis=1)
+    return v_order, v_bounds, ordered, lo, hi
+
+
+def _split(vertices: np.ndarray, faces: np.ndarray, face_label: np.ndarray, n: int,
+           boxes: tuple) -> list[tuple]:
+    """(vertices, faces with local indices, lowest corner, highest corner, longest edge) of
+    every shell, from `_shell_boxes`."""
+    v_order, v_bounds, ordered, lo, hi = boxes
+    local = np.empty(len(vertices), dtype=np.int64)
+    local[v_order] = np.arange(len(v_order)) - np.repeat(
+        np.concatenate([[0], v_bounds[:-1]]), np.diff(np.concatenate([[0], v_bounds])))
+    f_order = np.argsort(face_label.astype(np.int16 if n < 2**15 else np.int64), kind="stable")
+    f_bounds = np.searchsorted(face_label[f_order], np.arange(n + 1))
+    local_faces = local[faces]
     edge = np.sqrt(np.maximum.reduceat(_squared_edges(vertices, faces)[f_order], f_bounds[:-1]))
     return [(ordered[v_bounds[i]:v_bounds[i + 1]],
              local_faces[f_order[f_bounds[i]:f_bounds[i + 1]]], lo[i], hi[i], float(edge[i]))
@@ -180,18 +187,23 @@ def find_pieces(mesh: trimesh.Trimesh, gap: float = DEFAULT_GAP,
     n, face_label, vertex_label = shell_labels(faces, len(vertices))
     if n == 1:
         return Pieces(1, 0, 0.0)
-    parts = _split(vertices, faces, face_label, vertex_label, n)
+    boxes = _shell_boxes(vertices, vertex_label, n)
+    pairs = _box_pairs(boxes[3], boxes[4], gap)
+    # the shells themselves are needed only to test a pair or to check each one's closedness
+    parts = _split(vertices, faces, face_label, n, boxes) if len(pairs) or not closed else None
     lo, hi = bounds(vertices)
     origin = 0.5 * (lo + hi)
     per_face = face_integrals(vertices - origin, faces)
     volumes = np.bincount(face_label, weights=per_face[0], minlength=n)
     shut = np.full(n, True) if closed else np.array([is_closed_oriented(p[1]) for p in parts])
     sign = 1.0 if volumes[shut].sum() >= 0 else -1.0
-    volumes = np.array([sign * vol if s else _hull_volume(p[0])
-                        for p, s, vol in zip(parts, shut, volumes, strict=True)])
-    shells = [_Shell(*p, flip=bool(s and vol < 0))
-              for p, s, vol in zip(parts, shut, volumes, strict=True)]
-    groups = _join(shells, gap)
+    volumes = np.array([sign * vol if s else _hull_volume(parts[i][0])
+                        for i, (s, vol) in enumerate(zip(shut, volumes, strict=True))])
+    groups = _UnionFind(n)
+    if len(pairs):
+        shells = [_Shell(*p, flip=bool(s and vol < 0))
+                  for p, s, vol in zip(parts, shut, volumes, strict=True)]
+        _join(groups, shells, pairs, gap)
     roots = np.array([groups.find(i) for i in range(n)])
     piece_volume = {int(r): float(volumes[roots == r].sum()) for r in np.unique(roots)}
     total = sum(max(v, 0.0) for v in piece_volume.values())
@@ -230,16 +242,19 @@ def _touch(a: _Shell, b: _Shell, gap: float) -> bool:
     return sa is not None and sb is not None and sa.min_gap(sb, 2.0 * gap) < gap
 
 
-def _join(shells: list[_Shell], gap: float) -> _UnionFind:
-    """Union the shells whose solids overlap or come within `gap` of each other."""
-    groups = _UnionFind(len(shells))
-    lo = np.array([s.lo for s in shells]) - 0.5 * gap
-    hi = np.array([s.hi for s in shells]) + 0.5 * gap
+def _box_pairs(lo: np.ndarray, hi: np.ndarray, gap: float) -> np.ndarray:
+    """(K, 2) pairs i < j of shells whose bounding boxes come within `gap` of each other (only
+    they can touch), in row-major order."""
+    lo, hi = lo - 0.5 * gap, hi + 0.5 * gap
     near = np.all((lo[:, None, :] <= hi[None, :, :]) & (lo[None, :, :] <= hi[:, None, :]), axis=2)
-    for i, j in zip(*np.nonzero(np.triu(near, k=1)), strict=True):
-        if groups.find(int(i)) != groups.find(int(j)) and _touch(shells[i], shells[j], gap):
-            groups.union(int(i), int(j))
-    return groups
+    return np.argwhere(np.triu(near, k=1))
+
+
+def _join(groups: _UnionFind, shells: list[_Shell], pairs: np.ndarray, gap: float) -> None:
+    """Union the shells of `pairs` whose solids overlap or come within `gap` of each other."""
+    for i, j in pairs.tolist():
+        if groups.find(i) != groups.find(j) and _touch(shells[i], shells[j], gap):
+            groups.union(i, j)
 
 
 def kept_mesh(mesh: trimesh.Trimesh, pieces: Pieces) -> trimesh.Trimesh:
