@@ -223,3 +223,25 @@ def test_shells_and_their_extents_match_trimesh():
         assert np.array_equal(lo, shell.bounds[0]) and np.array_equal(hi, shell.bounds[1])
         np.testing.assert_allclose(lo, part.bounds[0])
         assert edge == pytest.approx(part.edges_unique_length.max(), rel=1e-12)
+
+
+@pytest.mark.parametrize(("parts", "near"), [([BLOCK, floater(0.001)], False),
+                                             ([BLOCK, floater(0.10)], False),
+                                             (table(0.02), False), (table(0.003), True)],
+                         ids=["far debris", "far floater", "top 2% above", "top 0.3% above"])
+def test_pieces_found_from_the_boxes_alone_equal_the_full_split(parts, near):
+    # closed=True: shells whose boxes are farther apart than the gap are never split (nor
+    # tested); closed=None checks each shell's closedness, so every shell is split
+    from dso.physics.loading import prepare
+    from dso.physics.pieces import _box_pairs, _shell_boxes, shell_labels
+
+    mesh, _ = prepare(mesh_of(parts))
+    n, _, vertex_label = shell_labels(np.asarray(mesh.faces), len(mesh.vertices))
+    boxes = _shell_boxes(np.asarray(mesh.vertices), vertex_label, n)
+    assert (len(_box_pairs(boxes[3], boxes[4], 0.01)) > 0) == near
+    fast, full = find_pieces(mesh, closed=True), find_pieces(mesh, closed=None)
+    assert (fast.count, fast.debris, fast.debris_fraction) == (
+        full.count, full.debris, full.debris_fraction)
+    assert (fast.keep is None) == (full.keep is None)
+    assert fast.keep is None or np.array_equal(fast.keep, full.keep)
+    assert np.array_equal(fast.integrals, full.integrals)
