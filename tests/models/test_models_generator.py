@@ -96,7 +96,7 @@ def test_registry_and_errors(tmp_path: Path) -> None:
         get_generator("nope")
     with pytest.raises(ModelLoadError, match="no dso-tiny weights"):
         get_generator("dso-tiny", weights=tmp_path)
-    with pytest.raises(ModelLoadError, match="needs weights=DIR"):
+    with pytest.raises(ModelLoadError, match="needs its weights: --weights DIR"):
         get_generator("trellis")
 
 

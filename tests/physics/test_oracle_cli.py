@@ -138,6 +138,8 @@ def test_max_faces_decimates_and_refuse_over_cap_reports_an_error():
     assert decimated.exit_code == 0, decimated.output
     row = json.loads(decimated.stdout)
     assert row["status"] == "ok" and row["decimated"] is True and row["faces"] <= 300
+    table = _run(mug, "--workers", "1", "--max-faces", "300")
+    assert "1 decimated to the face cap (--max-faces)" in table.output
     refused = _run(mug, "--json", "--workers", "1", "--max-faces", "300", "--refuse-over-cap")
     assert refused.exit_code == 1
     row = json.loads(refused.stdout)

@@ -245,3 +245,16 @@ def test_pieces_found_from_the_boxes_alone_equal_the_full_split(parts, near):
     assert (fast.keep is None) == (full.keep is None)
     assert fast.keep is None or np.array_equal(fast.keep, full.keep)
     assert np.array_equal(fast.integrals, full.integrals)
+
+
+def test_a_multi_piece_verdict_reads_pieces_in_the_table_and_the_picture():
+    from dso.physics.oracle import evaluate, resolve_config
+    from dso.physics.render import _caption
+    from dso.physics.summary import result_rows
+
+    evaluation = evaluate(mesh_of(table(0.02)), resolve_config(), path="table.obj")
+    assert evaluation.result.verdict == "PIECES"
+    assert "PIECES" in result_rows([evaluation.result])[2]
+    assert _caption(evaluation) == "table.obj: PIECES, tilt 0.0 deg, 5 pieces"
+    whole = evaluate(mesh_of(table(0.0)), resolve_config(), path="t.obj")
+    assert whole.result.verdict == "stable" and "stable" in _caption(whole)

@@ -72,6 +72,25 @@ def test_bad_flags_fail_with_one_line(setup, tmp_path):
     assert res.exit_code == 2 and "no dataset" in res.output
 
 
+def test_a_run_never_goes_where_it_cannot(setup, tmp_path):
+    # into a folder that holds something else (here the dataset), onto a device this machine
+    # lacks, or a --resume of nothing: exit 2, one line, and nothing written
+    ds, weights = setup
+    runner = CliRunner()
+    before = sorted(p.name for p in ds.iterdir())
+    res = runner.invoke(app, _args(ds, weights, ds, "--objective", "sft", "--steps", "1"))
+    assert res.exit_code == 2 and "holds no dso train run" in res.output
+    assert sorted(p.name for p in ds.iterdir()) == before
+    res = runner.invoke(app, _args(ds, weights, tmp_path / "r", "--resume"))
+    assert res.exit_code == 2 and "no run to resume" in res.output
+    devices = ["bogus"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for device in devices:
+        res = runner.invoke(app, _args(ds, weights, tmp_path / device, "--objective", "sft",
+                                       "--device", device))
+        assert res.exit_code == 2 and res.output.startswith("error: "), res.output
+        assert "Traceback" not in res.output and not (tmp_path / device).exists()
+
+
 def test_trained_adapter_reloads_merged_and_unmerged(setup, tmp_path):
     ds, weights = setup
     cfg = TrainConfig(dataset=str(ds), out=str(tmp_path / "sft"), objective="sft", steps=4,

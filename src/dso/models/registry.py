@@ -61,6 +61,9 @@ def get_generator(
     """
     if name not in _REGISTRY:
         raise UnknownNameError("generator", name, sorted(_REGISTRY))
+    from dso.models.device import resolve_device
+
+    resolve_device(device)  # before any weights are read
     generator = _resolve(name)(weights=weights, device=device)
     if guidance is not None:
         generator.sampler = generator.sampler.override(guidance=float(guidance))

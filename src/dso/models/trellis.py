@@ -78,7 +78,8 @@ class TrellisGenerator(StageOneGenerator):
     ) -> TrellisGenerator:
         """Load released stage-1 files from `weights`; DINOv2 from `dinov2` or DIR/dinov2."""
         if weights is None:
-            raise ModelLoadError("the trellis generator needs weights=DIR (your released files)")
+            raise ModelLoadError("the trellis generator needs its weights: --weights DIR "
+                                 "(weights=DIR in Python), the folder of your released files")
         directory = Path(weights)
         flow, decoder, encoder = load_stage1_files(directory, FLOW_NAME)
         cond = Dinov2Condition(Path(dinov2) if dinov2 is not None else directory / "dinov2")

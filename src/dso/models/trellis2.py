@@ -50,7 +50,8 @@ class Trellis2Generator(StageOneGenerator):
     ) -> Trellis2Generator:
         """Load released stage-1 files from `weights`; DINOv3 from `dinov3` or DIR/dinov3."""
         if weights is None:
-            raise ModelLoadError("the trellis2 generator needs weights=DIR (your released files)")
+            raise ModelLoadError("the trellis2 generator needs its weights: --weights DIR "
+                                 "(weights=DIR in Python), the folder of your released files")
         directory = Path(weights)
         flow, decoder, encoder = load_stage1_files(directory, FLOW_NAME, DECODER_HINT)
         if flow.pe_mode != "rope" or not flow.share_mod:

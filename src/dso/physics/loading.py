@@ -191,7 +191,8 @@ def cap_faces(mesh: trimesh.Trimesh, max_faces: int, policy: str) -> tuple[trime
         return mesh, False
     if policy == "refuse":
         raise MeshInputError("too_many_faces", f"{n} faces exceed the cap of {max_faces} "
-                             "(raise max_faces or use on_too_many_faces='decimate')")
+                             "(raise --max-faces / max_faces, or drop --refuse-over-cap / "
+                             "use on_too_many_faces='decimate')")
     import fast_simplification
 
     v, f = fast_simplification.simplify(

@@ -122,8 +122,8 @@ def _label(image: np.ndarray, text: str) -> np.ndarray:
 def _caption(evaluation: Evaluation) -> str:
     r = evaluation.result
     name = Path(r.path).name if r.path else "mesh"
-    verdict = "stable" if r.stable else "FALLS"
-    return f"{name}: {verdict}, tilt {r.tilt_deg:.1f} deg"
+    pieces = f", {r.pieces} pieces" if r.verdict == "PIECES" else ""
+    return f"{name}: {r.verdict}, tilt {r.tilt_deg:.1f} deg{pieces}"
 
 
 def render_checks(paths: list[str], out: Path, *, up: str = "z", preset: str = "accurate",

@@ -45,6 +45,15 @@ class CheckResult:
     reason: str | None = None  # why not stable: "tilt" (it falls) | "pieces" (not one piece)
     oracle_version: str = ORACLE_VERSION
 
+    @property
+    def verdict(self) -> str:
+        """One word for people: stable, FALLS, PIECES (not one piece) or ERROR."""
+        if self.status != "ok":
+            return "ERROR"
+        if self.stable:
+            return "stable"
+        return "PIECES" if self.reason == "pieces" else "FALLS"
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-safe dict (NaN and inf become None)."""
         return {key: _json_safe(value) for key, value in asdict(self).items()}

@@ -29,9 +29,7 @@ def result_rows(results: Sequence[CheckResult]) -> list[str]:
             f"{'pieces':>6} {'mass':<8} {'ms':>7}")
     rows = [head, "-" * len(head)]
     for name, r in zip(names, results, strict=True):
-        verdict = "ERROR" if r.status != "ok" else (
-            "stable" if r.stable else "PIECES" if r.reason == "pieces" else "FALLS")
-        rows.append(f"{name[-width:]:<{width}}  {verdict:<8} {_num(r.tilt_deg):>6} "
+        rows.append(f"{name[-width:]:<{width}}  {r.verdict:<8} {_num(r.tilt_deg):>6} "
                     f"{_num(r.dso_angle_deg):>6} {_num(r.com_margin, '{:.3f}'):>7} "
                     f"{_pieces(r):>6} {r.mass_source or '-':<8} "
                     f"{_num(r.seconds * 1e3, '{:.0f}'):>7}")
@@ -55,6 +53,11 @@ def summary_lines(results: Sequence[CheckResult]) -> list[str]:
             debris = sum(1 for r in analysed if r.debris_pieces)
             lines.append(f"pieces: {multi} multi-piece ({100.0 * multi / len(analysed):.1f}%, "
                          f"unstable for that reason), {debris} with debris dropped")
+        decimated = [r for r in ok if r.decimated]
+        if decimated:
+            lines.append(f"{len(decimated)} decimated to the face cap (--max-faces) before the "
+                         f"check: {', '.join(r.path or '(in-memory mesh)' for r in decimated[:5])}"
+                         + (", ..." if len(decimated) > 5 else ""))
     else:
         lines.append(f"{len(results)} meshes: none could be evaluated")
     for i, r in enumerate(failed):

@@ -26,6 +26,9 @@ def _config(dataset: Path, objective: str | None, out: Path, resume: bool,
         return dataclasses.replace(TrainConfig.load(out), **given, dataset=str(dataset),
                                    out=str(out))
     if objective is None:
+        if resume:
+            raise ValueError(f"no run to resume in {out} (it has no config.json); start one "
+                             "with --objective and without --resume")
         raise ValueError("--objective is required for a new run")
     if "generator" not in given:
         given["generator"] = _dataset_generator(dataset)

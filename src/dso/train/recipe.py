@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from dso.models.device import resolve_device
 from dso.models.rectified_flow import per_sample_error, sample_t
 from dso.objectives import Batch, make_objective, pair_up
 from dso.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -98,7 +99,7 @@ class Recipe:
         self.writes = rank == 0          # the one place that decides who writes
         self.progress = progress and self.writes
         self.run_dir = Path(config.out)
-        self.device = torch.device(config.device)
+        self.device = resolve_device(config.device)  # before anything is written
         self.start_step = 0
 
     # ---------------------------------------------------------------- setup
@@ -139,8 +140,13 @@ class Recipe:
     def _check_run_folder(self, resume: bool) -> None:
         busy = (self.run_dir / LOG_FILE).exists() or latest_checkpoint(self.run_dir)
         if busy and not resume:
-            raise FileExistsError(f"{self.run_dir} already holds a run; resume it or pick "
-                                  "another --out")
+            raise FileExistsError(f"{self.run_dir} already holds a run: continue it with "
+                                  "--resume, or pick another --out")
+        foreign = (self.run_dir.is_dir() and not (self.run_dir / "config.json").exists()
+                   and any(self.run_dir.iterdir()))
+        if foreign:  # a dataset, a world, anything else: never write a run into it
+            raise FileExistsError(f"{self.run_dir} is not empty and holds no dso train run; "
+                                  "pick another --out")
         if resume and (self.run_dir / "config.json").exists():
             check_resume(TrainConfig.load(self.run_dir), self.config)
 
