@@ -217,3 +217,20 @@ def test_export_cli_writes_once_and_reports_bad_input(tiny_run, tmp_path):
         assert "Traceback" not in bad.output
     assert not (tmp_path / "x").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_exported_and_trained_weights_get_the_umask_permissions(tiny_run, tmp_path):
+    # safetensors' save_file and mkdtemp make owner-only files and folders; weights copied to
+    # /models for other users or services must be readable as any file written here is
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "shared"
+        assert _cli(tiny_run.run, "--out", out, "--quiet").exit_code == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    for path in [*out.iterdir(), tiny_run.run / "adapter.safetensors"]:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044, path

@@ -12,6 +12,7 @@ equal the built value.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -37,6 +38,21 @@ FP16_PARTS: dict[str, tuple[str, ...]] = {"SparseStructureFlowModel": ("blocks",
 
 # Buffers that are a fixed function of the constructor arguments: a file may leave them out.
 DERIVED_BUFFERS = ("rope_phases",)
+
+
+def default_mode(directory: bool = False) -> int:
+    """The permissions `open()` or `mkdir()` would give a new file or folder here (umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
+def save_safetensors(state: dict[str, torch.Tensor], path: str | Path,
+                     metadata: dict[str, str] | None = None) -> None:
+    """`safetensors.torch.save_file`, with the file given the umask's permissions: save_file
+    creates it owner-only (0600), which breaks weights copied for other users or services."""
+    save_file(state, str(path), metadata=metadata)
+    os.chmod(path, default_mode())
 
 
 class ModelLoadError(ValueError):
@@ -153,7 +169,7 @@ def save_model(
         if dtype is not None and v.is_floating_point():
             v = v.to(dtype)
         state[k] = v.contiguous()
-    save_file(state, str(directory / f"{name}.safetensors"))
+    save_safetensors(state, directory / f"{name}.safetensors")
 
 
 def args_blocks_dtype(args: dict) -> torch.dtype | None:

@@ -32,9 +32,10 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import nn
 from tqdm.auto import tqdm
+
+from dso.models.loading import default_mode, save_safetensors
 
 FORMATS = ("released", "peft")
 PEFT_FILE = "flow_peft.safetensors"
@@ -140,7 +141,7 @@ def _peft_dtype(key: str, dtypes: dict[str, torch.dtype]) -> torch.dtype:
 
 
 def _save(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    save_file({k: v.cpu().contiguous() for k, v in state.items()}, str(path), metadata=metadata)
+    save_safetensors({k: v.cpu().contiguous() for k, v in state.items()}, path, metadata)
 
 
 def _publish(tmp: Path, out: Path, force: bool) -> None:
@@ -199,6 +200,7 @@ def export(run: str | Path, out: str | Path, *, format: str = "released", force:
     bar.update(1)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp.chmod(default_mode(directory=True))  # mkdtemp's folder is owner-only
     try:
         if format == "released":
             flow, files = _write_released(source, raw, model, tmp)

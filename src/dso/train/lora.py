@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+
+from dso.models.loading import save_safetensors
 
 ADAPTER_FILE = "adapter.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -85,7 +87,7 @@ def save_adapter(model: Any, spec: LoraSpec, folder: str | Path) -> Path:
     config_tmp.write_text(json.dumps(spec.to_json(), indent=2) + "\n")
     os.replace(config_tmp, folder / ADAPTER_CONFIG)
     tmp = folder / f".{ADAPTER_FILE}.tmp-{os.getpid()}"
-    save_file(adapter_state(model), str(tmp), metadata={"format": FORMAT})
+    save_safetensors(adapter_state(model), tmp, {"format": FORMAT})
     os.replace(tmp, folder / ADAPTER_FILE)
     return folder
 
