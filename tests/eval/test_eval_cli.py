@@ -32,6 +32,33 @@ def test_eval_compare_writes_table_json_and_figures(tmp_path):
         assert (tmp_path / "cmp" / name).stat().st_size > 0
 
 
+def test_eval_compare_refuses_reports_measured_differently(tmp_path):
+    # another --points (or ICP protocol, oracle preset...) changes what CD, F and % stable mean;
+    # another guidance is how a model samples: shown, not refused
+    def report(name, model, **meta):
+        result = _result(model, "eval", [1.0, 50.0] * 5)
+        result["meta"].update(meta)
+        write_report(result, tmp_path / name)
+        return f"{model}={tmp_path / name}"
+
+    base = report("base", "base", n_points=1000, sampler={"guidance": 7.5})
+    far = report("far", "dro", n_points=2000, sampler={"guidance": 7.5})
+    g3 = report("g3", "dro", n_points=1000, sampler={"guidance": 3.0})
+    runner = CliRunner()
+    bad = runner.invoke(app, ["eval-compare", base, far, "--out", str(tmp_path / "c1")])
+    assert bad.exit_code == 2 and "measured differently" in bad.output
+    assert "n_points: base (eval) 1000, dro (eval) 2000" in bad.output
+    assert not (tmp_path / "c1").exists()
+    ok = runner.invoke(app, ["eval-compare", base, g3, "--out", str(tmp_path / "c2")])
+    assert ok.exit_code == 0, ok.output
+    assert "note: sampled differently: sampler" in ok.stderr
+    twice = runner.invoke(app, ["eval-compare", base, base, "--out", str(tmp_path / "c3")])
+    assert twice.exit_code == 2 and "given twice for split 'eval'" in twice.output
+    gone = runner.invoke(app, ["eval-compare", f"base={tmp_path / 'nope'}", "--out",
+                               str(tmp_path / "c4")])
+    assert gone.exit_code == 2 and "is not a dso eval report" in gone.output
+
+
 def test_eval_compare_rejects_malformed_entries(tmp_path):
     result = CliRunner().invoke(app, ["eval-compare", "no-equals-sign", "--out", str(tmp_path)])
     assert result.exit_code != 0

@@ -92,6 +92,7 @@ def compare_command(
     named `base`, also each model's paired difference from it (95% bootstrap intervals)."""
     from dso.eval.plots import plot_chamfer_vs_tilt, plot_tilt_histograms
     from dso.eval.report import (
+        comparability,
         comparison_table,
         load_result,
         paired_table,
@@ -105,7 +106,13 @@ def compare_command(
         if not sep or not model or not path:
             raise typer.BadParameter(f"expected MODEL=REPORT_DIR, got {entry!r}")
         result = load_result(path)
-        results.setdefault(model, {})[result["meta"]["split"]] = result
+        split = result["meta"]["split"]
+        if split in results.get(model, {}):
+            raise ValueError(f"{model} is given twice for split {split!r}: one report per "
+                             "model and split")
+        results.setdefault(model, {})[split] = result
+    for note in comparability(results):
+        typer.echo(f"note: sampled differently: {note}", err=True)
     table = comparison_table(results)
     paired = paired_table(results)
     if paired:

@@ -243,7 +243,39 @@ def save_json(obj: Any, path: str | Path) -> Path:
 def load_result(path: str | Path) -> dict[str, Any]:
     """Read a result written by `write_report` (a results.json file or its folder)."""
     path = Path(path)
-    return json.loads((path / "results.json" if path.is_dir() else path).read_text())
+    file = path / "results.json" if path.is_dir() else path
+    if not file.is_file():
+        raise FileNotFoundError(f"{path} is not a dso eval report (no results.json in it)")
+    return json.loads(file.read_text())
+
+
+# How the numbers were measured: results that differ in one of these cannot share a table.
+MEASUREMENT = ("n_points", "protocol", "icp", "fscore_threshold", "fscore_scale", "preset",
+               "threshold_deg", "rot_angle")
+# How the samples were drawn: a difference is shown, as models may sample differently.
+SAMPLING = ("seed", "samples_per_image", "limit", "sampler")
+
+
+def comparability(results: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[str]:
+    """Notes on how the results' samples were drawn differently (seed, prompts, sampler);
+    ValueError when they were measured differently (points, ICP protocol, F-score threshold,
+    oracle preset or threshold, rotation angle), naming each difference."""
+    entries = [(f"{model} ({split})", result.get("meta", {}))
+               for model, per_split in results.items() for split, result in per_split.items()]
+    if not entries:
+        return []
+    (first, ref), problems, notes = entries[0], [], []
+    for keys, out in ((MEASUREMENT, problems), (SAMPLING, notes)):
+        for key in keys:
+            differ = [(name, meta.get(key)) for name, meta in entries[1:]
+                      if meta.get(key) != ref.get(key)]
+            if differ:
+                out.append(f"{key}: {first} {ref.get(key)}, " +
+                           ", ".join(f"{name} {value}" for name, value in differ))
+    if problems:
+        raise ValueError("these reports were measured differently and cannot be compared; "
+                         "rerun dso eval with the same settings: " + "; ".join(problems))
+    return notes
 
 
 def write_report(result: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
