@@ -234,3 +234,20 @@ def test_exported_and_trained_weights_get_the_umask_permissions(tiny_run, tmp_pa
     assert stat.S_IMODE(out.stat().st_mode) == 0o755
     for path in [*out.iterdir(), tiny_run.run / "adapter.safetensors"]:
         assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044, path
+
+
+def test_an_unfinished_run_is_exported_from_its_checkpoint_with_a_note(tiny_run, tmp_path):
+    import shutil
+
+    from dso.train.checkpoint import adapter_step, list_checkpoints, unfinished_note
+
+    assert unfinished_note(tiny_run.run) is None and adapter_step(tiny_run.run) is None
+    run = tmp_path / "stopped"
+    shutil.copytree(tiny_run.run, run)
+    (run / "adapter.safetensors").unlink()  # as a run killed before its last step leaves it
+    step = list_checkpoints(run)[-1][0]
+    assert adapter_step(run) == step
+    result = _cli(run, "--out", tmp_path / "x", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert f"has not finished (no adapter.safetensors): using its checkpoint of step {step} " \
+           "of 3; finish it with dso train --resume" in result.stderr

@@ -67,13 +67,20 @@ def eval_command(
     label = generator
     if adapter is not None:
         from dso.train import load_adapter
+        from dso.train.checkpoint import unfinished_note
 
         load_adapter(gen, adapter)
         label = f"{generator}+{adapter.name}"
+        if (note := unfinished_note(adapter)) is not None:
+            typer.echo(f"note: {note}", err=True)
     result = evaluate(gen, world_index, split, samples_per_image=samples, seed=seed,
                       limit=limit, preset=preset, threshold=threshold, workers=workers,
                       n_points=points, protocol=protocol, bootstrap=bootstrap)
     result["meta"].update(generator=label, adapter=None if adapter is None else str(adapter))
+    if adapter is not None:
+        from dso.train.checkpoint import adapter_step
+
+        result["meta"]["adapter_step"] = adapter_step(adapter)  # None: the run's final adapter
     paths = write_report(result, out)
     if plots:
         plot_tilt_histograms({label: result}, out / "tilt_hist.png", threshold=threshold)

@@ -106,6 +106,31 @@ def find_adapter(run_or_ckpt_dir: str | Path) -> Path:
     return latest
 
 
+def adapter_step(run_or_ckpt_dir: str | Path) -> int | None:
+    """The step of the checkpoint `find_adapter` falls back to (a run that has not finished,
+    or a checkpoint folder); None for a run's final adapter."""
+    root = Path(run_or_ckpt_dir)
+    if (root / ADAPTER_FILE).is_file():
+        match = _NAME.match(root.name)
+        return int(match.group(1)) if match else None
+    found = list_checkpoints(root)
+    return found[-1][0] if found else None
+
+
+def unfinished_note(run_or_ckpt_dir: str | Path) -> str | None:
+    """One line for people when `find_adapter` gives a checkpoint of a run with no final
+    adapter (stopped before its last step), else None."""
+    root = Path(run_or_ckpt_dir)
+    step = adapter_step(root)
+    if step is None or (root / ADAPTER_FILE).is_file():
+        return None
+    planned = ""
+    if (root / "config.json").is_file():
+        planned = f" of {json.loads((root / 'config.json').read_text()).get('steps')}"
+    return (f"{root} has not finished (no {ADAPTER_FILE}): using its checkpoint of step "
+            f"{step}{planned}; finish it with dso train --resume")
+
+
 def load_adapter(generator: Any, run_or_ckpt_dir: str | Path, *, merge: bool = True) -> Any:
     """Put a trained adapter on `generator.flow` (in place) and return the generator.
 

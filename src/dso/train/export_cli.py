@@ -26,8 +26,11 @@ def export_command(
 
     Exit code 0: written; 2: bad run, source weights or output folder (nothing is written).
     """
+    from dso.train.checkpoint import unfinished_note
     from dso.train.exporter import export
 
+    if run.is_dir() and (note := unfinished_note(run)) is not None:
+        typer.echo(f"note: {note}", err=True)
     result = export(run, out, format=format, force=force, progress=not quiet)  # ExportError: 2
     typer.echo(f"exported {result.generator} flow ({result.format}, "
                f"{result.stats['parameters'] / 1e6:.1f}M parameters) to {result.out} in "
