@@ -164,3 +164,14 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(setup, tmp_path):
     assert [r["step"] for r in got] == list(range(1, 101))
     assert [r["loss"] for r in got] == [r["loss"] for r in want]
     assert [r["grad_norm"] for r in got] == [r["grad_norm"] for r in want]
+
+
+def test_the_generator_is_fine_tuned_at_the_guidance_its_dataset_was_sampled_at(setup, tmp_path):
+    # the guided loss and --eval-every follow the sampler whose outputs are being fixed
+    _, weights = setup
+    ds = build_store(tmp_path / "ds3", weights, prompts=2, guidance=3.0)
+    for dataset, guidance in ((ds, 3.0), (setup[0], get_generator(
+            "dso-tiny", weights=weights).sampler.guidance)):
+        cfg = TrainConfig(dataset=str(dataset), out=str(tmp_path / f"run{guidance}"),
+                          objective="sft", steps=1, batch_size=2, weights=str(weights))
+        assert Recipe(cfg, progress=False).setup().generator.sampler.guidance == guidance

@@ -47,7 +47,9 @@ def _eval_fn(world: Path | None, limit: int, eval_every: int | None):
     if not eval_every:
         return None
     if world is None:
-        raise ValueError("--eval-every needs --world DIR (the held-out prompts to evaluate)")
+        raise ValueError(f"evaluating every {eval_every} steps (--eval-every, kept in a resumed "
+                         "run's config) needs --world DIR, the held-out prompts to evaluate; "
+                         "or pass --eval-every 0")
     from dso.eval import make_eval_fn
     from dso.world import World
 

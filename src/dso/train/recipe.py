@@ -58,6 +58,15 @@ def warmup_factor(warmup: int):
     return factor
 
 
+def _dataset_guidance(source: Any) -> float | None:
+    """The guidance the dataset behind `source` was sampled at (None: unknown)."""
+    store = getattr(source, "store", None)
+    if store is None or not hasattr(store, "meta"):
+        return None
+    guidance = (store.meta().get("sampler") or {}).get("guidance")
+    return None if guidance is None else float(guidance)
+
+
 def _check_same_generator(source: Any, generator: Any) -> None:
     """Warn when the dataset was sampled from other weights (the method is on-policy)."""
     store = getattr(source, "store", None)
@@ -113,7 +122,10 @@ class Recipe:
             self.source = self._open_source()
         if self.generator is None:
             from dso.models import get_generator
-            self.generator = get_generator(cfg.generator, cfg.weights, device=cfg.device)
+            # at the dataset's guidance: the guided loss and the held-out evaluation then follow
+            # the sampler whose outputs are being fixed
+            self.generator = get_generator(cfg.generator, cfg.weights, device=cfg.device,
+                                           guidance=_dataset_guidance(self.source))
         _check_same_generator(self.source, self.generator)
         torch.manual_seed(cfg.seed)  # LoRA A initialisation
         self.spec = LoraSpec(cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets)
