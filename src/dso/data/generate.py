@@ -167,13 +167,16 @@ def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt
         else:
             source = local_chunks(generator, prompts, pending,
                                   workers=workers or default_local_workers(generator), **opts)
-        for chunk in source:
-            rows = _commit(store, prompts, chunk, n=n, seed=seed, cond_dtype=cond_dtype)
-            for r in rows:
-                counts[r["status"]] += 1
-            bar.set_postfix(ok=counts["ok"], empty=counts["empty"], failed=counts["failed"],
-                            refresh=False)
-            bar.update(len(rows))
+        try:
+            for chunk in source:
+                rows = _commit(store, prompts, chunk, n=n, seed=seed, cond_dtype=cond_dtype)
+                for r in rows:
+                    counts[r["status"]] += 1
+                bar.set_postfix(ok=counts["ok"], empty=counts["empty"],
+                                failed=counts["failed"], refresh=False)
+                bar.update(len(rows))
+        finally:  # on an interrupt too: stop the workers before the process exits
+            source.close()
         bar.close()
         _sweep_orphans(store)
         export_manifest(store)
