@@ -99,6 +99,12 @@ def test_label_cli_exits_1_when_a_mesh_fails_and_0_when_all_pass(ds):
     again = CliRunner().invoke(app, ["label", str(ds), "--workers", "1", "--quiet",
                                      "--retry-failed"])
     assert again.exit_code == 0, again.output
+    with SampleStore.open(ds) as store:
+        stable = sum(1 for r in store.records() if r["label_status"] == "ok" and r["stable"])
+        ok = sum(1 for r in store.records() if r["status"] == "ok")
+    rerun = CliRunner().invoke(app, ["label", str(ds), "--workers", "1", "--quiet"])
+    assert "to_label 0" in rerun.output  # nothing new, and the line says what the set holds
+    assert f"dataset: {ok} of {ok} meshes labelled, {stable} stable" in rerun.output
 
 
 def test_broken_mesh_is_recorded_then_retried(ds):

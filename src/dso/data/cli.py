@@ -73,7 +73,8 @@ def generate(
     images: list[Path] = typer.Option(None, "--images",
                                       help="PNG/JPEG/WebP files or folders (RGBA is cropped "
                                            "to the object; RGB needs a plain background)."),
-    extra: list[Path] = typer.Argument(None, hidden=True),
+    extra: list[Path] = typer.Argument(None, hidden=True, metavar="MORE_IMAGES",
+                                       help="More image files after --images (a shell glob)."),
     world: Path = typer.Option(None, "--world", help="A world directory (prompts = renders)."),
     split: str = typer.Option("train", "--split", help="World split to use."),
     views: int = typer.Option(None, "--views", min=1, help="Views per world object."),
@@ -147,11 +148,24 @@ def label(
                             refuse_over_cap=refuse_over_cap, progress=not quiet,
                             follow=follow)
     typer.echo(str(summary))
+    typer.echo(_labelled_line(ds))
     if summary.counts.get("errors"):  # the CLI contract: 1 when some item failed
         typer.echo(f"{summary.counts['errors']} meshes could not be checked; their errors are "
                    "recorded (`dso data stats`, manifest.jsonl); rerun with --retry-failed",
                    err=True)
         raise typer.Exit(1)
+
+
+def _labelled_line(ds: Path) -> str:
+    """The dataset's labels in all, this run's and earlier runs' together."""
+    from dso.data import SampleStore
+    from dso.data.stats import dataset_stats
+
+    with SampleStore.open(ds) as store:
+        c = dataset_stats(store)["overall"]
+    share = "" if c["stable_fraction"] is None else f" ({100 * c['stable_fraction']:.1f}%)"
+    return (f"dataset: {c['labelled']} of {c['ok']} meshes labelled, {c['stable']} stable"
+            f"{share}, {c['unstable']} unstable, {c['label_errors']} could not be checked")
 
 
 @data_app.command("stats")

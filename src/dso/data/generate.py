@@ -100,7 +100,8 @@ def _open_or_init(store: SampleStore, expected: dict,
         detail = "; ".join(f"{k}: stored {meta.get(k)!r}, now {expected[k]!r}" for k in diffs)
         raise DatasetError(
             f"{store.root} was generated with other settings and cannot be resumed ({detail}). "
-            "Rerun with the same generator, weights, --n and --seed, or use a new --out."
+            "Rerun with the same generator, weights, --n, --seed and --guidance (the sampler), "
+            "or use a new --out."
         )
     stored = [p["prompt_id"] for p in store.prompts()]
     requested = {p.prompt_id: p for p in prompts}
