@@ -19,6 +19,10 @@ def test_build_then_show(tmp_path):
     assert result.exit_code == 0, result.output
     sheet = Image.open(tmp_path / "s.png")
     assert sheet.size[1] == 2 * 64  # one row per family
+    bad = CliRunner().invoke(app, ["world", "show", str(out), "--split", "bogus"])
+    assert bad.exit_code == 2 and "unknown split 'bogus'; a world has train, eval" in bad.output
+    empty = CliRunner().invoke(app, ["world", "show", str(out), "--split", "synthetic"])
+    assert empty.exit_code == 2 and "split 'synthetic' is empty" in empty.output
 
 
 def test_clear_errors(tmp_path):

@@ -9,6 +9,7 @@ import numpy as np
 from dso.geometry import grid_to_mesh
 from dso.render import render_mesh
 from dso.world.index import World
+from dso.world.plan import SPLITS
 
 LABEL_W = 84
 
@@ -37,6 +38,8 @@ def contact_sheet(world: World, out: str | Path, *, per_family: int = 4, size: i
     with `with_grids`, a grey render of its occupancy grid beside it). Returns the path."""
     from PIL import Image
 
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; a world has {', '.join(SPLITS)}")
     rows = []
     for family in world.families:
         objs = world.objects(split=split, family=family)[:per_family]
@@ -54,7 +57,8 @@ def contact_sheet(world: World, out: str | Path, *, per_family: int = 4, size: i
         row = np.concatenate(tiles, axis=1)
         rows.append(np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0))))
     if not rows:
-        raise ValueError(f"no objects to show in {world.root}")
+        raise ValueError(f"no objects to show in {world.root}"
+                         + (f" (split {split!r} is empty)" if split else ""))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.concatenate(rows, axis=0)).save(out, optimize=True)
