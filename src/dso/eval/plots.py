@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 __all__ = [
     "plot_chamfer_vs_tilt",
@@ -94,6 +95,9 @@ def plot_tilt_histograms(
                 label=f"{name} (n={len(tilts)})")
     ax.axvline(threshold, color="k", linestyle="--", linewidth=1, label=f"{threshold:g} deg")
     ax.set_yscale("log")
+    ax.set_ylim(bottom=0.5)  # a bin of one sample shows as a bar, however few the samples
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("equilibrium tilt (deg)")
     ax.set_ylabel("samples")
     ax.legend(fontsize=8)
