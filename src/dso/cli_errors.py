@@ -3,10 +3,12 @@
 Exit 0: done. Exit 1: some item of a batch failed (a mesh `dso check` could not evaluate); the
 others were still done and each failure is reported with its item. Exit 2: a usage or input
 error (click's usage message for a bad flag; otherwise one line `error: <message>` on stderr,
-never a traceback); nothing was done, or what was done is kept for a rerun.
+never a traceback); nothing was done, or what was done is kept for a rerun. Exit 130: the
+user interrupted it (Ctrl-C); a resumable command says how to go on.
 
     @user_errors()
     def my_command(...) -> None: ...     # or: with user_errors(): ...
+    @user_errors(on_interrupt="rerun the same command to resume")
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import NoReturn
 import typer
 
 USAGE_ERROR = 2
+INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
@@ -42,13 +45,17 @@ def fail(message: object) -> NoReturn:
 
 
 @contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn a user error raised inside (see `user_error_types`) into `fail(err)`.
+def user_errors(on_interrupt: str | None = None) -> Iterator[None]:
+    """Turn a user error raised inside (see `user_error_types`) into `fail(err)`, and Ctrl-C
+    into one line `interrupted[: <on_interrupt>]` on stderr and exit 130.
 
     Works as `with user_errors():` and as a decorator on a command function.
     """
     try:
         yield
+    except KeyboardInterrupt:
+        typer.echo(f"\ninterrupted{': ' + on_interrupt if on_interrupt else ''}", err=True)
+        raise typer.Exit(INTERRUPTED) from None
     except Exception as err:
         if not isinstance(err, user_error_types()):
             raise

@@ -175,3 +175,20 @@ def test_the_generator_is_fine_tuned_at_the_guidance_its_dataset_was_sampled_at(
         cfg = TrainConfig(dataset=str(dataset), out=str(tmp_path / f"run{guidance}"),
                           objective="sft", steps=1, batch_size=2, weights=str(weights))
         assert Recipe(cfg, progress=False).setup().generator.sampler.guidance == guidance
+
+
+def test_ctrl_c_exits_130_and_says_how_to_go_on(setup, tmp_path):
+    ds, weights = setup
+    run = tmp_path / "stopped"
+    proc = _spawn(_args(ds, weights, run, "--steps", "400", "--save-every", "2",
+                        "--objective", "sft"))
+    deadline = time.time() + 90
+    while not list_checkpoints(run) and time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == ("interrupted: continue from the last checkpoint "
+                                            "with the same command and --resume")
+    assert "Traceback" not in err

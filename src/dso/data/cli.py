@@ -64,7 +64,7 @@ def _check_generator_name(out: Path, name: str) -> None:
                            "resume with the same --generator or use a new --out")
 
 
-@user_errors()
+@user_errors(on_interrupt="rerun the same command to resume")
 def generate(
     n: int = typer.Option(..., "--n", min=1, help="Samples per prompt image."),
     out: Path = typer.Option(..., "--out", help="Dataset directory (resumed if it exists)."),
@@ -111,7 +111,7 @@ def generate(
     typer.echo(f"{summary}\ndataset: {out} (index.sqlite, manifest.jsonl)")
 
 
-@user_errors()
+@user_errors(on_interrupt="rerun the same command to resume")
 def label(
     ds: Path = typer.Argument(..., help="Dataset directory written by `dso generate`."),
     backend: str = typer.Option("local", "--backend", help="local | ray"),

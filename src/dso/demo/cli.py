@@ -9,7 +9,7 @@ import typer
 from dso.cli_errors import user_errors
 
 
-@user_errors()
+@user_errors(on_interrupt="rerun the same command to resume")
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="Folder for everything the demo "
                              "writes; rerunning with the same folder resumes."),

@@ -59,7 +59,7 @@ def _eval_fn(world: Path | None, limit: int, eval_every: int | None):
     return make_eval_fn(world, "val", limit=limit)
 
 
-@user_errors()
+@user_errors(on_interrupt="continue from the last checkpoint with the same command and --resume")
 @config_options(TrainConfig, after="out")
 def train_command(
     dataset: Path = typer.Argument(..., help="Labelled dataset directory (dso generate/label)."),

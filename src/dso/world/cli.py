@@ -13,7 +13,7 @@ world_app = typer.Typer(help="The procedural object world: build it, look at it.
 
 
 @world_app.command("build")
-@user_errors()
+@user_errors(on_interrupt="rerun the same command to resume")
 def build(
     out: Path = typer.Argument(..., help="folder to build (or resume) the world in"),
     n: int = typer.Option(3000, "--n", help="number of training objects"),
