@@ -51,7 +51,16 @@ def test_eval_compare_refuses_reports_measured_differently(tmp_path):
     assert not (tmp_path / "c1").exists()
     ok = runner.invoke(app, ["eval-compare", base, g3, "--out", str(tmp_path / "c2")])
     assert ok.exit_code == 0, ok.output
-    assert "note: sampled differently: sampler" in ok.stderr
+    assert "note: the reports differ in sampler" in ok.stderr
+    old = report("old", "sft", sampler={"guidance": 7.5})  # written before n_points was kept
+    older = runner.invoke(app, ["eval-compare", base, old, "--out", str(tmp_path / "c5")])
+    assert older.exit_code == 0, older.output
+    assert "note: the reports differ in n_points: base (eval) 1000, sft (eval) None" in \
+        older.stderr
+    (tmp_path / "other.json").write_text('{"base": {"eval": {}}}')
+    other = runner.invoke(app, ["eval-compare", f"base={tmp_path / 'other.json'}", "--out",
+                                str(tmp_path / "c6")])
+    assert other.exit_code == 2 and "is not a dso eval report (no meta.split)" in other.output
     twice = runner.invoke(app, ["eval-compare", base, base, "--out", str(tmp_path / "c3")])
     assert twice.exit_code == 2 and "given twice for split 'eval'" in twice.output
     gone = runner.invoke(app, ["eval-compare", f"base={tmp_path / 'nope'}", "--out",

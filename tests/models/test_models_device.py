@@ -19,7 +19,7 @@ def test_a_name_that_is_no_device_is_refused(name):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
-def test_cuda_without_a_gpu_is_refused_before_loading():
+def test_cuda_without_a_gpu_is_refused():
     with pytest.raises(ValueError, match="CPU-only build|no CUDA GPU"):
         resolve_device("cuda")
     with pytest.raises(ValueError, match="cuda"):

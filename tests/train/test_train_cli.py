@@ -128,8 +128,11 @@ def test_other_weights_than_the_dataset_are_flagged(setup, tmp_path):
 
 def _spawn(args, threads="1"):
     env = {**os.environ, "OMP_NUM_THREADS": threads}
+    # SIGINT as a terminal delivers it, even when the tests run as a background job (where the
+    # shell starts children with SIGINT ignored)
     return subprocess.Popen([sys.executable, "-m", "dso", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_sigkill_then_resume_matches_an_uninterrupted_run(setup, tmp_path):

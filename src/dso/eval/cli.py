@@ -119,7 +119,7 @@ def compare_command(
                              "model and split")
         results.setdefault(model, {})[split] = result
     for note in comparability(results):
-        typer.echo(f"note: sampled differently: {note}", err=True)
+        typer.echo(f"note: the reports differ in {note}", err=True)
     table = comparison_table(results)
     paired = paired_table(results)
     if paired:

@@ -246,7 +246,14 @@ def load_result(path: str | Path) -> dict[str, Any]:
     file = path / "results.json" if path.is_dir() else path
     if not file.is_file():
         raise FileNotFoundError(f"{path} is not a dso eval report (no results.json in it)")
-    return json.loads(file.read_text())
+    try:
+        result = json.loads(file.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{file} is not a dso eval report: {err}") from None
+    if not isinstance(result, dict) or "split" not in (result.get("meta") or {}):
+        raise ValueError(f"{file} is not a dso eval report (no meta.split): pass the folder "
+                         "`dso eval --out` wrote")
+    return result
 
 
 # How the numbers were measured: results that differ in one of these cannot share a table.
@@ -257,9 +264,10 @@ SAMPLING = ("seed", "samples_per_image", "limit", "sampler")
 
 
 def comparability(results: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[str]:
-    """Notes on how the results' samples were drawn differently (seed, prompts, sampler);
-    ValueError when they were measured differently (points, ICP protocol, F-score threshold,
-    oracle preset or threshold, rotation angle), naming each difference."""
+    """Notes on how the results' samples were drawn differently (seed, prompts, sampler) and
+    on settings an older report does not record; ValueError when they were measured
+    differently (points, ICP protocol, F-score threshold, oracle preset or threshold, rotation
+    angle), naming each difference."""
     entries = [(f"{model} ({split})", result.get("meta", {}))
                for model, per_split in results.items() for split, result in per_split.items()]
     if not entries:
@@ -269,9 +277,13 @@ def comparability(results: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> lis
         for key in keys:
             differ = [(name, meta.get(key)) for name, meta in entries[1:]
                       if meta.get(key) != ref.get(key)]
-            if differ:
-                out.append(f"{key}: {first} {ref.get(key)}, " +
-                           ", ".join(f"{name} {value}" for name, value in differ))
+            if not differ:
+                continue
+            line = (f"{key}: {first} {ref.get(key)}, " +
+                    ", ".join(f"{name} {value}" for name, value in differ))
+            # a report older than the setting does not record it: shown, not refused
+            unrecorded = ref.get(key) is None or any(v is None for _, v in differ)
+            (notes if unrecorded else out).append(line)
     if problems:
         raise ValueError("these reports were measured differently and cannot be compared; "
                          "rerun dso eval with the same settings: " + "; ".join(problems))

@@ -40,11 +40,23 @@ FP16_PARTS: dict[str, tuple[str, ...]] = {"SparseStructureFlowModel": ("blocks",
 DERIVED_BUFFERS = ("rope_phases",)
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux says it (/proc), since
+    setting it even for an instant would apply to files other threads create then."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
+
+
 def default_mode(directory: bool = False) -> int:
     """The permissions `open()` or `mkdir()` would give a new file or folder here (umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return (0o777 if directory else 0o666) & ~mask
+    return (0o777 if directory else 0o666) & ~_umask()
 
 
 def save_safetensors(state: dict[str, torch.Tensor], path: str | Path,

@@ -83,16 +83,17 @@ class CheckPool:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    def close(self) -> None:
+    def close(self, cancel: bool = False) -> None:
+        """Stop the workers after the checks running now (`cancel`: drop the queued ones)."""
         if self._pool is not None:
-            self._pool.shutdown()
+            self._pool.shutdown(cancel_futures=cancel)
             self._pool = None
 
     def __enter__(self) -> CheckPool:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type | None, *exc: object) -> None:
+        self.close(cancel=kind is not None)  # an error or Ctrl-C: queued meshes are not checked
 
 
 def _pool_pass(items: list[tuple[Any, str | None]], config: OracleConfig, pool: CheckPool,

@@ -228,10 +228,10 @@ def _write_released(source: FlowSource, raw: dict, model, tmp: Path):
     if source.generator == "dso-tiny":
         for part in _TINY_COPIED:
             for ext in ("json", "safetensors"):
-                shutil.copy2(source.directory / f"{part}.{ext}", tmp / f"{part}.{ext}")
+                shutil.copyfile(source.directory / f"{part}.{ext}", tmp / f"{part}.{ext}")
                 files.append(f"{part}.{ext}")
         if (source.directory / "generator.json").is_file():
-            shutil.copy2(source.directory / "generator.json", tmp / "generator.json")
+            shutil.copyfile(source.directory / "generator.json", tmp / "generator.json")
             files.append("generator.json")
     # what was written is what the caller holds: the merged flow at the written precision
     merged.load_state_dict(_as_float32(state))

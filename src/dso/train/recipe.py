@@ -78,6 +78,12 @@ def _check_same_generator(source: Any, generator: Any) -> None:
     if stored and stored != weights_fingerprint(generator):
         warnings.warn("the dataset was generated with other weights than the generator being "
                       "fine-tuned; DSO expects its own samples (on-policy)", stacklevel=3)
+    guidance = _dataset_guidance(source)
+    own = getattr(getattr(generator, "sampler", None), "guidance", None)
+    if guidance is not None and own is not None and float(own) != guidance:
+        warnings.warn(f"the dataset was sampled at guidance {guidance:g}, the generator being "
+                      f"fine-tuned samples at {float(own):g}: the guided loss and held-out "
+                      "evaluation follow the generator's", stacklevel=3)
 
 
 def _shared(draws: torch.Tensor, rows: int) -> torch.Tensor:
@@ -154,8 +160,9 @@ class Recipe:
         if busy and not resume:
             raise FileExistsError(f"{self.run_dir} already holds a run: continue it with "
                                   "--resume, or pick another --out")
-        foreign = (self.run_dir.is_dir() and not (self.run_dir / "config.json").exists()
-                   and any(self.run_dir.iterdir()))
+        foreign = (self.writes and self.run_dir.is_dir()  # rank 0 writes; others follow it
+                   and not (self.run_dir / "config.json").exists()
+                   and any(not p.name.startswith("config.json") for p in self.run_dir.iterdir()))
         if foreign:  # a dataset, a world, anything else: never write a run into it
             raise FileExistsError(f"{self.run_dir} is not empty and holds no dso train run; "
                                   "pick another --out")
