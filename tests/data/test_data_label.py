@@ -229,3 +229,17 @@ def test_follow_labels_samples_while_generate_is_writing_them(tmp_path):
 def test_without_a_generate_run_follow_is_one_pass(ds):
     summary = label_dataset(ds, workers=1, follow=True, progress=False)
     assert summary.counts["to_label"] == len(_labels(ds)) > 0
+
+
+def test_a_truncated_latent_shard_loses_no_label(ds):
+    # the shard's grids cannot be read: its samples are checked from their mesh files, and
+    # reading its latents (as training does) names the file
+    shard = next((ds / "latents").iterdir())
+    shard.write_bytes(shard.read_bytes()[:200])
+    with pytest.warns(UserWarning, match="cannot be read"):
+        summary = label_dataset(ds, workers=1, progress=False)
+    assert summary.counts["errors"] == 0 and summary.counts["to_label"] == len(_labels(ds))
+    with SampleStore.open(ds) as store:
+        ids = [s["sample_id"] for s in store.samples() if s["status"] == "ok"]
+        with pytest.raises(DatasetError, match=f"{shard.name} cannot be read"):
+            store.latents(ids[:2])

@@ -113,3 +113,11 @@ def test_bad_config_files(tmp_path: Path, saved) -> None:
     (path / "flow.safetensors").unlink()
     with pytest.raises(ModelLoadError, match="missing weights file"):
         load_model(path, "flow")
+
+
+def test_a_truncated_weights_file_is_named(saved) -> None:
+    path, _ = saved
+    weights = path / "flow.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5000])
+    with pytest.raises(ModelLoadError, match="flow.safetensors cannot be read as safetensors"):
+        load_model(path, "flow")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -264,7 +265,11 @@ class SampleStore:
         if shard in self._handles:
             self._handles.move_to_end(shard)
             return self._handles[shard]
-        handle = safe_open(str(self.root / shard), framework="pt")
+        try:
+            handle = safe_open(str(self.root / shard), framework="pt")
+        except Exception as err:  # SafetensorError, OSError: truncated, corrupt or missing
+            raise DatasetError(f"{self.root / shard} cannot be read ({err}): the shard is "
+                               "truncated or corrupt") from None
         self._handles[shard] = handle
         if len(self._handles) > 64:
             self._handles.popitem(last=False)
@@ -313,8 +318,16 @@ class SampleStore:
 
         rows = self._locations_found("samples", "sample_id", "latent", [int(i) for i in sample_ids])
         out: dict[int, Any] = {}
+        unreadable: set[str] = set()
         for sample_id, (shard, index) in rows.items():
-            handle = self._handle(shard)
+            try:
+                handle = self._handle(shard)
+            except DatasetError as err:  # its samples are checked from their mesh files
+                if shard not in unreadable:
+                    warnings.warn(f"{err}; its samples are checked from their mesh files",
+                                  stacklevel=2)
+                unreadable.add(shard)
+                continue
             if OCCUPANCY not in handle.keys():
                 continue
             packed = handle.get_slice(OCCUPANCY)[index:index + 1].numpy()[0]

@@ -108,7 +108,11 @@ class _ViTCondition(nn.Module):
                 f"no {self.label} model at {path}: expected a transformers folder (config.json "
                 f"and weights) of {self.model_class}, e.g. {self.example}"
             )
-        self.model = cls.from_pretrained(str(path), local_files_only=True)
+        try:
+            self.model = cls.from_pretrained(str(path), local_files_only=True)
+        except (OSError, ValueError, RuntimeError) as err:  # a missing, truncated, corrupt file
+            raise ValueError(f"the {self.label} model at {path} cannot be loaded: {err}"
+                             ) from None
         self.model.to(device).eval()
         self.image_size = image_size or self.default_size
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)

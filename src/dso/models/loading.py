@@ -59,6 +59,16 @@ def default_mode(directory: bool = False) -> int:
     return (0o777 if directory else 0o666) & ~_umask()
 
 
+def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """`safetensors.torch.load_file`, with a truncated or corrupt file a ModelLoadError that
+    names it (safetensors raises its own error type, which reads as a crash)."""
+    try:
+        return load_file(str(path))
+    except Exception as err:  # SafetensorError, OSError: the file is not what it says
+        raise ModelLoadError(f"{path} cannot be read as safetensors ({err}): it is truncated "
+                             "or corrupt; copy or write it again") from None
+
+
 def save_safetensors(state: dict[str, torch.Tensor], path: str | Path,
                      metadata: dict[str, str] | None = None) -> None:
     """`safetensors.torch.save_file`, with the file given the umask's permissions: save_file
@@ -157,7 +167,7 @@ def load_model(
     if not weights.is_file():
         raise ModelLoadError(f"missing weights file {weights}")
     model = build_model(cfg).to(dtype)
-    state = check_state_dict(model, load_file(str(weights)), allow_cast=allow_cast)
+    state = check_state_dict(model, read_safetensors(weights), allow_cast=allow_cast)
     model.load_state_dict(state, strict=True)
     return model.to(device).eval()
 

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 
-from dso.models.loading import save_safetensors
+from dso.models.loading import read_safetensors, save_safetensors
 
 ADAPTER_FILE = "adapter.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -96,7 +95,7 @@ def load_adapter_state(model: Any, folder: str | Path) -> None:
     """Load adapter.safetensors from `folder` into a PEFT model; every key must match."""
     from peft import set_peft_model_state_dict
 
-    state = load_file(str(Path(folder) / ADAPTER_FILE))
+    state = read_safetensors(Path(folder) / ADAPTER_FILE)
     result = set_peft_model_state_dict(model, state)
     unexpected = list(getattr(result, "unexpected_keys", []) or [])
     if unexpected:
