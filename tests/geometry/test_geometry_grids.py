@@ -81,8 +81,9 @@ def test_float_fields_use_the_level():
 
 def test_empty_grid_gives_none_and_bad_input_raises():
     assert grid_to_mesh(np.zeros((8, 8, 8), dtype=bool)) is None
-    with pytest.raises(ValueError, match="3-D"):
-        grid_to_mesh(np.zeros((8, 8)))
+    for shape in ((8, 8), (4, 4, 32)):  # a non-cubic grid would be stretched to the cube
+        with pytest.raises(ValueError, match=r"cubic \[R, R, R\] grid"):
+            grid_to_mesh(np.ones(shape, dtype=bool))
     with pytest.raises(ValueError, match="NaN"):
         grid_to_mesh(np.full((4, 4, 4), np.nan))
     with pytest.raises(ValueError, match="resolution"):

@@ -75,6 +75,16 @@ def test_empty_or_non_bool_grids_are_error_results_not_exceptions():
     assert result.status == "error" and result.error_kind == "unsupported"
 
 
+def test_a_grid_the_oracle_refuses_is_refused_by_every_backend():
+    # not bool, or not [R, R, R] (the unit cube would stretch it): the same error result in
+    # this process and through worker processes, where the grid travels pickled
+    bad = [Grid(upright().astype(np.uint8)), Grid(np.full((8, 8, 8), np.nan)),
+           Grid(np.ones((4, 4, 32), dtype=bool))]
+    for results in (check_many(bad, workers=1, progress=False),
+                    check_many(bad, workers=2, progress=False)):
+        assert [(r.status, r.error_kind) for r in results] == [("error", "unsupported")] * 3
+
+
 def test_grid_travels_as_bits():
     grid = Grid(leaning(), name="x")
     data = pickle.dumps(grid)

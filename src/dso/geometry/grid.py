@@ -117,8 +117,8 @@ def grid_to_mesh(occ: np.ndarray, level: float = 0.5) -> trimesh.Trimesh | None:
     from skimage.measure import marching_cubes
 
     field = np.asarray(occ)
-    if field.ndim != 3:
-        raise ValueError(f"grid_to_mesh expects a 3-D grid, got shape {field.shape}")
+    if field.ndim != 3 or not field.shape[0] == field.shape[1] == field.shape[2]:
+        raise ValueError(f"grid_to_mesh expects a cubic [R, R, R] grid, got shape {field.shape}")
     if field.dtype == bool:
         field = field.astype(np.float32)
     elif not np.issubdtype(field.dtype, np.number):

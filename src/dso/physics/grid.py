@@ -35,13 +35,20 @@ class Grid:
     name: str | None = None
 
     def __getstate__(self) -> tuple:  # crosses process boundaries as bits: 8x smaller
-        occ = np.asarray(self.occupancy, dtype=bool)
+        occ = np.asarray(self.occupancy)
+        if not _cubic_bool(occ):  # as it is, so that every backend refuses it alike
+            return occ, None, self.name
         return pack_occupancy(occ), occ.shape[-1], self.name
 
     def __setstate__(self, state: tuple) -> None:
-        packed, last, name = state
-        object.__setattr__(self, "occupancy", unpack_occupancy(packed, last))
+        data, last, name = state
+        occupancy = data if last is None else unpack_occupancy(data, last)
+        object.__setattr__(self, "occupancy", occupancy)
         object.__setattr__(self, "name", name)
+
+
+def _cubic_bool(occ: np.ndarray) -> bool:
+    return occ.dtype == bool and occ.ndim == 3 and occ.shape[0] == occ.shape[1] == occ.shape[2]
 
 
 def surface(occupancy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -50,8 +57,9 @@ def surface(occupancy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from skimage.measure import marching_cubes
 
     occ = np.asarray(occupancy)
-    if occ.ndim != 3 or occ.dtype != bool:  # a float field's surface is not on the lattice
-        raise MeshInputError("unsupported", f"occupancy must be a 3-D bool grid, got "
+    if not _cubic_bool(occ):  # a float field's surface is not on the lattice; the unit cube
+        # holds R voxels along every axis, so another shape would be stretched
+        raise MeshInputError("unsupported", f"occupancy must be a bool [R, R, R] grid, got "
                              f"{occ.dtype} {occ.shape}")
     if not occ.any():
         raise MeshInputError("empty", "the occupancy grid is empty")
