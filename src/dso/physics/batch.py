@@ -58,10 +58,22 @@ def _run_chunk(chunk: list[tuple[Any, str | None]], config: OracleConfig) -> lis
     return [evaluate(item, config, path).result for item, path in chunk]
 
 
+def _importing_main_again() -> bool:
+    """Whether this call comes from a script being imported again by a starting worker (it
+    then runs as `__mp_main__`): a call meant for the parent, outside `__main__`'s guard."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "__mp_main__":
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _crashed(path: str | None, config: OracleConfig) -> CheckResult:
     return CheckResult(path=path, preset=config.preset, threshold_deg=config.threshold_deg,
-                       error="the worker process died while checking this mesh "
-                             "(crash in a native library?)", error_kind="crash")
+                       error="the worker process died while checking this mesh (a crash in "
+                             "a native library, or a script that calls check_many outside "
+                             "`if __name__ == '__main__':`)", error_kind="crash")
 
 
 class CheckPool:
@@ -73,6 +85,9 @@ class CheckPool:
 
     def executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            if _importing_main_again():
+                raise RuntimeError("check_many starts worker processes, which import your "
+                                   "script again: call it under `if __name__ == '__main__':`")
             self._pool = ProcessPoolExecutor(self.workers, mp_context=_context(),
                                              initializer=_init_worker)
         return self._pool
