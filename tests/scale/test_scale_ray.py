@@ -178,3 +178,19 @@ def test_ray_generate_reports_bad_weights_up_front(cluster, tmp_path):
     with pytest.raises(RuntimeError, match="setup failed"):
         list(ray_generate([np.zeros((16, 16, 3), np.uint8)], generator="dso-tiny",
                           weights=tmp_path, workers=1, progress=False))
+
+
+def test_an_address_where_nothing_listens_is_refused_at_once():
+    import socket
+    import time
+
+    from dso.scale.ray_session import check_reachable
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    began = time.perf_counter()
+    with pytest.raises(ValueError, match=f"cannot reach a Ray cluster at 127.0.0.1:{port}"):
+        check_reachable(f"127.0.0.1:{port}")
+    assert time.perf_counter() - began < 5.0
+    check_reachable("auto")  # not host:port: left to Ray

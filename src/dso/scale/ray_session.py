@@ -107,12 +107,28 @@ def is_loopback(address: str) -> bool:
     return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """ValueError when nothing listens at a "host:port" (or "ray://host:port") address: Ray
+    itself would retry for minutes without a word. Other forms ("auto") pass unchecked."""
+    import socket
+
+    host, sep, port = address.split("://")[-1].rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise ValueError(f"cannot reach a Ray cluster at {address} ({err}): check --address, "
+                         "or start one there with `ray start --head`") from None
+
+
 def connect(address: str) -> None:
     """Connect this process to an existing Ray cluster at `address` ("auto", "host:port", ...).
 
     A loopback address stays loopback (Ray would otherwise swap 127.0.0.1 for this machine's
     outward address and never find a cluster bound to loopback).
     """
+    check_reachable(address)
     with _loopback() if is_loopback(address) else contextlib.nullcontext(_ray()) as ray:
         ray.init(
             address=address,
