@@ -243,3 +243,23 @@ def test_a_truncated_latent_shard_loses_no_label(ds):
         ids = [s["sample_id"] for s in store.samples() if s["status"] == "ok"]
         with pytest.raises(DatasetError, match=f"{shard.name} cannot be read"):
             store.latents(ids[:2])
+
+
+def test_follow_started_before_generate_waits_for_the_dataset(tmp_path):
+    import threading
+    import time
+
+    ds = tmp_path / "ds"
+
+    def later() -> None:
+        time.sleep(1.0)
+        generate_dataset(ds, ToyGenerator(delay=0.1), toy_prompts(4), n=2, seed=0,
+                         batch_size=2, progress=False, workers=1)
+
+    thread = threading.Thread(target=later)
+    thread.start()
+    summary = label_dataset(ds, workers=1, follow=True, progress=False)
+    thread.join()
+    assert summary.counts["to_label"] == len(_labels(ds)) > 0
+    with SampleStore.open(ds) as store:
+        assert store.to_label(retry_failed=True) == []

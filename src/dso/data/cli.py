@@ -130,9 +130,10 @@ def label(
     refuse_over_cap: bool = refuse_over_cap_option(),
     follow: bool = typer.Option(False, "--follow",
                                 help="Keep labelling while a `dso generate` run is writing "
-                                     "this dataset (start that first): samples are labelled "
-                                     "as they are committed, and the run ends when generation "
-                                     "has ended and every sample has a label."),
+                                     "this dataset (waiting up to 60 s for it to create the "
+                                     "dataset): samples are labelled as they are committed, "
+                                     "and the run ends when generation has ended and every "
+                                     "sample has a label."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Run the stability oracle on every generated mesh and store the labels (resumable).
@@ -164,8 +165,12 @@ def _labelled_line(ds: Path) -> str:
     with SampleStore.open(ds) as store:
         c = dataset_stats(store)["overall"]
     share = "" if c["stable_fraction"] is None else f" ({100 * c['stable_fraction']:.1f}%)"
-    return (f"dataset: {c['labelled']} of {c['ok']} meshes labelled, {c['stable']} stable"
+    line = (f"dataset: {c['labelled']} of {c['ok']} meshes labelled, {c['stable']} stable"
             f"{share}, {c['unstable']} unstable, {c['label_errors']} could not be checked")
+    if c["prompts_generated"] < c["prompts"]:
+        line += (f"; generation unfinished: {c['prompts_generated']} of {c['prompts']} prompts "
+                 "(rerun its dso generate to resume)")
+    return line
 
 
 @data_app.command("stats")

@@ -127,6 +127,7 @@ class _LabelWriter:
 
 
 FOLLOW_POLL_S = 1.0  # --follow: seconds between looks for newly generated samples
+FOLLOW_START_S = 60.0  # --follow: how long to wait for a starting `dso generate` to make the set
 
 
 def label_dataset(store_path: str | Path, *, backend: str = "local", workers: int | None = None,
@@ -155,6 +156,8 @@ def label_dataset(store_path: str | Path, *, backend: str = "local", workers: in
         on_too_many_faces="refuse" if refuse_over_cap else "decimate")
     start = time.perf_counter()
     version = _oracle_version()
+    if follow:
+        _wait_for_dataset(Path(store_path))
     store = SampleStore.open(store_path)
     with store, store.writer_lock("label"), contextlib.ExitStack() as stack:
         _check_config(store, preset, threshold, version, relabel)
@@ -183,6 +186,20 @@ def label_dataset(store_path: str | Path, *, backend: str = "local", workers: in
                 break
         export_manifest(store)
     return Summary("label", counts, time.perf_counter() - start)
+
+
+def _wait_for_dataset(path: Path) -> None:
+    """With --follow: give a `dso generate` started at the same moment time to create the
+    dataset (its index and its settings) before opening it."""
+    from dso.data.store import INDEX_NAME
+
+    deadline = time.monotonic() + FOLLOW_START_S
+    while time.monotonic() < deadline:
+        if (path / INDEX_NAME).is_file():
+            with contextlib.suppress(Exception), SampleStore.open(path) as store:
+                if store.meta():
+                    return
+        time.sleep(0.25)
 
 
 def _checker(backend: str, store: SampleStore, writer: _LabelWriter,

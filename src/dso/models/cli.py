@@ -28,7 +28,8 @@ def pretrain_command(
     config: Path = typer.Option(
         None, "--config", help="json of PretrainConfig fields (e.g. a run's pretrain.json)"
     ),
-    threads: int = typer.Option(None, "--threads", help="torch threads (default: torch's)"),
+    threads: int = typer.Option(None, "--threads", min=1,
+                                help="torch threads (default: torch's)"),
     split: str = typer.Option("train", "--split", help="world split to train on"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
 ) -> None:
@@ -48,7 +49,7 @@ def pretrain_command(
     cfg.validate()
     if threads:
         torch.set_num_threads(threads)
-    data = load_world_split(world, split, cfg.image_size)
+    data = load_world_split(world, split, cfg.image_size, progress=not quiet)
     typer.echo(f"pretraining on {len(data.grids)} objects of {world} ({split})")
     source = {"world": str(world), "split": split, "threads": torch.get_num_threads()}
     source["world_config"] = World.open(world).meta.get("config", {})

@@ -50,7 +50,8 @@ class TrainingSet:
             raise ValueError("the training set is empty")
 
 
-def load_world_split(world: str | Path, split: str = "train", image_size: int = 64) -> TrainingSet:
+def load_world_split(world: str | Path, split: str = "train", image_size: int = 64,
+                     progress: bool = True) -> TrainingSet:
     """Grids and views of every object of a built world's split (views resized if needed)."""
     from dso.world import World
 
@@ -59,7 +60,7 @@ def load_world_split(world: str | Path, split: str = "train", image_size: int = 
         raise ValueError(f"world {world} has no objects in split {split!r}")
     grids, images = [], []
     n_views = min(len(o.views) for o in objects)
-    for obj in tqdm(objects, desc=f"load {split}", leave=False):
+    for obj in tqdm(objects, desc=f"load {split}", leave=False, disable=not progress):
         grids.append(obj.grid())
         views = obj.images()[:n_views]
         if views[0].shape[:2] != (image_size, image_size):

@@ -115,5 +115,8 @@ class PretrainConfig:
     @classmethod
     def from_json(cls, path: str | Path) -> PretrainConfig:
         """Read a config written by `to_dict` (e.g. a previous run's pretrain.json)."""
-        raw = json.loads(Path(path).read_text())
+        try:
+            raw = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path} is not valid JSON: {err}") from None
         return cls.from_dict(raw.get("config", raw))

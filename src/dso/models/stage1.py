@@ -126,7 +126,9 @@ class StageOneGenerator(Generator):
     def encode(self, occupancy: np.ndarray) -> torch.Tensor:
         """Occupancy bool [B, R, R, R] or [R, R, R] -> posterior-mean latents (float32, CPU)."""
         if self.encoder is None:
-            raise RuntimeError(f"generator {self.name!r} has no structure encoder loaded")
+            raise RuntimeError(f"generator {self.name!r} has no structure encoder loaded: "
+                               "its weights folder lacks the encoder's files (TRELLIS: "
+                               "ss_enc_conv3d_16l8_fp16.json and .safetensors)")
         occ = np.asarray(occupancy)
         occ = occ[None] if occ.ndim == 3 else occ
         r = self.resolution
