@@ -86,3 +86,9 @@ def test_results_are_json_safe():
         text = json.dumps(result.to_dict(), allow_nan=False)
         assert {"path", "status", "stable", "tilt_deg", "dso_angle_deg", "mass_source",
                 "seconds", "error"} <= set(json.loads(text))
+
+
+def test_a_negative_worker_count_is_refused_before_any_work():
+    with pytest.raises(ValueError, match="workers must be >= 0"):
+        check_many([mesh_of(table(0.0))], workers=-1)
+    assert check_many([mesh_of(table(0.0))], workers=0, progress=False)[0].status == "ok"

@@ -159,6 +159,8 @@ def check_many(meshes: Sequence[MeshLike], *, workers: int | None = None,
                             kwargs.pop("threshold", 20.0), kwargs.pop("config", None))
     if kwargs:
         raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+    if workers is not None and workers < 0:
+        raise ValueError(f"workers must be >= 0 (None: every core), got {workers}")
     items = [(_portable(m), describe(m)) for m in meshes]
     results: list[CheckResult | None] = [None] * len(items)
     if pool is not None:
