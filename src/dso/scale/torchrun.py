@@ -60,7 +60,9 @@ def run_distributed(train_fn: Callable[..., Any], config: Any, **kwargs: Any) ->
 
 
 def _device(name: str) -> str:
-    dev = torch.device(name)
+    from dso.models.device import resolve_device
+
+    dev = resolve_device(name)  # a device this machine lacks: a clear error on every rank
     if dev.type == "cuda" and dev.index is None:
         return f"cuda:{env_ranks()[2]}"
     return name

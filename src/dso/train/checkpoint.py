@@ -120,13 +120,14 @@ def adapter_step(run_or_ckpt_dir: str | Path) -> int | None:
 def unfinished_note(run_or_ckpt_dir: str | Path) -> str | None:
     """One line for people when `find_adapter` gives a checkpoint of a run with no final
     adapter (stopped before its last step), else None."""
+    from dso.train.config import CONFIG_FILE
+
     root = Path(run_or_ckpt_dir)
-    step = adapter_step(root)
-    if step is None or (root / ADAPTER_FILE).is_file():
+    if (root / ADAPTER_FILE).is_file() or (step := adapter_step(root)) is None:
         return None
     planned = ""
-    if (root / "config.json").is_file():
-        planned = f" of {json.loads((root / 'config.json').read_text()).get('steps')}"
+    if (root / CONFIG_FILE).is_file():
+        planned = f" of {json.loads((root / CONFIG_FILE).read_text()).get('steps')}"
     return (f"{root} has not finished (no {ADAPTER_FILE}): using its checkpoint of step "
             f"{step}{planned}; finish it with dso train --resume")
 

@@ -80,10 +80,7 @@ def train_command(
     """
     config = _config(dataset, objective, out, resume, given)
     eval_fn = _eval_fn(world, eval_limit, config.eval_every)
-    from dso.models.device import resolve_device
     from dso.train.recipe import train
-
-    resolve_device(config.device)  # torchrun maps it to this rank's GPU: check it before
 
     result = train(config, eval_fn=eval_fn, resume=resume, progress=not quiet)
     from dso.scale.distributed import env_ranks
