@@ -131,11 +131,15 @@ class _UnionFind:
         self.parent[self.find(i)] = self.find(j)
 
 
+def _order_by_label(label: np.ndarray, n: int) -> np.ndarray:
+    """Stable order of `label` (values -1..n-1): 16-bit labels sort by radix, in linear time."""
+    return np.argsort(label.astype(np.int16 if n < 2**15 else np.int64), kind="stable")
+
+
 def _shell_boxes(vertices: np.ndarray, vertex_label: np.ndarray, n: int) -> tuple:
     """(vertex order by shell, the shells' bounds in it, the ordered vertices, lowest corners,
-    highest corners) in one sorting pass (labels of 16 bits sort by radix, in linear time)."""
-    small = np.int16 if n < 2**15 else np.int64
-    v_order = np.argsort(vertex_label.astype(small), kind="stable")
+    highest corners) in one sorting pass."""
+    v_order = _order_by_label(vertex_label, n)
     v_bounds = np.searchsorted(vertex_label[v_order], np.arange(-1, n + 1))[1:]
     ordered = np.take(vertices, v_order, axis=0)  # ~5x faster than vertices[v_order]
     starts = v_bounds[:-1]
@@ -152,7 +156,7 @@ def _split(vertices: np.ndarray, faces: np.ndarray, face_label: np.ndarray, n: i
     local = np.empty(len(vertices), dtype=np.int64)
     local[v_order] = np.arange(len(v_order)) - np.repeat(
         np.concatenate([[0], v_bounds[:-1]]), np.diff(np.concatenate([[0], v_bounds])))
-    f_order = np.argsort(face_label.astype(np.int16 if n < 2**15 else np.int64), kind="stable")
+    f_order = _order_by_label(face_label, n)
     f_bounds = np.searchsorted(face_label[f_order], np.arange(n + 1))
     local_faces = local[faces]
     edge = np.sqrt(np.maximum.reduceat(_squared_edges(vertices, faces)[f_order], f_bounds[:-1]))
