@@ -8,7 +8,7 @@ user interrupted it (Ctrl-C); a resumable command says how to go on.
 
     @user_errors()
     def my_command(...) -> None: ...     # or: with user_errors(): ...
-    @user_errors(on_interrupt="rerun the same command to resume")
+    @user_errors(on_interrupt=RERUN_RESUMES)
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import typer
 
 USAGE_ERROR = 2
 INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+RERUN_RESUMES = "rerun the same command to resume"  # on_interrupt of resumable commands
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:

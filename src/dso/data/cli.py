@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from dso.cli_errors import fail, user_errors
+from dso.cli_errors import RERUN_RESUMES, fail, user_errors
 from dso.models.cli import guidance_option
 from dso.physics.cli import (
     Preset,
@@ -64,7 +64,7 @@ def _check_generator_name(out: Path, name: str) -> None:
                            "resume with the same --generator or use a new --out")
 
 
-@user_errors(on_interrupt="rerun the same command to resume")
+@user_errors(on_interrupt=RERUN_RESUMES)
 def generate(
     n: int = typer.Option(..., "--n", min=1, help="Samples per prompt image."),
     out: Path = typer.Option(..., "--out", help="Dataset directory (resumed if it exists)."),
@@ -111,7 +111,7 @@ def generate(
     typer.echo(f"{summary}\ndataset: {out} (index.sqlite, manifest.jsonl)")
 
 
-@user_errors(on_interrupt="rerun the same command to resume")
+@user_errors(on_interrupt=RERUN_RESUMES)
 def label(
     ds: Path = typer.Argument(..., help="Dataset directory written by `dso generate`."),
     backend: str = typer.Option("local", "--backend", help="local | ray"),

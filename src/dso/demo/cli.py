@@ -6,10 +6,10 @@ from pathlib import Path
 
 import typer
 
-from dso.cli_errors import user_errors
+from dso.cli_errors import RERUN_RESUMES, user_errors
 
 
-@user_errors(on_interrupt="rerun the same command to resume")
+@user_errors(on_interrupt=RERUN_RESUMES)
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", help="Folder for everything the demo "
                              "writes; rerunning with the same folder resumes."),

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import typer
 
-from dso.cli_errors import user_errors
+from dso.cli_errors import RERUN_RESUMES, user_errors
 
 world_app = typer.Typer(help="The procedural object world: build it, look at it.",
                         no_args_is_help=True)
 
 
 @world_app.command("build")
-@user_errors(on_interrupt="rerun the same command to resume")
+@user_errors(on_interrupt=RERUN_RESUMES)
 def build(
     out: Path = typer.Argument(..., help="folder to build (or resume) the world in"),
     n: int = typer.Option(3000, "--n", help="number of training objects"),
