@@ -190,14 +190,15 @@ def label_dataset(store_path: str | Path, *, backend: str = "local", workers: in
 
 def _wait_for_dataset(path: Path) -> None:
     """With --follow: give a `dso generate` started at the same moment time to create the
-    dataset (its index and its settings) before opening it."""
+    dataset before opening it: its settings (`generator` among them), which that run writes
+    under its lock, not only the index and schema, which come first."""
     from dso.data.store import INDEX_NAME
 
     deadline = time.monotonic() + FOLLOW_START_S
     while time.monotonic() < deadline:
         if (path / INDEX_NAME).is_file():
             with contextlib.suppress(Exception), SampleStore.open(path) as store:
-                if store.meta():
+                if store.meta().get("generator"):
                     return
         time.sleep(0.25)
 
