@@ -19,6 +19,8 @@ from typing import NoReturn
 
 import typer
 
+from dso.interrupts import watching
+
 USAGE_ERROR = 2
 INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 RERUN_RESUMES = "rerun the same command to resume"  # on_interrupt of resumable commands
@@ -48,19 +50,24 @@ def fail(message: object) -> NoReturn:
 @contextmanager
 def user_errors(on_interrupt: str | None = None) -> Iterator[None]:
     """Turn a user error raised inside (see `user_error_types`) into `fail(err)`, and Ctrl-C
-    into one line `interrupted[: <on_interrupt>]` on stderr and exit 130.
+    into one line `interrupted[: <on_interrupt>]` on stderr and exit 130. Any error raised
+    after a Ctrl-C counts as the interrupt: a library may have replaced the KeyboardInterrupt
+    (see `dso.interrupts`).
 
     Works as `with user_errors():` and as a decorator on a command function.
     """
-    try:
-        yield
-    except KeyboardInterrupt:
+    with watching() as ctrl_c:
+        try:
+            yield
+        except KeyboardInterrupt:
+            interrupted = True
+        except Exception as err:
+            if not ctrl_c.hit and not isinstance(err, user_error_types()):
+                raise
+            interrupted, problem = ctrl_c.hit, err
+        else:
+            return
+    if interrupted:
         typer.echo(f"\ninterrupted{': ' + on_interrupt if on_interrupt else ''}", err=True)
-        raise typer.Exit(INTERRUPTED) from None
-    except Exception as err:
-        if not isinstance(err, user_error_types()):
-            raise
-        problem = err
-    else:
-        return
+        raise typer.Exit(INTERRUPTED)
     fail(problem)  # outside the except block: no chained traceback anywhere

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dso.data.prompts import Prompt
 from dso.env import available_cores
+from dso.interrupts import reraise_if_interrupted
 
 
 @dataclass
@@ -46,6 +47,7 @@ def load_images(prompts: Sequence[Prompt], positions: Sequence[int]) -> tuple[di
         try:
             images[pos] = prompts[pos].load_image()
         except Exception as err:  # one unreadable image must not stop the chunk
+            reraise_if_interrupted()
             failed[pos] = f"image: {type(err).__name__}: {err}"
     return images, failed
 
@@ -115,10 +117,12 @@ def generate_chunk(generator, prompts: Sequence[Prompt], positions: list[int], n
         try:
             _sample_run(generator, images, run, n, seed, batch_size, chunk)
         except Exception:  # retry prompt by prompt so one bad prompt fails alone
+            reraise_if_interrupted()
             for pos in run:
                 try:
                     _sample_run(generator, images, [pos], n, seed, batch_size, chunk)
                 except Exception as err:
+                    reraise_if_interrupted()
                     chunk.failed[pos] = f"generate: {type(err).__name__}: {err}"
     return chunk
 

@@ -21,6 +21,7 @@ from dso.data.files import OCCUPANCY, atomic_write_bytes, write_shard
 from dso.data.manifest import export_manifest
 from dso.data.prompts import Prompt
 from dso.data.store import DatasetError, SampleStore, Summary
+from dso.interrupts import reraise_if_interrupted
 
 COND_DTYPES = ("float32", "float16", "bfloat16")
 # meta keys that must agree for a rerun to resume an existing dataset
@@ -264,6 +265,7 @@ def _write_mesh(root: Path, sample_id: int, sample) -> dict:
     try:
         atomic_write_bytes(root / rel, mesh.export(file_type="ply"))
     except Exception as err:
+        reraise_if_interrupted()
         return {"status": "failed", "error": f"mesh export: {type(err).__name__}: {err}"}
     return {"status": "ok", "mesh_path": rel}
 

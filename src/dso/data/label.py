@@ -20,6 +20,7 @@ from pathlib import Path
 
 from dso.data.manifest import export_manifest
 from dso.data.store import DatasetError, SampleStore, Summary
+from dso.interrupts import reraise_if_interrupted
 
 BACKENDS = ("local", "ray")
 
@@ -42,11 +43,13 @@ def _check_chunk(check: Callable[[list], list], items: list) -> list:
             raise RuntimeError(f"oracle returned {len(out)} results for {len(items)} meshes")
         return out
     except Exception:
+        reraise_if_interrupted()
         results = []
         for item in items:
             try:
                 results.append(check([item])[0])
             except Exception as err:
+                reraise_if_interrupted()
                 results.append({"path": str(getattr(item, "name", item)), "status": "error",
                                 "error": f"{type(err).__name__}: {err}"})
         return results

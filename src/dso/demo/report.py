@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from dso.demo.config import DemoConfig
+from dso.interrupts import reraise_if_interrupted
 
 GOAL_NOTE = ("Goals (eval split unless named): DRO closes >= 90% of base's instability gap "
              "(paper: 93%); DRO's F-score at most 0.5 point below base and Chamfer at most 3% "
@@ -61,6 +62,7 @@ def _figures(out: Path, results: Mapping[str, Mapping[str, Any]], runs: Mapping[
         made["gallery"] = compare_gallery(generators, World.open(out / "world"), "eval",
                                           figs / "base_vs_dro.png", n_prompts=8)
     except Exception as err:  # a figure must never lose the numbers
+        reraise_if_interrupted()
         log(f"   gallery skipped: {err}")
     return {k: str(Path(v).relative_to(out)) for k, v in made.items()}
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from dso.eval.plots import picture_grid
 from dso.eval.run import Prompt, select_prompts
+from dso.interrupts import reraise_if_interrupted
 
 __all__ = ["compare_gallery", "spread_prompts"]
 
@@ -49,6 +50,7 @@ def compare_gallery(
                              key=lambda s: s.prompt_index)
             columns.append([s.mesh for s in samples])
         except Exception:  # a failing model shows as "no output" rather than losing the figure
+            reraise_if_interrupted()
             columns.append([None] * len(images))
     rows = [(image, [col[i] for col in columns]) for i, image in enumerate(images)]
     labels = [f"{p.obj.id}\nview {p.view}" for p in prompts]  # the id names the family

@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from dso.eval.icp import DEFAULT_PROTOCOL, IcpSettings
 from dso.eval.metrics import GeometryTarget, chamfer_fscore, prepare_target
+from dso.interrupts import reraise_if_interrupted
 
 __all__ = ["score_geometry"]
 
@@ -24,6 +25,7 @@ def _target(obj: Any, cache: dict[str, GeometryTarget | str | None], n_points: i
             cache[key] = None if mesh is None else prepare_target(mesh, n_points=n_points,
                                                                   seed=seed)
         except Exception as err:
+            reraise_if_interrupted()
             cache[key] = f"ground truth {key}: {type(err).__name__}: {err}"
     return cache[key]
 
@@ -55,5 +57,6 @@ def score_geometry(
                                    seed=seed, workers=1, protocol=protocol)
             out.append((cd, f, None))
         except Exception as err:
+            reraise_if_interrupted()
             out.append((None, None, f"{type(err).__name__}: {err}"))
     return out

@@ -12,6 +12,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from dso.interrupts import reraise_if_interrupted
+
 __all__ = [
     "plot_chamfer_vs_tilt",
     "plot_stability_over_steps",
@@ -129,6 +131,7 @@ def _render_or_blank(mesh, size: int) -> tuple[np.ndarray, str | None]:
     try:
         return render_mesh(mesh, size=size), None
     except Exception as err:  # one unrenderable mesh must not lose the figure
+        reraise_if_interrupted()
         return np.zeros((size, size, 3), np.uint8), f"render failed: {type(err).__name__}"
 
 

@@ -22,6 +22,7 @@ from dso.eval.geometry_pass import score_geometry
 from dso.eval.icp import DEFAULT_PROTOCOL, IcpSettings, icp_settings
 from dso.eval.intervals import DEFAULT_RESAMPLES, add_intervals
 from dso.eval.summary import angle_of_preset, summarize_rows
+from dso.interrupts import reraise_if_interrupted
 
 __all__ = ["Prompt", "evaluate", "make_eval_fn", "select_prompts"]
 
@@ -72,10 +73,12 @@ def _generate(generator, prompts: Sequence[Prompt], n: int, seed: int, chunk: in
         try:
             out += _generate_chunk(generator, images, n, seed + start * n, False)
         except Exception:
+            reraise_if_interrupted()
             for i, image in enumerate(images):
                 try:
                     out += _generate_chunk(generator, [image], n, seed + (start + i) * n, False)
                 except Exception as err:  # one prompt's failure must not stop the run
+                    reraise_if_interrupted()
                     out += [(None, f"generate: {type(err).__name__}: {err}")] * n
         bar.update(len(images))
     bar.close()

@@ -19,6 +19,7 @@ import trimesh
 from torch import nn
 from tqdm.auto import tqdm
 
+from dso.interrupts import reraise_if_interrupted
 from dso.models.sampler import SamplerConfig
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def _mesh_or_none(occ: np.ndarray, where: str) -> trimesh.Trimesh | None:
     try:
         return grid_to_mesh(occ)
     except Exception as err:  # one bad grid never stops a batch
+        reraise_if_interrupted()
         log.warning("%s: mesh extraction failed: %s", where, err)
         return None
 

@@ -23,6 +23,7 @@ import trimesh
 from tqdm import tqdm
 
 from dso.env import available_cores
+from dso.interrupts import watch
 from dso.physics.config import OracleConfig
 from dso.physics.loading import MeshLike, describe
 from dso.physics.oracle import evaluate, resolve_config
@@ -41,6 +42,7 @@ def _context() -> mp.context.BaseContext:
 
 
 def _init_worker() -> None:
+    watch()  # a Ctrl-C inside a check fails the batch as an interrupt, never as that mesh's error
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     if "torch" in sys.modules:

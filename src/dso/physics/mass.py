@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
+from dso.interrupts import reraise_if_interrupted
 from dso.physics.loading import bounds
 from dso.physics.topology import CLOSED_KEY, is_closed_oriented
 
@@ -167,5 +168,6 @@ def mass_properties(mesh: trimesh.Trimesh, density: float = 1000.0) -> MassPrope
     try:
         props = _voxel(mesh, density)
     except Exception:  # voxelisation of broken geometry can fail in many ways
+        reraise_if_interrupted()
         props = None
     return props if props is not None else _hull(mesh, density)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import trimesh
 
+from dso.interrupts import reraise_if_interrupted
 from dso.physics.analytic import in_static_equilibrium, support_diagnostics
 from dso.physics.config import OracleConfig
 from dso.physics.grid import HULL_CANDIDATES_KEY, Grid, prepare_grid
@@ -83,16 +84,22 @@ def evaluate(mesh: MeshLike, config: OracleConfig, path: str | None = None) -> E
     try:
         _run(mesh, config, evaluation)
         result.status = "ok"
-    except MeshInputError as err:
-        result.error, result.error_kind = str(err), err.kind
-    except SimulationError as err:
-        result.error, result.error_kind = str(err), "simulation"
-    except ValueError as err:  # hull, MuJoCo compilation
-        result.error, result.error_kind = f"cannot build the model: {err}", "model"
     except Exception as err:  # noqa: BLE001 - one bad item must never stop a batch
-        result.error, result.error_kind = f"{type(err).__name__}: {err}", "internal"
+        reraise_if_interrupted()  # a Ctrl-C a library turned into an error is not the mesh's
+        result.error, result.error_kind = _failure(err)
     result.seconds = time.perf_counter() - start
     return evaluation
+
+
+def _failure(err: Exception) -> tuple[str, str]:
+    """The (error, error_kind) of a result whose evaluation raised `err`."""
+    if isinstance(err, MeshInputError):
+        return str(err), err.kind
+    if isinstance(err, SimulationError):
+        return str(err), "simulation"
+    if isinstance(err, ValueError):  # hull, MuJoCo compilation
+        return f"cannot build the model: {err}", "model"
+    return f"{type(err).__name__}: {err}", "internal"
 
 
 def _run(mesh: MeshLike, config: OracleConfig, evaluation: Evaluation) -> None:

@@ -26,6 +26,7 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
+from dso.interrupts import reraise_if_interrupted
 from dso.physics.loading import bounds, used_only
 from dso.physics.mass import face_integrals
 
@@ -88,6 +89,7 @@ class _Shell:
                 try:
                     hull = trimesh.Trimesh(self.vertices, self.faces, process=False).convex_hull
                 except Exception:  # a flat shell has no hull (qhull refuses it): no solid
+                    reraise_if_interrupted()
                     return None
                 self._solid = _manifold(np.asarray(hull.vertices), np.asarray(hull.faces))
         return self._solid
@@ -114,6 +116,7 @@ def _hull_volume(vertices: np.ndarray) -> float:
     try:
         return float(trimesh.Trimesh(vertices, process=False).convex_hull.volume)
     except Exception:  # flat or degenerate shell (qhull refuses it)
+        reraise_if_interrupted()
         return 0.0
 
 

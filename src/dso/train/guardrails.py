@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from dso.interrupts import reraise_if_interrupted
+
 EvalFn = Callable[[Any, int], Mapping[str, float]]
 
 
@@ -74,6 +76,7 @@ def run_eval(eval_fn: EvalFn, generator: Any, step: int, guard: GeometryGuard) -
         with torch.no_grad():
             metrics = dict(eval_fn(generator, step))
     except Exception as err:  # noqa: BLE001 - one bad evaluation must not stop training
+        reraise_if_interrupted()
         warnings.warn(f"evaluation at step {step} failed: {err!r}", RuntimeWarning, stacklevel=2)
         return {"step": step, "error": repr(err)}
     finally:

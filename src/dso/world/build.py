@@ -17,6 +17,7 @@ from typing import Any
 from tqdm import tqdm
 
 import dso
+from dso.interrupts import watch
 from dso.world.families import FAMILIES, TRAIN_FAMILIES, WILD_FAMILIES
 from dso.world.index import INDEX_NAME, META_NAME, World, read_index
 from dso.world.objects import build_slot
@@ -96,7 +97,8 @@ def _run(todo: Sequence[Slot], config: WorldConfig, root: Path,
         yield from map(work, todo)
         return
     context = multiprocessing.get_context("spawn")  # MuJoCo and fork do not mix
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    # watch: a Ctrl-C inside a draw stops the build, never counts as that draw's failure
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=watch) as pool:
         yield from pool.map(work, todo, chunksize=4)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import trimesh
 
 from dso.geometry import grid_to_mesh, mesh_to_grid
+from dso.interrupts import reraise_if_interrupted
 from dso.render import render_views, view_azimuths
 from dso.world.families import make_object
 from dso.world.gate import judge
@@ -67,6 +68,7 @@ def _draw_stable(slot: Slot, config: WorldConfig) -> tuple[dict, dict[str, int]]
         try:
             draw, reason = _try(slot.family, seed, config)
         except Exception as err:  # noqa: BLE001 - a bad draw never stops the world
+            reraise_if_interrupted()
             rejected["error"] = rejected.get("error", 0) + 1
             last_error = f"{type(err).__name__}: {err}"
             continue

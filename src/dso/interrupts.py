@@ -1,0 +1,77 @@
+"""A Ctrl-C that stays a Ctrl-C.
+
+Python raises KeyboardInterrupt wherever the main thread happens to be when SIGINT arrives.
+When that is inside a library's C code calling back into Python, the library may replace it
+with an error of its own: torch, under a safetensors slice read, reports "could not determine
+the shape of object type 'torch.storage.UntypedStorage'" (a ValueError). Code that isolates one
+item's failure (`except Exception`, so that one bad mesh never stops a batch) would then record
+the interrupt as that item's failure, persist it, and go on as if no one had pressed Ctrl-C.
+
+`watching()` (every `dso` command runs inside it, see `dso.cli_errors`) notes each SIGINT
+before raising KeyboardInterrupt as Python's own handler does; `reraise_if_interrupted()`, at
+the top of such an isolating `except`, turns the replaced error back into the interrupt.
+Outside `watching()` (the Python API, unless the caller opts in with `watch()`) both are
+no-ops and SIGINT behaves as Python's default.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+@dataclass
+class CtrlC:
+    """Whether SIGINT arrived while it was watched."""
+
+    hit: bool = False
+
+
+_state: CtrlC | None = None  # the one being watched now, if any
+
+
+def _handle(signum: int, frame: object) -> None:
+    if _state is not None:
+        _state.hit = True
+    raise KeyboardInterrupt
+
+
+def _can_install() -> bool:
+    # only Python's default handler is replaced: SIG_IGN (a background job started by a shell)
+    # and a caller's own handler stay; and only the main thread may set a handler
+    return (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+
+
+@contextmanager
+def watching() -> Iterator[CtrlC]:
+    """Note SIGINT while inside; yields the note (nested calls share the outer one)."""
+    global _state
+    if _state is not None or not _can_install():
+        yield _state if _state is not None else CtrlC()
+        return
+    _state = CtrlC()
+    previous = signal.signal(signal.SIGINT, _handle)
+    try:
+        yield _state
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _state = None
+
+
+def watch() -> None:
+    """Note SIGINT for the rest of this process's life (the oracle's worker processes)."""
+    global _state
+    if _state is None and _can_install():
+        _state = CtrlC()
+        signal.signal(signal.SIGINT, _handle)
+
+
+def reraise_if_interrupted() -> None:
+    """Raise KeyboardInterrupt if SIGINT has arrived while watched; call it first thing in an
+    `except` that isolates an item's failure, whose error may be a replaced interrupt."""
+    if _state is not None and _state.hit:
+        raise KeyboardInterrupt
