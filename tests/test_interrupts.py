@@ -4,6 +4,8 @@ failure or a usage error."""
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -74,3 +76,30 @@ def test_the_oracle_does_not_record_an_interrupt_as_the_mesh_failing():
             _ctrl_c_swallowed()
         with pytest.raises(KeyboardInterrupt):
             check_mesh(empty)
+
+
+WORKER = """
+import os, signal, time
+from dso.interrupts import busy, reraise_if_interrupted, watch_worker
+watch_worker()
+os.kill(os.getpid(), signal.SIGINT); time.sleep(0.2)  # idle: ignored
+reraise_if_interrupted()
+try:
+    with busy():
+        os.kill(os.getpid(), signal.SIGINT); time.sleep(5)
+except KeyboardInterrupt:
+    pass
+try:
+    reraise_if_interrupted()
+except KeyboardInterrupt:
+    print("idle ignored, busy interrupted and noted")
+"""
+
+
+def test_a_pool_worker_is_interrupted_in_a_task_and_ignores_sigint_between_tasks():
+    # in a process of its own: a worker's handler stays for the process's life
+    out = subprocess.run([sys.executable, "-c", WORKER], capture_output=True, text=True,
+                         timeout=60, preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                                      signal.SIG_DFL))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "idle ignored, busy interrupted and noted"

@@ -10,8 +10,8 @@ the interrupt as that item's failure, persist it, and go on as if no one had pre
 `watching()` (every `dso` command runs inside it, see `dso.cli_errors`) notes each SIGINT
 before raising KeyboardInterrupt as Python's own handler does; `reraise_if_interrupted()`, at
 the top of such an isolating `except`, turns the replaced error back into the interrupt.
-Outside `watching()` (the Python API, unless the caller opts in with `watch()`) both are
-no-ops and SIGINT behaves as Python's default.
+Pool workers run `watch_worker()` and mark each task with `busy()`. Outside these (the Python
+API) both are no-ops and SIGINT behaves as Python's default.
 """
 
 from __future__ import annotations
@@ -25,9 +25,12 @@ from dataclasses import dataclass
 
 @dataclass
 class CtrlC:
-    """Whether SIGINT arrived while it was watched."""
+    """Whether SIGINT arrived while it was watched; in a pool worker (`watch_worker`), whether
+    it is running a task now."""
 
     hit: bool = False
+    worker: bool = False
+    busy: bool = False
 
 
 _state: CtrlC | None = None  # the one being watched now, if any
@@ -35,6 +38,8 @@ _state: CtrlC | None = None  # the one being watched now, if any
 
 def _handle(signum: int, frame: object) -> None:
     if _state is not None:
+        if _state.worker and not _state.busy:
+            return  # an idle worker: the parent, which got the same Ctrl-C, stops the pool
         _state.hit = True
     raise KeyboardInterrupt
 
@@ -62,12 +67,27 @@ def watching() -> Iterator[CtrlC]:
         _state = None
 
 
-def watch() -> None:
-    """Note SIGINT for the rest of this process's life (the oracle's worker processes)."""
+def watch_worker() -> None:
+    """For the rest of this pool worker's life, SIGINT interrupts the task it runs (see
+    `busy`), noted as in `watching()`, and is ignored while it waits for one: the parent gets
+    the same Ctrl-C and shuts the pool down, so no idle worker dies printing a traceback."""
     global _state
     if _state is None and _can_install():
-        _state = CtrlC()
+        _state = CtrlC(worker=True)
         signal.signal(signal.SIGINT, _handle)
+
+
+@contextmanager
+def busy() -> Iterator[None]:
+    """Mark a pool worker's task (a no-op outside `watch_worker`)."""
+    if _state is None or not _state.worker:
+        yield
+        return
+    _state.busy = True
+    try:
+        yield
+    finally:
+        _state.busy = False
 
 
 def reraise_if_interrupted() -> None:

@@ -1,12 +1,13 @@
 """label_dataset with the real oracle: verdicts, recorded failures, retries, crash-resume."""
 
 import shutil
+import signal
 
 import pytest
 
 from dso.data import DatasetError, SampleStore, generate_dataset, label_dataset
 from dso.physics import ORACLE_VERSION
-from tests.data.data_proc import count_rows, run_and_kill
+from tests.data.data_proc import count_rows, run_and_kill, run_and_signal
 from tests.data.data_toy_generator import GridToyGenerator, ToyGenerator, prism, toy_prompts
 
 
@@ -183,6 +184,30 @@ def test_labelling_survives_sigkill(tmp_path):
     for sid in want:
         assert [got[sid][k] for k in keys] == [want[sid][k] for k in keys], sid
     assert count_rows(ds / "index.sqlite", "labels") == len(want)  # nothing duplicated
+
+
+def test_ctrl_c_with_workers_exits_130_records_no_failure_and_resumes(tmp_path):
+    # the whole job gets SIGINT, as from a terminal: the CLI and its two oracle workers
+    ds, reference = tmp_path / "ds", tmp_path / "ref"
+    generate_dataset(ds, ToyGenerator(), toy_prompts(6), n=3, seed=0, progress=False)
+    shutil.copytree(ds, reference)
+    label_dataset(reference, workers=2, progress=False, preset="dso")
+    want = _labels(reference)
+    script = (f"import sys; sys.argv = ['dso', 'label', {str(ds)!r}, '--workers', '2', "
+              "'--preset', 'dso', '--chunk-size', '2', '--quiet']; "
+              "from dso.cli import main; main()")
+    seen, code, err = run_and_signal(script, ds / "index.sqlite", "labels", 2, signal.SIGINT)
+    assert code == 130, err
+    assert err.strip().splitlines()[-1] == "interrupted: rerun the same command to resume"
+    assert "Traceback" not in err
+    kept = _labels(ds)
+    assert seen <= len(kept) < len(want)
+    assert all(r["label_status"] == "ok" for r in kept.values())  # no interrupt as a failure
+    label_dataset(ds, workers=2, preset="dso", progress=False)
+    got = _labels(ds)
+    keys = ("label_status", "stable", "tilt_deg", "mass_source", "attempts")
+    assert {sid: [got[sid][k] for k in keys] for sid in got} == {
+        sid: [want[sid][k] for k in keys] for sid in want}
 
 
 def test_invalid_preset_fails_before_any_work(ds):

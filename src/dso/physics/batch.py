@@ -23,7 +23,7 @@ import trimesh
 from tqdm import tqdm
 
 from dso.env import available_cores
-from dso.interrupts import watch
+from dso.interrupts import busy, watch_worker
 from dso.physics.config import OracleConfig
 from dso.physics.loading import MeshLike, describe
 from dso.physics.oracle import evaluate, resolve_config
@@ -42,7 +42,7 @@ def _context() -> mp.context.BaseContext:
 
 
 def _init_worker() -> None:
-    watch()  # a Ctrl-C inside a check fails the batch as an interrupt, never as that mesh's error
+    watch_worker()  # Ctrl-C: the chunk stops as an interrupt, never as a mesh's error
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     if "torch" in sys.modules:
@@ -57,7 +57,8 @@ def _portable(mesh: MeshLike) -> Any:
 
 
 def _run_chunk(chunk: list[tuple[Any, str | None]], config: OracleConfig) -> list[CheckResult]:
-    return [evaluate(item, config, path).result for item, path in chunk]
+    with busy():
+        return [evaluate(item, config, path).result for item, path in chunk]
 
 
 def _importing_main_again() -> bool:

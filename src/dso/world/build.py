@@ -17,7 +17,7 @@ from typing import Any
 from tqdm import tqdm
 
 import dso
-from dso.interrupts import watch
+from dso.interrupts import busy, watch_worker
 from dso.world.families import FAMILIES, TRAIN_FAMILIES, WILD_FAMILIES
 from dso.world.index import INDEX_NAME, META_NAME, World, read_index
 from dso.world.objects import build_slot
@@ -90,16 +90,27 @@ def _summary(config: WorldConfig, records: list[dict[str, Any]], seconds: float)
     }
 
 
+def _build_slot(slot: Slot, config: WorldConfig, root: str) -> dict[str, Any]:
+    with busy():  # one task of a worker process
+        return build_slot(slot, config=config, root=root)
+
+
 def _run(todo: Sequence[Slot], config: WorldConfig, root: Path,
          workers: int) -> Iterator[dict[str, Any]]:
-    work = partial(build_slot, config=config, root=str(root))
+    work = partial(_build_slot, config=config, root=str(root))
     if workers <= 1 or len(todo) <= 1:
         yield from map(work, todo)
         return
     context = multiprocessing.get_context("spawn")  # MuJoCo and fork do not mix
-    # watch: a Ctrl-C inside a draw stops the build, never counts as that draw's failure
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=watch) as pool:
+    # Ctrl-C: a draw stops as an interrupt, never as the draw's failure; idle workers wait quietly
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=watch_worker)
+    try:
         yield from pool.map(work, todo, chunksize=4)
+    except BaseException:  # Ctrl-C, an error, a consumer that stops: drop the queued slots
+        pool.shutdown(cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def build_world(
