@@ -163,39 +163,40 @@ def test_unknown_backend_and_missing_dataset(tmp_path):
         label_dataset(tmp_path / "none", workers=1)
 
 
-def test_labelling_survives_sigkill(tmp_path):
-    # the `dso` preset simulates the full 10 s per mesh (~0.1 s): slow enough to kill mid-way
+def _to_stop(tmp_path, workers: int):
+    """A generated dataset, its labels from an uninterrupted run, and the `dso label` script
+    to stop: the `dso` preset simulates the full 10 s per mesh (~0.1 s), slow enough to stop
+    mid-way."""
     ds, reference = tmp_path / "ds", tmp_path / "ref"
     generate_dataset(ds, ToyGenerator(), toy_prompts(6), n=3, seed=0, progress=False)
     shutil.copytree(ds, reference)
-    label_dataset(reference, workers=1, progress=False, preset="dso")
-    want = _labels(reference)
-    script = (f"import sys; sys.argv = ['dso', 'label', {str(ds)!r}, '--workers', '1', "
-              "'--preset', 'dso', '--chunk-size', '2', '--quiet']; "
+    label_dataset(reference, workers=workers, progress=False, preset="dso")
+    script = (f"import sys; sys.argv = ['dso', 'label', {str(ds)!r}, '--workers', "
+              f"'{workers}', '--preset', 'dso', '--chunk-size', '2', '--quiet']; "
               "from dso.cli import main; main()")
+    return ds, _labels(reference), script
+
+
+def _same_labels(got: dict, want: dict) -> None:
+    keys = ("label_status", "stable", "tilt_deg", "dso_angle_deg", "mass_source", "preset",
+            "attempts")
+    assert {sid: [r[k] for k in keys] for sid, r in got.items()} == {
+        sid: [r[k] for k in keys] for sid, r in want.items()}
+
+
+def test_labelling_survives_sigkill(tmp_path):
+    ds, want, script = _to_stop(tmp_path, workers=1)
     first = run_and_kill(script, ds / "index.sqlite", "labels", at_least=4)
     assert 0 < first < len(want)
     resumed = label_dataset(ds, workers=1, preset="dso", progress=False)
     assert resumed.counts["to_label"] == len(want) - first
-    got = _labels(ds)
-    assert sorted(got) == sorted(want)
-    keys = ("label_status", "stable", "tilt_deg", "dso_angle_deg", "mass_source", "preset",
-            "attempts")
-    for sid in want:
-        assert [got[sid][k] for k in keys] == [want[sid][k] for k in keys], sid
+    _same_labels(_labels(ds), want)
     assert count_rows(ds / "index.sqlite", "labels") == len(want)  # nothing duplicated
 
 
 def test_ctrl_c_with_workers_exits_130_records_no_failure_and_resumes(tmp_path):
     # the whole job gets SIGINT, as from a terminal: the CLI and its two oracle workers
-    ds, reference = tmp_path / "ds", tmp_path / "ref"
-    generate_dataset(ds, ToyGenerator(), toy_prompts(6), n=3, seed=0, progress=False)
-    shutil.copytree(ds, reference)
-    label_dataset(reference, workers=2, progress=False, preset="dso")
-    want = _labels(reference)
-    script = (f"import sys; sys.argv = ['dso', 'label', {str(ds)!r}, '--workers', '2', "
-              "'--preset', 'dso', '--chunk-size', '2', '--quiet']; "
-              "from dso.cli import main; main()")
+    ds, want, script = _to_stop(tmp_path, workers=2)
     seen, code, err = run_and_signal(script, ds / "index.sqlite", "labels", 2, signal.SIGINT)
     assert code == 130, err
     assert err.strip().splitlines()[-1] == "interrupted: rerun the same command to resume"
@@ -204,10 +205,7 @@ def test_ctrl_c_with_workers_exits_130_records_no_failure_and_resumes(tmp_path):
     assert seen <= len(kept) < len(want)
     assert all(r["label_status"] == "ok" for r in kept.values())  # no interrupt as a failure
     label_dataset(ds, workers=2, preset="dso", progress=False)
-    got = _labels(ds)
-    keys = ("label_status", "stable", "tilt_deg", "mass_source", "attempts")
-    assert {sid: [got[sid][k] for k in keys] for sid in got} == {
-        sid: [want[sid][k] for k in keys] for sid in want}
+    _same_labels(_labels(ds), want)
 
 
 def test_invalid_preset_fails_before_any_work(ds):
