@@ -87,7 +87,8 @@ def test_eval_compare_adds_the_paired_table_vs_base(tmp_path):
             "--out", str(tmp_path / "cmp")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "| eval | dro | 20 | **+50.0 [" in result.output  # 10 of 20 prompts now stand
+    # 10 of 20 prompts now stand
+    assert "| eval | dro | 20 (20 objects) | **+50.0 [" in result.output
     assert "model - base" in (tmp_path / "cmp" / "comparison.md").read_text()
     summary = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     assert summary["dro"]["eval"]["vs_base"]["stable_pct"]["real"] is True

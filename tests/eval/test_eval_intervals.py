@@ -1,4 +1,4 @@
-"""Bootstrap intervals over prompts and paired differences, on hand-made rows and evaluate()."""
+"""Bootstrap intervals over objects and paired differences, on hand-made rows and evaluate()."""
 
 import time
 
@@ -66,12 +66,24 @@ def test_all_prompts_agreeing_give_a_point_interval():
     assert bootstrap_intervals(rows, angle="dso")["rot_deg"] == [8.3, 8.3]
 
 
-def test_all_samples_of_a_prompt_are_drawn_together():
-    """Prompt A: both samples stable, prompt B: both not. Resampling prompts can only give 0,
-    50 or 100 % Stable; resampling rows would also give 25 and 75."""
-    rows = _rows(2, stable=lambda i, j: i == 0, samples=2)
+def test_all_views_and_samples_of_an_object_are_drawn_together():
+    """Object o0 (two views, two samples each): all stable; o1: none. Resampling objects can
+    only give 0, 50 or 100 % Stable; resampling images or rows would also give 25 and 75."""
+    rows = _rows(4, stable=lambda i, j: i < 2, samples=2)
+    assert {r["object_id"] for r in rows} == {"o0", "o1"}
     values = bootstrap_distribution(rows, n_resamples=500)["stable_pct"]
     assert set(np.unique(values)) == {0.0, 50.0, 100.0}
+
+
+def test_views_that_share_their_objects_fate_widen_the_interval():
+    # 60 objects x 12 views, each object all stable or all not: 60 independent units, not 720
+    rows = [{**r, "object_id": f"o{i // 12}", "view": i % 12}
+            for i, r in enumerate(_rows(720, stable=lambda i, j: (i // 12) % 3 != 0))]
+    as_images = [{**r, "object_id": f"{r['object_id']}-{r['view']}"} for r in rows]
+    by_object = bootstrap_intervals(rows)["stable_pct"]
+    by_image = bootstrap_intervals(as_images)["stable_pct"]
+    ratio = (by_object[1] - by_object[0]) / (by_image[1] - by_image[0])
+    assert 2.5 < ratio < 4.5  # ~ sqrt(12) = 3.5
 
 
 def test_metrics_without_rows_have_no_interval():
@@ -86,6 +98,7 @@ def test_paired_identical_model_is_zero_and_not_real():
     base = _rows(100, samples=2)
     same = paired_difference([dict(r) for r in base], base)
     assert same["n_matched"] == 200 and same["n_prompts"] == 100 and same["seeds_match"]
+    assert same["n_objects"] == 50 and same["n_unmatched"] == 0
     for metric in CI_METRICS:
         assert same[metric] == {"diff": 0.0, "ci": [0.0, 0.0], "real": False}, metric
 
@@ -99,8 +112,8 @@ def test_paired_clearly_better_model_is_real_a_reshuffle_is_not():
     assert 0.0 < lo < 60.0 < hi and out["stable_pct"]["real"]
     assert out["fscore"]["ci"] == pytest.approx([1.0, 1.0]) and out["fscore"]["real"]
     assert out["cd"] == {"diff": 0.0, "ci": [0.0, 0.0], "real": False}
-    # same % Stable, but two prompts that stood now fall and two others now stand
-    swapped = _rows(200, stable=lambda i, j: (i % 10 < 3) != (i < 20 and i % 10 in (2, 3)))
+    # same % Stable, but two objects' views that stood now fall and two others now stand
+    swapped = _rows(200, stable=lambda i, j: (i % 10 < 3) != (i < 20 and i % 10 in (2, 4)))
     flat = paired_difference(swapped, base)["stable_pct"]
     assert flat["diff"] == 0.0 and flat["ci"][0] < 0.0 < flat["ci"][1] and not flat["real"]
 
@@ -110,6 +123,7 @@ def test_paired_matches_rows_by_object_view_and_sample():
     model = _rows(34, seed0=1000)  # four more prompts, other seeds
     out = paired_difference(model, base)
     assert out["n_matched"] == 30 and out["n_prompts"] == 30 and not out["seeds_match"]
+    assert out["n_unmatched"] == 4
 
 
 def test_cost_for_780_prompts_and_four_models_is_well_under_a_second():

@@ -160,8 +160,9 @@ def test_tables_show_intervals_and_paired_differences_vs_base(tmp_path):
     assert "80.00 [80.00, 80.00]" in lines[2]
     assert "| 100.0 [100.0, 100.0] |" in lines[3]
     paired = paired_table(results)
-    assert "| eval | dro | 40 | **+50.0 [" in paired and "**+5.00 [5.00, 5.00]**" in paired
-    assert "| eval | twin | 40 | 0.0 [0.0, 0.0] |" in paired
+    assert "| eval | dro | 40 (40 objects) | **+50.0 [" in paired
+    assert "**+5.00 [5.00, 5.00]**" in paired
+    assert "| eval | twin | 40 (40 objects) | 0.0 [0.0, 0.0] |" in paired
     summary = results_summary(results)
     assert "vs_base" not in summary["base"]["eval"]
     vs = summary["dro"]["eval"]["vs_base"]
@@ -174,3 +175,15 @@ def test_tables_show_intervals_and_paired_differences_vs_base(tmp_path):
     assert paired_table({"dro": {"eval": better}}) == ""  # no base, nothing to pair
     md = write_report(base, tmp_path / "rep")["markdown"].read_text()
     assert "| **overall** | 40 | 100.0 | 50.0 [" in md and "bootstrap intervals" in md
+
+
+def test_the_paired_table_says_when_seeds_or_prompts_differ():
+    base = _with_ci(_lamp_rows([1.0, 30.0] * 10), "base")
+    reseeded = _with_ci([{**r, "seed": r["seed"] + 100} for r in _lamp_rows([1.0, 2.0] * 10)],
+                        "dro")
+    longer = _with_ci(_lamp_rows([1.0, 2.0] * 12), "sft")  # four prompts base lacks
+    paired = paired_table({"base": {"eval": base}, "dro": {"eval": reseeded},
+                           "sft": {"eval": longer}})
+    assert "- eval, dro: the matched samples were drawn with other seeds than base's" in paired
+    assert "- eval, sft: 4 sample(s) of one side have no match" in paired
+    assert "eval, sft: the matched samples" not in paired and "eval, dro: 0 sample" not in paired

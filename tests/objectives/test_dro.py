@@ -100,3 +100,12 @@ def test_dro_ascent_margin_stops_pushing_past_the_base_error():
     assert stats["ascent_clipped"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="reference"):
         dro_loss(err, stable, ascent_margin=0.05)
+
+
+def test_an_unbounded_ascent_is_cautioned_and_a_bounded_one_is_not():
+    from dso.objectives.dro import DRO
+
+    assert "no bound on its ascent" in DRO().caution()
+    assert DRO(ascent_bound=0.8).caution() is None
+    assert DRO(ascent_margin=0.1).caution() is None
+    assert DRO(ascent_weight=0.0).caution() is None  # no ascent at all

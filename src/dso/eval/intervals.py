@@ -1,16 +1,19 @@
-"""95% bootstrap intervals over prompts, and paired model-vs-base differences.
+"""95% bootstrap intervals over objects, and paired model-vs-base differences.
 
-The unit of resampling is the prompt image (object, view): a resample draws as many prompts as
-there are, with replacement, and every sample of a drawn prompt goes with it. Each resample
+The unit of resampling is the object: a resample draws as many objects as there are, with
+replacement, and every prompt image (view) and sample of a drawn object goes with it. The views
+of one object are not independent (the 12 views of an eval object mostly share its fate), so
+resampling images would treat 780 correlated images as 780 independent ones and give intervals
+too narrow; on the wild split, one image per object, the two units coincide. Each resample
 recomputes the same pooled number `summarize` reports (e.g. % Stable = stable outputs / outputs
 over the drawn rows), and the interval is the 2.5th-97.5th percentile of those numbers (the
 percentile bootstrap). Paired: two evaluations on the same prompts and seeds (rows matched by
 object_id, view, sample) are resampled with the same draws, so the interval of their difference
-leaves out the prompt-to-prompt spread both share. A difference whose interval excludes 0 is
+leaves out the object-to-object spread both share. A difference whose interval excludes 0 is
 called real.
 
-Seeded and deterministic; vectorised (one (B, P) weight matrix per call): 1000 resamples of
-780 prompts take a few milliseconds.
+Seeded and deterministic; vectorised (one (B, U) weight matrix per call, U units): 1000
+resamples of 780 prompts take a few milliseconds.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ __all__ = [
 CI_METRICS = ("stable_pct", "one_piece_pct", "rot_deg", "cd", "fscore")
 DEFAULT_RESAMPLES = 1000
 LEVEL = 0.95
+UNIT = "object (all its views and samples)"  # what one draw of the bootstrap takes
 
 
 def _row_value(row: Mapping[str, Any], metric: str, angle: str, pieces: bool) -> float | None:
@@ -52,17 +56,17 @@ def _row_value(row: Mapping[str, Any], metric: str, angle: str, pieces: bool) ->
     return None if value is None else float(value)
 
 
-def _prompt_sums(rows: Sequence[Mapping[str, Any]], prompts: Sequence[tuple], metrics,
-                 angle: str, pieces: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ref (M,), num (P, M), den (P, M)): per prompt, the count of rows in each metric and the
-    sum of (value - ref), ref being the first value met (so all-equal values sum to exactly 0).
-    """
-    index = {p: i for i, p in enumerate(prompts)}
+def _unit_sums(rows: Sequence[Mapping[str, Any]], units: Sequence[str], metrics,
+               angle: str, pieces: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ref (M,), num (U, M), den (U, M)): per unit (object), the count of rows in each metric
+    and the sum of (value - ref), ref being the first value met (so all-equal values sum to
+    exactly 0)."""
+    index = {u: i for i, u in enumerate(units)}
     ref = np.full(len(metrics), np.nan)
-    num = np.zeros((len(prompts), len(metrics)))
-    den = np.zeros((len(prompts), len(metrics)))
+    num = np.zeros((len(units), len(metrics)))
+    den = np.zeros((len(units), len(metrics)))
     for row in rows:
-        i = index[(str(row["object_id"]), row["view"])]
+        i = index[str(row["object_id"])]
         for m, metric in enumerate(metrics):
             value = _row_value(row, metric, angle, pieces)
             if value is None:
@@ -74,19 +78,23 @@ def _prompt_sums(rows: Sequence[Mapping[str, Any]], prompts: Sequence[tuple], me
     return ref, num, den
 
 
-def _prompts(rows: Sequence[Mapping[str, Any]]) -> list[tuple]:
-    return list(dict.fromkeys((str(r["object_id"]), r["view"]) for r in rows))
+def _units(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(str(r["object_id"]) for r in rows))
 
 
-def bootstrap_weights(n_prompts: int, n_resamples: int = DEFAULT_RESAMPLES,
+def _n_prompts(rows: Sequence[Mapping[str, Any]]) -> int:
+    return len({(str(r["object_id"]), r["view"]) for r in rows})
+
+
+def bootstrap_weights(n_units: int, n_resamples: int = DEFAULT_RESAMPLES,
                       seed: int = 0) -> np.ndarray:
-    """(n_resamples, n_prompts) counts: how often each prompt is drawn in each resample."""
-    if n_prompts < 1 or n_resamples < 1:
-        raise ValueError(f"need n_prompts and n_resamples >= 1, got {n_prompts}, {n_resamples}")
-    draws = np.random.default_rng(seed).integers(0, n_prompts, size=(n_resamples, n_prompts))
-    flat = draws + n_prompts * np.arange(n_resamples)[:, None]
-    counts = np.bincount(flat.ravel(), minlength=n_resamples * n_prompts)
-    return counts.reshape(n_resamples, n_prompts).astype(np.float64)
+    """(n_resamples, n_units) counts: how often each unit is drawn in each resample."""
+    if n_units < 1 or n_resamples < 1:
+        raise ValueError(f"need n_units and n_resamples >= 1, got {n_units}, {n_resamples}")
+    draws = np.random.default_rng(seed).integers(0, n_units, size=(n_resamples, n_units))
+    flat = draws + n_units * np.arange(n_resamples)[:, None]
+    counts = np.bincount(flat.ravel(), minlength=n_resamples * n_units)
+    return counts.reshape(n_resamples, n_units).astype(np.float64)
 
 
 def _stats(weights: np.ndarray, ref: np.ndarray, num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -121,13 +129,13 @@ def bootstrap_distribution(
     pieces: bool | None = None,
 ) -> dict[str, np.ndarray]:
     """{metric: (n_resamples,) array}: the number `summarize(rows)` reports, recomputed on each
-    resample of the prompts (nan where a resample has no row for it)."""
-    prompts = _prompts(rows)
-    if not prompts:
+    resample of the objects (nan where a resample has no row for it)."""
+    units = _units(rows)
+    if not units:
         return {m: np.full(n_resamples, np.nan) for m in metrics}
     pieces = _pieces(rows) if pieces is None else pieces
-    ref, num, den = _prompt_sums(rows, prompts, metrics, angle, pieces)
-    stats = _stats(bootstrap_weights(len(prompts), n_resamples, seed), ref, num, den)
+    ref, num, den = _unit_sums(rows, units, metrics, angle, pieces)
+    stats = _stats(bootstrap_weights(len(units), n_resamples, seed), ref, num, den)
     return {m: stats[:, k] for k, m in enumerate(metrics)}
 
 
@@ -141,7 +149,7 @@ def bootstrap_intervals(
     metrics: Sequence[str] = CI_METRICS,
     pieces: bool | None = None,
 ) -> dict[str, list[float] | None]:
-    """{metric: [lo, hi]}: percentile bootstrap interval over prompts of each number that
+    """{metric: [lo, hi]}: percentile bootstrap interval over objects of each number that
     `summarize(rows)` reports (None where it has none, e.g. one_piece_pct without pieces)."""
     dist = bootstrap_distribution(rows, n_resamples=n_resamples, seed=seed, angle=angle,
                                   metrics=metrics, pieces=pieces)
@@ -164,26 +172,28 @@ def paired_difference(
 ) -> dict[str, Any]:
     """Model minus base on the rows both have (matched by object_id, view, sample).
 
-    Returns {"n_prompts", "n_matched", "seeds_match", metric: {"diff", "ci", "real"}}: the
-    difference of the pooled numbers, its paired bootstrap interval (both sides resampled with
-    the same prompt draws) and whether that interval excludes 0. diff/ci are None where either
-    side has no value.
+    Returns {"n_prompts", "n_objects", "n_matched", "n_unmatched", "seeds_match", metric:
+    {"diff", "ci", "real"}}: the difference of the pooled numbers, its paired bootstrap interval
+    (both sides resampled with the same object draws) and whether that interval excludes 0.
+    diff/ci are None where either side has no value. n_unmatched counts the rows of either side
+    the other lacks (left out of the difference).
     """
     mine, theirs = _by_key(rows), _by_key(base_rows)
     keys = [k for k in mine if k in theirs]
     out: dict[str, Any] = {
         "n_matched": len(keys),
+        "n_unmatched": len(mine) + len(theirs) - 2 * len(keys),
         "seeds_match": all(mine[k].get("seed") == theirs[k].get("seed") for k in keys),
     }
     a, b = [mine[k] for k in keys], [theirs[k] for k in keys]
-    prompts = _prompts(a)
-    out["n_prompts"] = len(prompts)
+    units = _units(a)
+    out["n_prompts"], out["n_objects"] = _n_prompts(a), len(units)
     pieces = _pieces(a) and _pieces(b)
-    if not prompts:
+    if not units:
         return {**out, **{m: {"diff": None, "ci": None, "real": False} for m in metrics}}
-    weights = bootstrap_weights(len(prompts), n_resamples, seed)
-    ones = np.ones((1, len(prompts)))
-    sides = [_prompt_sums(side, prompts, metrics, angle, pieces) for side in (a, b)]
+    weights = bootstrap_weights(len(units), n_resamples, seed)
+    ones = np.ones((1, len(units)))
+    sides = [_unit_sums(side, units, metrics, angle, pieces) for side in (a, b)]
     point = _stats(ones, *sides[0])[0] - _stats(ones, *sides[1])[0]
     diffs = _stats(weights, *sides[0]) - _stats(weights, *sides[1])
     for k, m in enumerate(metrics):

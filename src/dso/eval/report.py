@@ -173,20 +173,40 @@ def paired_table(
         return ""
     header = ["split", f"model - {base}", "prompts"] + [f"Δ {HEADERS.get(m, m)}"
                                                         for m in metrics]
-    rows = []
+    rows, caveats = [], []
     for split in _splits(results, splits):
         for model, per_split in results.items():
             if model == base or split not in per_split or split not in results[base]:
                 continue
             diff = paired_of(per_split[split], results[base][split])
             if diff is not None:
-                rows.append([split, model, str(diff.get("n_prompts", "—"))]
+                rows.append([split, model, _prompts_cell(diff)]
                             + [_diff_cell(m, diff.get(m)) for m in metrics])
+                caveats += _pairing_caveats(split, model, base, diff)
     if not rows:
         return ""
-    note = ("Paired differences on the same prompts and seeds with 95% bootstrap intervals "
-            "over prompts; **bold**: the interval excludes 0 (a real difference).")
-    return _table(header, rows) + "\n\n" + note
+    note = ("Paired differences on the prompts and samples both models have, with 95% "
+            "bootstrap intervals over objects (every view of a drawn object goes with it); "
+            "**bold**: the interval excludes 0 (a real difference).")
+    return "\n".join([_table(header, rows), "", note, *caveats])
+
+
+def _prompts_cell(diff: Mapping[str, Any]) -> str:
+    prompts, objects = diff.get("n_prompts", "—"), diff.get("n_objects")
+    return f"{prompts} ({objects} objects)" if objects is not None else str(prompts)
+
+
+def _pairing_caveats(split: str, model: str, base: str, diff: Mapping[str, Any]) -> list[str]:
+    """Lines that say where a paired difference is not on the same samples as both tables."""
+    out = []
+    if not diff.get("seeds_match", True):
+        out.append(f"- {split}, {model}: the matched samples were drawn with other seeds than "
+                   f"{base}'s, so the pairing only matches prompts, not noise.")
+    if diff.get("n_unmatched"):
+        out.append(f"- {split}, {model}: {diff['n_unmatched']} sample(s) of one side have no "
+                   f"match in the other (another --limit or --samples) and are left out, so "
+                   "the difference is not that of the two tables' numbers.")
+    return [""] + out if out else []
 
 
 def _errors_section(result: Mapping[str, Any], limit: int = 10) -> str:
@@ -259,8 +279,9 @@ def load_result(path: str | Path) -> dict[str, Any]:
 # How the numbers were measured: results that differ in one of these cannot share a table.
 MEASUREMENT = ("n_points", "protocol", "icp", "fscore_threshold", "fscore_scale", "preset",
                "threshold_deg", "rot_angle")
-# How the samples were drawn: a difference is shown, as models may sample differently.
-SAMPLING = ("seed", "samples_per_image", "limit", "sampler")
+# How the samples were drawn (and the intervals resampled): a difference is shown, as models
+# may sample differently.
+SAMPLING = ("seed", "samples_per_image", "limit", "sampler", "bootstrap")
 
 
 def comparability(results: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[str]:

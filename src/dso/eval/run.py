@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from dso.eval.geometry_pass import score_geometry
 from dso.eval.icp import DEFAULT_PROTOCOL, IcpSettings, icp_settings
-from dso.eval.intervals import DEFAULT_RESAMPLES, add_intervals
+from dso.eval.intervals import DEFAULT_RESAMPLES, UNIT, add_intervals
 from dso.eval.summary import angle_of_preset, summarize_rows
 from dso.interrupts import reraise_if_interrupted
 
@@ -156,7 +156,7 @@ def evaluate(
     `world` is a `dso.world.World` or a path to one. `limit` caps the number of prompt images
     (view-major, see `select_prompts`). `protocol` sets the ICP of the geometry ("paper": the
     release's, "dso-v1", or an IcpSettings; `dso.eval.icp`). `bootstrap` resamples of the
-    prompts give 95% intervals (0: none). Returns a JSON-ready dict: `meta`, `overall` and
+    objects give 95% intervals (0: none). Returns a JSON-ready dict: `meta`, `overall` and
     `families` (each with n_prompts, n_samples, output_pct, stable_pct, rot_deg (the preset's
     angle), tilt_deg_mean, dso_angle_deg_mean, cd, fscore, error counts and, with `bootstrap`,
     `ci` = {metric: [lo, hi]}) and `items` (one row per generated sample).
@@ -214,7 +214,7 @@ def evaluate(
         "protocol": protocol if isinstance(protocol, str) else "custom",
         "icp": dataclasses.asdict(icp), "rot_angle": angle,
         "bootstrap": {"resamples": bootstrap, "level": 0.95, "seed": 0,
-                      "unit": "prompt image (object, view)"} if bootstrap else None,
+                      "unit": UNIT} if bootstrap else None,
         "sampler": _sampler_settings(generator),
     }
     summary = summarize_rows(rows, angle)

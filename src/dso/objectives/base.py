@@ -112,6 +112,10 @@ class Objective:
         values = {f.name: get(f.name, missing) for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if v is not missing})
 
+    def caution(self) -> str | None:
+        """A warning about these settings, shown when training starts (None: none)."""
+        return None
+
     # ---- the batch ------------------------------------------------------------------------
     def rows(self, batch_size: int) -> int:
         """Samples in a micro-batch of `batch_size` items."""

@@ -113,6 +113,14 @@ class DRO(Objective):
     def shares_pair_noise(self) -> bool:
         return self.paired_dro and self.pair_noise == "shared"
 
+    def caution(self) -> str | None:
+        if self.ascent_weight > 0 and self.ascent_bound is None and self.ascent_margin is None:
+            return ("DRO with no bound on its ascent (as released): the unstable samples' error, "
+                    "and with it the stable ones' through the shared weights, can grow without "
+                    "limit; set --ascent-bound (the demo's 0.8 is about twice dso-tiny's "
+                    "starting error: read err_unstable in the log) or --ascent-margin")
+        return None
+
     def loss(self, err: torch.Tensor, ref: torch.Tensor | None, batch: Batch
              ) -> tuple[torch.Tensor, dict[str, float]]:
         return dro_loss(err, batch.stable, ascent_bound=self.ascent_bound,

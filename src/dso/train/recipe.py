@@ -128,6 +128,9 @@ class Recipe:
         self.run_dir = Path(config.out)
         self.device = resolve_device(config.device)  # before anything is written
         self.start_step = 0
+        caution = self.objective.caution()
+        if caution and self.writes:
+            warnings.warn(caution, stacklevel=2)
 
     # ---------------------------------------------------------------- setup
     def setup(self, *, resume: bool = False) -> Recipe:
