@@ -236,10 +236,17 @@ def _digest(obj: Any) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
-def _cell(overall: dict[str, Any], metric: str, fmt: str) -> str:
-    value, ci = overall.get(metric), (overall.get("ci") or {}).get(metric)
+def _cell(record: dict[str, Any], metric: str, fmt: str) -> str:
+    """The row's number with its 95% interval, resampled here from the row's items (over
+    objects, as `dso.eval.intervals` does now) rather than read from the cached row."""
+    from dso.eval.intervals import bootstrap_intervals
+
+    overall = record["overall"]
+    value = overall.get(metric)
     if value is None:
         return "-"
+    ci = bootstrap_intervals(record["items"], angle=overall.get("rot_angle") or "tilt",
+                             metrics=(metric,))[metric]
     text = fmt.format(value)
     return text if not ci else f"{text} [{fmt.format(ci[0])}, {fmt.format(ci[1])}]"
 
@@ -266,14 +273,22 @@ def table(records: list[dict[str, Any]], base: dict[str, Any]) -> str:
             "Δ stable vs base | Δ F vs base | train s |")
     lines = [head, "|" + "---|" * 9]
     for rec in records:
-        o, row = rec["overall"], rec["row"]
+        row = rec["row"]
         ref = bases.get(row["eval_guidance"], base) if row["train"] is not None else base
         lines.append(
-            f"| {row['question']} | {row['name']} | {_cell(o, 'stable_pct', '{:.1f}')} | "
-            f"{_cell(o, 'one_piece_pct', '{:.1f}')} | {_cell(o, 'fscore', '{:.1f}')} | "
-            f"{_cell(o, 'cd', '{:.4f}')} | {_diff(rec, ref, 'stable_pct', '{:+.1f}')} | "
+            f"| {row['question']} | {row['name']} | {_cell(rec, 'stable_pct', '{:.1f}')} | "
+            f"{_cell(rec, 'one_piece_pct', '{:.1f}')} | {_cell(rec, 'fscore', '{:.1f}')} | "
+            f"{_cell(rec, 'cd', '{:.4f}')} | {_diff(rec, ref, 'stable_pct', '{:+.1f}')} | "
             f"{_diff(rec, ref, 'fscore', '{:+.1f}')} | {rec['train_seconds']:.0f} |")
     return "\n".join(lines)
+
+
+def _legend_below(axis, twin) -> None:
+    """One legend for an axis and its twin, below the plot, where it covers no data."""
+    handles, labels = axis.get_legend_handles_labels()
+    more, more_labels = twin.get_legend_handles_labels()
+    axis.legend(handles + more, labels + more_labels, loc="upper center", fontsize=7, ncol=3,
+                bbox_to_anchor=(0.5, -0.18), frameon=False)
 
 
 def plot_fig6(curves: dict[str, list[dict]], sizes: list[dict[str, Any]], path: Path,
@@ -284,7 +299,7 @@ def plot_fig6(curves: dict[str, list[dict]], sizes: list[dict[str, Any]], path: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
     left, right = axes
     twin = left.twinx()
     for (name, records), colour in zip(curves.items(), ("tab:blue", "tab:orange"), strict=False):
@@ -293,22 +308,23 @@ def plot_fig6(curves: dict[str, list[dict]], sizes: list[dict[str, Any]], path: 
         left.plot(steps, [r["stable_pct"] for r in good], "-o", color=colour,
                   label=f"{name} stable")
         twin.plot(steps, [r["fscore"] for r in good], "--s", color=colour, label=f"{name} F")
-        for r in good:
-            if r.get("geometry_warnings"):
-                left.axvline(r["step"], color=colour, alpha=0.25)
+        warned = [r for r in good if r.get("geometry_warnings")]
+        twin.scatter([r["step"] for r in warned], [r["fscore"] for r in warned], s=110,
+                     facecolors="none", edgecolors=colour, linewidths=1.2,
+                     label=f"{name}: guardrail warned")
     left.set_xlabel("training step")
     left.set_ylabel("% stable (val)")
     twin.set_ylabel("F-score (val, dashed)")
-    left.set_title("against steps (shaded: guardrail warned)")
-    left.legend(loc="lower left", fontsize=7)
+    left.set_title("against steps (circled: the guardrail warned)")
+    _legend_below(left, twin)
     right2 = right.twinx()
     for label, colour in (("DRO", "tab:blue"), ("DPO", "tab:orange"), ("SFT", "tab:green")):
         mine = [r for r in sizes if r["row"]["name"].startswith(label)]
         n = [4 * r["row"]["train"]["max_prompts"] for r in mine]
         right.plot(n, [r["overall"]["stable_pct"] for r in mine], "-o", color=colour,
                    label=f"{label} stable")
-        right2.plot(n, [r["overall"]["fscore"] for r in mine], "--s", color=colour)
-    right.legend(loc="lower left", fontsize=7)
+        right2.plot(n, [r["overall"]["fscore"] for r in mine], "--s", color=colour,
+                    label=f"{label} F")
     right.set_xscale("log")
     right.set_xticks([4 * n for n in SIZES], [str(4 * n) for n in SIZES])
     right.minorticks_off()
@@ -319,6 +335,7 @@ def plot_fig6(curves: dict[str, list[dict]], sizes: list[dict[str, Any]], path: 
     right.set_ylabel("% stable (val)")
     right2.set_ylabel("F-score (val, dashed)")
     right.set_title("against dataset size (lr 2e-4 recipe)")
+    _legend_below(right, right2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -358,7 +375,8 @@ def main() -> None:
     text = [f"# Shape study (`benchmarks/shape_study.py`, validation split, "
             f"{base['overall']['n_prompts']} images)", "",
             f"Chosen DRO recipe: `{dro}`; DPO: `{dpo}`.", "", table(records + sizes, base), "",
-            "Brackets: 95% bootstrap intervals over prompts; Δ: paired difference to base on "
+            "Brackets: 95% bootstrap intervals over objects (both views of a drawn object go "
+            "with it); Δ: paired difference to base on "
             "the same prompts and seeds, **bold** where its interval excludes 0; a trained row "
             "evaluated at guidance 3 is compared with base at guidance 3 (`base @3`).", "",
             "## Curves (held-out evaluation on val during training)", ""]

@@ -187,3 +187,22 @@ def test_the_paired_table_says_when_seeds_or_prompts_differ():
     assert "- eval, dro: the matched samples were drawn with other seeds than base's" in paired
     assert "- eval, sft: 4 sample(s) of one side have no match" in paired
     assert "eval, sft: the matched samples" not in paired and "eval, dro: 0 sample" not in paired
+
+
+def test_an_older_reports_intervals_are_recomputed_over_objects():
+    from dso.eval.intervals import UNIT, bootstrap_intervals
+    from dso.eval.report import refresh_intervals
+
+    rows = [{**r, "object_id": f"o{i // 4}", "view": i % 4}  # 10 objects x 4 views
+            for i, r in enumerate(_lamp_rows([1.0, 1.0, 1.0, 1.0, 30.0, 30.0, 30.0, 30.0] * 5))]
+    old = _with_ci(rows, "base")
+    old["meta"]["bootstrap"] = {"resamples": 200, "seed": 0,
+                                "unit": "prompt image (object, view)"}
+    as_images = [{**r, "object_id": f"{r['object_id']}-{r['view']}"} for r in rows]
+    old["overall"]["ci"] = bootstrap_intervals(as_images, n_resamples=200)
+    before = old["overall"]["ci"]["stable_pct"]
+    assert refresh_intervals(old) and old["meta"]["bootstrap"]["unit"] == UNIT
+    after = old["overall"]["ci"]["stable_pct"]
+    assert after == bootstrap_intervals(rows, n_resamples=200)["stable_pct"]
+    assert after[1] - after[0] > 1.5 * (before[1] - before[0])  # 4 views share their fate
+    assert old["overall"]["stable_pct"] == 50.0 and not refresh_intervals(old)

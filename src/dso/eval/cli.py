@@ -103,6 +103,7 @@ def compare_command(
         comparison_table,
         load_result,
         paired_table,
+        refresh_intervals,
         results_summary,
         save_json,
     )
@@ -113,6 +114,9 @@ def compare_command(
         if not sep or not model or not path:
             raise typer.BadParameter(f"expected MODEL=REPORT_DIR, got {entry!r}")
         result = load_result(path)
+        if refresh_intervals(result):
+            typer.echo(f"note: {path}'s intervals resampled prompt images; recomputed over "
+                       "objects from its rows", err=True)
         split = result["meta"]["split"]
         if split in results.get(model, {}):
             raise ValueError(f"{model} is given twice for split {split!r}: one report per "

@@ -276,6 +276,24 @@ def load_result(path: str | Path) -> dict[str, Any]:
     return result
 
 
+def refresh_intervals(result: dict[str, Any]) -> bool:
+    """Recompute, in place, the intervals of a report whose bootstrap resampled another unit
+    than `dso.eval.intervals.UNIT` (reports before 2026-12-01 resampled prompt images), from its
+    per-item rows; True when it did. Its numbers are untouched: only the brackets change."""
+    from dso.eval.intervals import UNIT, add_intervals
+
+    meta = result.get("meta", {})
+    boot = meta.get("bootstrap")
+    if not boot or boot.get("unit") == UNIT or "items" not in result:
+        return False
+    angle = result.get("overall", {}).get("rot_angle") or meta.get("rot_angle") or "tilt"
+    add_intervals(result, result["items"], n_resamples=int(boot.get("resamples") or
+                                                           DEFAULT_RESAMPLES),
+                  seed=int(boot.get("seed") or 0), angle=angle)
+    meta["bootstrap"] = {**boot, "unit": UNIT}
+    return True
+
+
 # How the numbers were measured: results that differ in one of these cannot share a table.
 MEASUREMENT = ("n_points", "protocol", "icp", "fscore_threshold", "fscore_scale", "preset",
                "threshold_deg", "rot_angle")
