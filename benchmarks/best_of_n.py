@@ -8,7 +8,7 @@ The base dso-tiny draws 8 samples per prompt image (seeds as in `dso eval`: samp
 has seed i*8 + j), the oracle checks each, and best-of-N keeps the first stable one among the
 first N (the first sample when none is stable). N = 1 is the plain model. Reports % stable,
 % one piece, F-score and Chamfer distance of the kept samples (the paper's ICP protocol), with
-95% bootstrap intervals over prompts, and the cost per object: N generations plus the oracle
+95% bootstrap intervals over objects, and the cost per object: N generations plus the oracle
 on each, measured here.
 """
 

@@ -13,7 +13,7 @@ size. Then the chosen DRO and DPO recipes are trained long with a held-out evalu
 few steps (the guardrail's, on `val`) for the curves of the paper's Fig. 6.
 
 Finished rows are cached under OUT/rows/, so a rerun resumes. Writes OUT/study.md (the table,
-95% bootstrap intervals over prompts in brackets, paired difference to base), OUT/study.json,
+95% bootstrap intervals over objects in brackets, paired difference to base), OUT/study.json,
 OUT/curves.json, OUT/fig6.png and OUT/curves_gallery.png (base and the long runs' last
 adapters on 10 val prompts).
 """

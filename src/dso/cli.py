@@ -7,6 +7,7 @@ models are imported inside the commands, so `dso --help` starts in about 0.1 s.
 from __future__ import annotations
 
 import importlib
+import warnings
 
 import typer
 
@@ -41,6 +42,13 @@ for _room in ROOMS:
     importlib.import_module(_room).register(app)
 
 
+def _one_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+              line: str | None = None) -> str:
+    """A warning as a user reads it: `warning: <message>`, not the source line that raised it."""
+    return f"warning: {message}\n"
+
+
 def main() -> None:
     """Console-script entry point."""
+    warnings.formatwarning = _one_line
     app()

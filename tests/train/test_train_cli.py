@@ -217,3 +217,8 @@ def test_dro_with_an_unbounded_ascent_warns_when_training_starts(setup, tmp_path
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Recipe(dataclasses.replace(cfg, ascent_bound=0.8), progress=False)
+    # the command line shows it as one line, not Python's file:line and source line
+    proc = _spawn(_args(ds, weights, tmp_path / "cli", "--objective", "dro", "--steps", "1"))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert err.splitlines()[0].startswith("warning: DRO with no bound on its ascent"), err

@@ -78,7 +78,7 @@ def _markdown(summary, stats, timings, cfg: DemoConfig, figs: dict[str, str],
     lines = ["# DSO demo report", "",
              f"Built-in model `dso-tiny` on the built-in world; configuration: `{cfg.to_dict()}`.",
              "", "## Results", "", comparison_table(summary, splits=["eval", "wild"]), "",
-             "Brackets: 95% bootstrap intervals over prompts. Each model minus base on the same "
+             "Brackets: 95% bootstrap intervals over objects. Each model minus base on the same "
              "prompts and seeds (**bold**: the interval excludes 0, a real difference):", "",
              paired_table(summary, splits=["eval", "wild"]), "",
              GOAL_NOTE, "", "| goal | value | met |", "|---|---|---|"]

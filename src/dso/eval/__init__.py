@@ -1,5 +1,5 @@
 """Evaluation (docs/method.md §Evaluation): % Output, % Stable, Rot., Chamfer distance and
-F-score@0.05 (percent) per family and overall, with 95% bootstrap intervals over prompts and
+F-score@0.05 (percent) per family and overall, with 95% bootstrap intervals over objects and
 paired differences from a base model; JSON / Markdown reports and figures.
 
     from dso.eval import evaluate, write_report
