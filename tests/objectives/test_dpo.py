@@ -56,3 +56,19 @@ def test_dpo_rejects_bad_input():
         dpo_loss(torch.zeros(2), torch.zeros(3), torch.zeros(2), torch.zeros(2), 1.0)
     with pytest.raises(ValueError, match="beta"):
         dpo_loss(torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.zeros(2), 0.0)
+
+
+def test_a_batch_with_the_loser_first_is_refused():
+    import torch
+
+    from dso.objectives import get_objective
+    from dso.objectives.base import Batch
+
+    x = torch.zeros(4, 2)
+    swapped = Batch(x0=x, cond=x, stable=torch.tensor([False, False, True, True]), paired=True)
+    err = torch.ones(4)
+    with pytest.raises(ValueError, match="first half"):
+        get_objective("dpo")().loss(err, err, swapped)
+    right = Batch(x0=x, cond=x, stable=torch.tensor([True, True, False, False]), paired=True)
+    loss, _ = get_objective("dpo")().loss(err, err, right)
+    assert float(loss) == pytest.approx(0.6931, abs=1e-4)  # ln 2 with no difference

@@ -109,3 +109,15 @@ def test_an_unbounded_ascent_is_cautioned_and_a_bounded_one_is_not():
     assert DRO(ascent_bound=0.8).caution() is None
     assert DRO(ascent_margin=0.1).caution() is None
     assert DRO(ascent_weight=0.0).caution() is None  # no ascent at all
+
+
+def test_a_margin_of_zero_holds_every_unstable_sample_at_the_base():
+    import torch
+
+    from dso.objectives import dro_loss
+
+    err = torch.tensor([0.3, 0.5, 0.4], requires_grad=True)
+    ref = err.detach().clone()  # the adapter starts as the base: err == ref exactly
+    loss, stats = dro_loss(err, torch.tensor([True, False, False]), ref=ref, ascent_margin=0.0)
+    loss.backward()
+    assert err.grad.tolist() == [0.5, 0.0, 0.0] and stats["ascent_clipped"] == 1.0

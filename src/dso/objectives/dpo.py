@@ -80,5 +80,9 @@ class DPO(Objective):
              ) -> tuple[torch.Tensor, dict[str, float]]:
         if ref is None or not batch.paired:
             raise ValueError("dpo needs a paired batch and the reference errors")
+        won, lost = split_pairs(batch.stable)
+        if not (bool(won.all()) and not bool(lost.any())):  # the loss's sign rests on it
+            raise ValueError("dpo needs the stable (winning) samples in the batch's first half "
+                             "and the unstable ones in the second")
         (err_w, err_l), (ref_w, ref_l) = split_pairs(err), split_pairs(ref)
         return dpo_loss(err_w, err_l, ref_w, ref_l, self.beta)

@@ -70,11 +70,14 @@ def dro_loss(
         ceiling = ceiling.clamp(max=ascent_bound)
     if ascent_margin is not None:
         ceiling = torch.minimum(ceiling, ref.detach().to(err) + ascent_margin)
-    ascent = torch.minimum(err, ceiling)
+    # a sample at its ceiling is held (no gradient), ties included: torch.minimum would split
+    # the gradient there, so ascent_margin=0 (err == ref at the start) would push at half speed
+    held = err >= ceiling
+    ascent = torch.where(held, ceiling, err)
     loss = 0.5 * _group_mean(err, stable) - 0.5 * ascent_weight * _group_mean(ascent, unstable)
     with torch.no_grad():
         n_s, n_u = int(stable.sum()), int(unstable.sum())
-        clipped = float((err[unstable] > ceiling[unstable]).float().mean()) if n_u else 0.0
+        clipped = float(held[unstable].float().mean()) if n_u else 0.0
         stats = {
             "err_stable": float(err[stable].mean()) if n_s else float("nan"),
             "err_unstable": float(err[unstable].mean()) if n_u else float("nan"),
