@@ -17,6 +17,15 @@ from dso.interrupts import reraise_if_interrupted, watching
 from dso.physics import check_mesh
 
 
+@pytest.fixture(autouse=True)
+def python_sigint():
+    """SIGINT as Python handles it in a terminal, also where the tests run as a background job
+    (whose shell starts them with SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _ctrl_c_swallowed() -> None:
     """A real SIGINT, whose KeyboardInterrupt a library replaced with its own error."""
     try:
