@@ -34,3 +34,18 @@ def test_gallery_png_has_a_column_per_model(tmp_path, toy_world):
     width, height = image.size
     assert width > height  # 4 columns (prompt + 3 models) by 3 rows
     assert np.asarray(image.convert("L")).std() > 5
+
+
+def test_each_render_is_captioned_with_the_oracles_verdict():
+    import trimesh
+
+    from dso.eval.gallery import caption
+    from dso.physics import check_mesh
+
+    box = trimesh.creation.box((1.0, 1.0, 0.5))
+    apart = trimesh.util.concatenate([box, box.copy().apply_translation((3.0, 0.0, 0.0))])
+    leaning = trimesh.creation.box((0.2, 0.2, 2.0))
+    leaning.apply_transform(trimesh.transformations.rotation_matrix(0.6, (1, 0, 0)))
+    assert caption(check_mesh(box)) == "stable 0°"
+    assert caption(check_mesh(apart)) == "PIECES (2)"
+    assert caption(check_mesh(leaning)).startswith("FALLS ")

@@ -10,7 +10,7 @@ from dso.eval.plots import picture_grid
 from dso.eval.run import Prompt, select_prompts
 from dso.interrupts import reraise_if_interrupted
 
-__all__ = ["compare_gallery", "spread_prompts"]
+__all__ = ["caption", "compare_gallery", "spread_prompts"]
 
 
 def spread_prompts(prompts: list[Prompt], n: int) -> list[Prompt]:
@@ -36,9 +36,12 @@ def compare_gallery(
     n_prompts: int = 6,
     seed: int = 0,
     size: int = 96,
+    verdicts: bool = True,
 ) -> Path:
     """Generate one sample per prompt with each generator (same seeds) and draw
-    `prompt | model 1 | model 2 ...` rows, prompts spread over the split's families."""
+    `prompt | model 1 | model 2 ...` rows, prompts spread over the split's families; with
+    `verdicts`, each render is captioned with the oracle's verdict on it (`accurate` preset:
+    "stable 2°", "FALLS 88°", "PIECES (3)")."""
     prompts = spread_prompts(select_prompts(world.objects(split)), n_prompts)
     if not prompts:
         raise ValueError(f"split {split!r} has no prompts")
@@ -54,4 +57,26 @@ def compare_gallery(
             columns.append([None] * len(images))
     rows = [(image, [col[i] for col in columns]) for i, image in enumerate(images)]
     labels = [f"{p.obj.id}\nview {p.view}" for p in prompts]  # the id names the family
-    return picture_grid(rows, list(generators), out, size=size, row_labels=labels)
+    captions = _captions(columns) if verdicts else None
+    captions = None if captions is None else [list(r) for r in zip(*captions, strict=True)]
+    return picture_grid(rows, list(generators), out, size=size, row_labels=labels,
+                        captions=captions)
+
+
+def caption(result: Any) -> str:
+    """A render's caption from its `CheckResult`: the verdict, with the tilt or the pieces."""
+    word = result.verdict
+    if word == "PIECES" and result.pieces:
+        return f"PIECES ({result.pieces})"
+    if word in ("stable", "FALLS") and result.tilt_deg is not None:
+        return f"{word} {result.tilt_deg:.0f}°"
+    return word
+
+
+def _captions(columns: list[list[Any]]) -> list[list[str | None]]:
+    """Per model column, the caption of each mesh (None where there is no mesh)."""
+    from dso.physics import check_many
+
+    meshes = [m for col in columns for m in col if m is not None]
+    results = iter(check_many(meshes, workers=1, progress=False)) if meshes else iter(())
+    return [[None if m is None else caption(next(results)) for m in col] for col in columns]

@@ -166,10 +166,12 @@ def picture_grid(
     *,
     size: int = 96,
     row_labels: Sequence[str] | None = None,
+    captions: Sequence[Sequence[str | None]] | None = None,
 ) -> Path:
     """A grid: one row per prompt, `prompt image | render of each model's mesh`.
 
-    `rows` holds (prompt image, [mesh or None per model]); `columns` names the models."""
+    `rows` holds (prompt image, [mesh or None per model]); `columns` names the models;
+    `captions[i][j]`, when given, is written under model j's render in row i (the verdict)."""
     if not rows:
         raise ValueError("picture_grid needs at least one row")
     n_cols = 1 + len(columns)
@@ -190,4 +192,6 @@ def picture_grid(
             if note:
                 ax.text(0.5, 0.5, note, color="w", ha="center", va="center",
                         fontsize=7, transform=ax.transAxes)
+            if j > 0 and captions is not None and captions[i][j - 1]:
+                ax.set_xlabel(captions[i][j - 1], fontsize=7, labelpad=2)
     return _save(fig, out)
