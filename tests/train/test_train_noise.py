@@ -75,3 +75,26 @@ def test_ascent_margin_compares_with_the_frozen_base(tmp_path):
         recipe = _recipe(tmp_path / str(margin), "dro", ascent_margin=margin)
         loss, stats = recipe.micro_loss(batch, seed=11)
         assert torch.isfinite(loss) and stats["ascent_clipped"] == held, margin
+
+
+def test_the_guided_loss_fits_the_samplers_guided_velocity(tmp_path):
+    from dso.models.rectified_flow import per_sample_error
+    from dso.models.sampler import SamplerConfig
+
+    x, cond = _twins()
+    batch = Batch(x, cond, torch.ones(2, dtype=torch.bool))
+    sampler = SamplerConfig(guidance=3.0, cfg_interval=(0.0, 1.0))
+    losses = {}
+    for guided in (True, False):
+        generator = tiny_generator()
+        generator.sampler = sampler
+        cfg = TrainConfig(dataset="unused", out=str(tmp_path / str(guided)), objective="sft",
+                          batch_size=4, guided_loss=guided)
+        recipe = Recipe(cfg, generator=generator, source=object(), progress=False).setup()
+        t, eps, _ = recipe._draws(batch, seed=11)
+        loss, _ = recipe.micro_loss(batch, seed=11)
+        # the recipe's error: per_sample_error at the sampler's guidance, or plain (0)
+        want = per_sample_error(recipe.model, x, cond, t, eps, sampler if guided else 0.0)
+        assert loss.item() == pytest.approx(want.mean().item(), rel=1e-5)
+        losses[guided] = loss.item()
+    assert losses[True] != losses[False]
