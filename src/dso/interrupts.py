@@ -83,7 +83,7 @@ def busy() -> Iterator[None]:
     if _state is None or not _state.worker:
         yield
         return
-    _state.busy = True
+    _state.busy, _state.hit = True, False  # each task starts unhit: a pool outlives a Ctrl-C
     try:
         yield
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ def caption(result: Any) -> str:
     word = result.verdict
     if word == "PIECES" and result.pieces:
         return f"PIECES ({result.pieces})"
-    if word in ("stable", "FALLS") and result.tilt_deg is not None:
+    if word in ("stable", "FALLS") and math.isfinite(result.tilt_deg):
         return f"{word} {result.tilt_deg:.0f}°"
     return word
 
