@@ -236,19 +236,12 @@ def _digest(obj: Any) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
-def _cell(record: dict[str, Any], metric: str, fmt: str) -> str:
-    """The row's number with its 95% interval, resampled here from the row's items (over
-    objects, as `dso.eval.intervals` does now) rather than read from the cached row."""
-    from dso.eval.intervals import bootstrap_intervals
-
-    overall = record["overall"]
-    value = overall.get(metric)
+def _cell(overall: dict[str, Any], ci: dict[str, Any], metric: str, fmt: str) -> str:
+    value, interval = overall.get(metric), ci.get(metric)
     if value is None:
         return "-"
-    ci = bootstrap_intervals(record["items"], angle=overall.get("rot_angle") or "tilt",
-                             metrics=(metric,))[metric]
     text = fmt.format(value)
-    return text if not ci else f"{text} [{fmt.format(ci[0])}, {fmt.format(ci[1])}]"
+    return text if not interval else f"{text} [{', '.join(fmt.format(x) for x in interval)}]"
 
 
 def _diff(record: dict[str, Any], base: dict[str, Any], metric: str, fmt: str) -> str:
@@ -272,13 +265,18 @@ def table(records: list[dict[str, Any]], base: dict[str, Any]) -> str:
     head = ("| question | configuration | % stable | % one piece | F-score | CD | "
             "Δ stable vs base | Δ F vs base | train s |")
     lines = [head, "|" + "---|" * 9]
+    from dso.eval.intervals import bootstrap_intervals
+
     for rec in records:
-        row = rec["row"]
+        o, row = rec["overall"], rec["row"]
+        # resampled here from the row's items (over objects, as dso.eval.intervals does now),
+        # not read from the cached row, which older runs resampled by prompt image
+        ci = bootstrap_intervals(rec["items"], angle=o.get("rot_angle") or "tilt")
         ref = bases.get(row["eval_guidance"], base) if row["train"] is not None else base
         lines.append(
-            f"| {row['question']} | {row['name']} | {_cell(rec, 'stable_pct', '{:.1f}')} | "
-            f"{_cell(rec, 'one_piece_pct', '{:.1f}')} | {_cell(rec, 'fscore', '{:.1f}')} | "
-            f"{_cell(rec, 'cd', '{:.4f}')} | {_diff(rec, ref, 'stable_pct', '{:+.1f}')} | "
+            f"| {row['question']} | {row['name']} | {_cell(o, ci, 'stable_pct', '{:.1f}')} | "
+            f"{_cell(o, ci, 'one_piece_pct', '{:.1f}')} | {_cell(o, ci, 'fscore', '{:.1f}')} | "
+            f"{_cell(o, ci, 'cd', '{:.4f}')} | {_diff(rec, ref, 'stable_pct', '{:+.1f}')} | "
             f"{_diff(rec, ref, 'fscore', '{:+.1f}')} | {rec['train_seconds']:.0f} |")
     return "\n".join(lines)
 

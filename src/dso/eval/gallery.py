@@ -58,10 +58,8 @@ def compare_gallery(
             columns.append([None] * len(images))
     rows = [(image, [col[i] for col in columns]) for i, image in enumerate(images)]
     labels = [f"{p.obj.id}\nview {p.view}" for p in prompts]  # the id names the family
-    captions = _captions(columns) if verdicts else None
-    captions = None if captions is None else [list(r) for r in zip(*captions, strict=True)]
     return picture_grid(rows, list(generators), out, size=size, row_labels=labels,
-                        captions=captions)
+                        captions=_captions(rows) if verdicts else None)
 
 
 def caption(result: Any) -> str:
@@ -74,10 +72,10 @@ def caption(result: Any) -> str:
     return word
 
 
-def _captions(columns: list[list[Any]]) -> list[list[str | None]]:
-    """Per model column, the caption of each mesh (None where there is no mesh)."""
+def _captions(rows: list[tuple[Any, list[Any]]]) -> list[list[str | None]]:
+    """Per row, the caption of each model's mesh (None where there is no mesh)."""
     from dso.physics import check_many
 
-    meshes = [m for col in columns for m in col if m is not None]
-    results = iter(check_many(meshes, workers=1, progress=False)) if meshes else iter(())
-    return [[None if m is None else caption(next(results)) for m in col] for col in columns]
+    meshes = [m for _, row in rows for m in row if m is not None]
+    results = iter(check_many(meshes, workers=1, progress=False))
+    return [[None if m is None else caption(next(results)) for m in row] for _, row in rows]

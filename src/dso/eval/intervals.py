@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from dso.eval.summary import ANGLES
+from dso.eval.summary import ANGLES, count_prompts
 
 __all__ = [
     "CI_METRICS",
@@ -80,10 +80,6 @@ def _unit_sums(rows: Sequence[Mapping[str, Any]], units: Sequence[str], metrics,
 
 def _units(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return list(dict.fromkeys(str(r["object_id"]) for r in rows))
-
-
-def _n_prompts(rows: Sequence[Mapping[str, Any]]) -> int:
-    return len({(str(r["object_id"]), r["view"]) for r in rows})
 
 
 def bootstrap_weights(n_units: int, n_resamples: int = DEFAULT_RESAMPLES,
@@ -187,7 +183,7 @@ def paired_difference(
     }
     a, b = [mine[k] for k in keys], [theirs[k] for k in keys]
     units = _units(a)
-    out["n_prompts"], out["n_objects"] = _n_prompts(a), len(units)
+    out["n_prompts"], out["n_objects"] = count_prompts(a), len(units)
     pieces = _pieces(a) and _pieces(b)
     if not units:
         return {**out, **{m: {"diff": None, "ci": None, "real": False} for m in metrics}}

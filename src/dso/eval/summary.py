@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["ANGLES", "METRICS", "angle_of_preset", "summarize", "summarize_rows"]
+__all__ = ["ANGLES", "METRICS", "angle_of_preset", "count_prompts", "summarize", "summarize_rows"]
 
 # The headline numbers, in table order, and how to print them.
 METRICS = ("output_pct", "stable_pct", "one_piece_pct", "rot_deg", "cd", "fscore")
@@ -19,6 +19,11 @@ def angle_of_preset(preset: str) -> str:
     from dso.physics import OracleConfig
 
     return OracleConfig.from_preset(preset).verdict_angle
+
+
+def count_prompts(rows: Sequence[Mapping[str, Any]]) -> int:
+    """Distinct prompt images (object, view) among `rows`."""
+    return len({(str(r["object_id"]), r["view"]) for r in rows})
 
 
 def _mean(values: list[float]) -> float | None:
@@ -59,7 +64,7 @@ def summarize(rows: Sequence[dict[str, Any]], pieces: bool | None = None,
     cds = [r["cd"] for r in outputs if r["cd"] is not None]
     fs = [r["fscore"] for r in outputs if r["fscore"] is not None]
     return {
-        "n_prompts": len({(r["object_id"], r["view"]) for r in rows}),
+        "n_prompts": count_prompts(rows),
         "n_samples": len(rows),
         "n_outputs": len(outputs),
         "output_pct": _pct(len(outputs), len(rows)),
