@@ -34,13 +34,9 @@ def weights_fingerprint(generator) -> str:
     own = getattr(generator, "fingerprint", None)
     if isinstance(own, str):
         return own
-    import torch
+    from dso.models.loading import state_fingerprint
 
-    h = hashlib.blake2b(digest_size=16)
-    for name, tensor in sorted(generator.flow.state_dict().items()):
-        h.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
-        h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
+    return state_fingerprint(generator.flow)
 
 
 # sampler settings added with TRELLIS.2: left out of the meta at their neutral values, so a

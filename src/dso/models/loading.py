@@ -77,6 +77,17 @@ def save_safetensors(state: dict[str, torch.Tensor], path: str | Path,
     os.chmod(path, default_mode())
 
 
+def state_fingerprint(module: nn.Module) -> str:
+    """A hash of `module`'s state dict: every tensor's name, shape, dtype and bytes."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for name, tensor in sorted(module.state_dict().items()):
+        h.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 class ModelLoadError(ValueError):
     """A checkpoint does not match the architecture its json describes."""
 

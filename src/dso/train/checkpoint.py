@@ -152,6 +152,19 @@ def adapt(flow: torch.nn.Module, run_or_ckpt_dir: str | Path) -> tuple[Any, Lora
     """`flow` wrapped in PEFT with the run's adapter loaded (eval mode), and its LoRA spec."""
     folder = find_adapter(run_or_ckpt_dir)
     spec = LoraSpec.from_json(json.loads((folder / ADAPTER_CONFIG).read_text()))
+    check_base(spec, flow, folder)
     model = apply_lora(flow, spec)
     load_adapter_state(model, folder)
     return model.eval(), spec
+
+
+def check_base(spec: LoraSpec, flow: torch.nn.Module, folder: str | Path) -> None:
+    """ValueError unless `flow` is the flow the adapter of `spec` was trained on (when its
+    adapter recorded one): LoRA on other base weights is another model, and on a flow that
+    already carries the merged adapter (an export copied over the base) it applies twice."""
+    from dso.models.loading import state_fingerprint
+
+    if spec.base is not None and state_fingerprint(flow) != spec.base:
+        raise ValueError(f"the adapter in {folder} was trained on other base weights than "
+                         "these: has the base flow been replaced (e.g. by a merged export "
+                         "copied over it)? Use the weights the run was trained on")

@@ -164,6 +164,35 @@ def _check_out(out: Path, force: bool) -> None:
         raise ExportError(f"{out} exists and is not a folder")
 
 
+def _export_names(source: FlowSource) -> set[str]:
+    """Every file name an export of `source` writes, in either format."""
+    names = {f"{source.name}.json", f"{source.name}.safetensors", PEFT_FILE, PEFT_CONFIG}
+    if source.generator == "dso-tiny":
+        names |= {f"{part}.{ext}" for part in _TINY_COPIED for ext in ("json", "safetensors")}
+        names.add("generator.json")
+    return names
+
+
+def _check_out_safe(out: Path, run: Path, source: FlowSource, weights: str | Path | None) -> None:
+    """ExportError when writing `out` (which --force replaces whole) could destroy the run or
+    its base weights, or files that are not an earlier export's."""
+    target = out.resolve()
+    for keep, what in ((run, "the run"), (source.directory, "the base weights"),
+                       (weights, "the base weights")):
+        if keep is None:
+            continue
+        keep = Path(keep).resolve()
+        if target == keep or keep in target.parents or target in keep.parents:
+            raise ExportError(f"--out {out} would overwrite {what} ({keep}): choose a folder "
+                              "outside the run and the weights it was trained on")
+    if out.is_dir():
+        other = sorted(p.name for p in out.iterdir() if p.name not in _export_names(source))
+        if other:
+            raise ExportError(f"{out} holds files that an export does not write "
+                              f"({', '.join(other[:4])}{', ...' if len(other) > 4 else ''}): "
+                              "--force replaces an earlier export only; choose another --out")
+
+
 def _adapted(source: FlowSource, run: Path):
     """(json of the source flow, PEFT-wrapped flow carrying the run's adapter, spec)."""
     from dso.models.loading import load_model, read_config
@@ -177,7 +206,6 @@ def _adapted(source: FlowSource, run: Path):
 def export(run: str | Path, out: str | Path, *, format: str = "released", force: bool = False,
            progress: bool = False) -> ExportResult:
     """Merge (or, for `peft`, keep) RUN's adapter on its base flow and write it to `out`."""
-    from dso.models.loading import ModelLoadError
     from dso.train.config import TrainConfig
 
     began = time.perf_counter()
@@ -192,10 +220,11 @@ def export(run: str | Path, out: str | Path, *, format: str = "released", force:
     except (FileNotFoundError, ValueError) as err:
         raise ExportError(str(err)) from err
     source = flow_source(cfg.generator, cfg.weights)
+    _check_out_safe(out, run, source, cfg.weights)
     bar = tqdm(total=3, desc=f"export {format}", disable=not progress, unit="stage")
     try:
         raw, model, spec = _adapted(source, run)
-    except (FileNotFoundError, ModelLoadError) as err:
+    except (FileNotFoundError, ValueError) as err:  # ModelLoadError, an adapter that won't fit
         raise ExportError(str(err)) from err
     bar.update(1)
     out.parent.mkdir(parents=True, exist_ok=True)

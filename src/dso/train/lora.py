@@ -30,10 +30,16 @@ class LoraSpec:
     alpha: float
     dropout: float
     targets: tuple[str, ...]
+    # `dso.models.loading.state_fingerprint` of the flow the adapter was trained on (None in
+    # adapters written before it was recorded): an adapter fits only that flow
+    base: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able dict with a format tag."""
-        return {"format": FORMAT, **asdict(self), "targets": list(self.targets)}
+        out = {"format": FORMAT, **asdict(self), "targets": list(self.targets)}
+        if self.base is None:
+            del out["base"]
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LoraSpec:
@@ -41,7 +47,7 @@ class LoraSpec:
         if data.get("format") != FORMAT:
             raise ValueError(f"not a {FORMAT} adapter config: format={data.get('format')!r}")
         return cls(int(data["rank"]), float(data["alpha"]), float(data["dropout"]),
-                   tuple(data["targets"]))
+                   tuple(data["targets"]), data.get("base"))
 
 
 def present_targets(module: torch.nn.Module, targets: tuple[str, ...]) -> list[str]:
@@ -93,10 +99,19 @@ def save_adapter(model: Any, spec: LoraSpec, folder: str | Path) -> Path:
 
 def load_adapter_state(model: Any, folder: str | Path) -> None:
     """Load adapter.safetensors from `folder` into a PEFT model; every key must match."""
-    from peft import set_peft_model_state_dict
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
     state = read_safetensors(Path(folder) / ADAPTER_FILE)
-    result = set_peft_model_state_dict(model, state)
+    missing = sorted(set(get_peft_model_state_dict(model)) - set(state))
+    if missing:  # PEFT would leave those layers at their initialisation, silently
+        raise ValueError(f"adapter in {folder} does not fit this network: it has no weights "
+                         f"for {len(missing)} of its LoRA layers, e.g. {missing[:3]}")
+    try:
+        result = set_peft_model_state_dict(model, state)
+    except RuntimeError as err:  # shapes that do not match (another model size)
+        first = str(err).strip().splitlines()
+        raise ValueError(f"adapter in {folder} does not fit this network: "
+                         f"{first[-1].strip() if first else err}") from err
     unexpected = list(getattr(result, "unexpected_keys", []) or [])
     if unexpected:
         raise ValueError(f"adapter in {folder} does not fit this network: {unexpected[:3]}")

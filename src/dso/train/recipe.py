@@ -12,6 +12,7 @@ to wrap the model and pass them in.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 import warnings
@@ -24,13 +25,14 @@ import torch
 from tqdm import tqdm
 
 from dso.models.device import resolve_device
+from dso.models.loading import state_fingerprint
 from dso.models.rectified_flow import per_sample_error, sample_t
 from dso.objectives import Batch, make_objective, pair_up
 from dso.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from dso.train.config import CONFIG_FILE, TrainConfig, check_resume
 from dso.train.guardrails import EvalFn, GeometryGuard, run_eval
 from dso.train.logging import EVAL_FILE, LOG_FILE, RunLog, read_log, truncate_log
-from dso.train.lora import LoraSpec, apply_lora, save_adapter
+from dso.train.lora import ADAPTER_CONFIG, LoraSpec, apply_lora, save_adapter
 
 
 @dataclass
@@ -80,14 +82,14 @@ def _check_generator_name(meta: dict, name: str) -> None:
                          f"{name}")
 
 
-def _check_same_generator(meta: dict, generator: Any) -> None:
-    """Warn when the dataset was sampled from other weights (the method is on-policy)."""
+def _check_same_generator(meta: dict, generator: Any, flow_fingerprint: str) -> None:
+    """Warn when the dataset was sampled from other weights (the method is on-policy);
+    `flow_fingerprint`: the generator's flow's `state_fingerprint`."""
     if not meta:
         return
-    from dso.data.generate import weights_fingerprint
-
     stored = meta.get("weights_fingerprint")
-    if stored and stored != weights_fingerprint(generator):
+    own = getattr(generator, "fingerprint", None)  # as dso.data.generate.weights_fingerprint
+    if stored and stored != (own if isinstance(own, str) else flow_fingerprint):
         warnings.warn("the dataset was generated with other weights than the generator being "
                       "fine-tuned; DSO expects its own samples (on-policy)", stacklevel=3)
     guidance = _dataset_guidance(meta)
@@ -149,9 +151,11 @@ class Recipe:
             # the sampler whose outputs are being fixed
             self.generator = get_generator(cfg.generator, cfg.weights, device=cfg.device,
                                            guidance=_dataset_guidance(meta))
-        _check_same_generator(meta, self.generator)
+        base = state_fingerprint(self.generator.flow)  # recorded with the adapter
+        _check_same_generator(meta, self.generator, base)
         torch.manual_seed(cfg.seed)  # LoRA A initialisation
-        self.spec = LoraSpec(cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets)
+        self.spec = LoraSpec(cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets,
+                             base)
         self.model = apply_lora(self.generator.flow.to(self.device), self.spec)
         self.generator.flow = self.model
         self.model.train()
@@ -199,6 +203,11 @@ class Recipe:
     def _resume(self) -> None:
         ckpt = latest_checkpoint(self.run_dir)
         if ckpt is not None:
+            done = LoraSpec.from_json(json.loads((ckpt / ADAPTER_CONFIG).read_text()))
+            if done.base is not None and done.base != self.spec.base:
+                raise ValueError(f"{self.run_dir} was trained on other base weights than "
+                                 f"{self.config.weights or 'these'}: resume it on the weights "
+                                 "it started from, or start a new run")
             self.start_step = load_checkpoint(ckpt, self.model, self.optimizer, self.scheduler)
         if self.writes:
             truncate_log(self.run_dir, self.start_step)

@@ -1,0 +1,121 @@
+"""What export and adapter loading refuse: an output over the run or its weights, an adapter on
+base weights other than those it was trained on, an adapter that does not fit the network.
+
+Real runs of the tiny dso-tiny-format model (3 steps), real files; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from types import SimpleNamespace
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from dso.cli import app
+from dso.models import get_generator
+from dso.models.flow import SparseStructureFlowModel
+from dso.models.loading import save_model
+from dso.train import TrainConfig, export, load_adapter, train
+from dso.train.checkpoint import adapt
+from dso.train.exporter import ExportError
+from tests.train.train_fixtures import (  # noqa: F401
+    FLOW_ARGS,
+    ToySource,
+    one_thread,
+    tiny_flow,
+    write_tiny_weights,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _train(weights, run, steps: int = 3, resume: bool = False, save_every: int = 100):
+    cfg = TrainConfig(dataset="memory", out=str(run), objective="dro", weights=str(weights),
+                      steps=steps, batch_size=4, lr=1e-2, warmup=0, lora_rank=4,
+                      save_every=save_every, ascent_bound=0.8)
+    gen = get_generator("dso-tiny", weights=weights)
+    return train(cfg, generator=gen, source=ToySource("dro", 4), resume=resume, progress=False)
+
+
+@pytest.fixture
+def run(tmp_path):
+    weights = write_tiny_weights(tmp_path / "weights")
+    _train(weights, tmp_path / "run")
+    return SimpleNamespace(root=tmp_path, weights=weights, run=tmp_path / "run")
+
+
+def _files(folder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _cli(*args):
+    return CliRunner().invoke(app, ["export", *map(str, args), "--quiet"])
+
+
+def test_export_never_writes_over_the_run_or_its_weights(run):
+    before = {"run": _files(run.run), "weights": _files(run.weights)}
+    for out in (run.run, run.run / "checkpoints", run.weights, run.root):
+        result = _cli(run.run, "--out", out, "--force")
+        assert result.exit_code == 2, result.output
+        assert "would overwrite" in result.output and "Traceback" not in result.output
+    assert {"run": _files(run.run), "weights": _files(run.weights)} == before
+
+
+def test_force_replaces_an_earlier_export_only(run):
+    out = run.root / "export"
+    assert _cli(run.run, "--out", out).exit_code == 0
+    assert _cli(run.run, "--out", out, "--force").exit_code == 0  # an earlier export: replaced
+    (out / "notes.txt").write_text("mine")
+    refused = _cli(run.run, "--out", out, "--force")
+    assert refused.exit_code == 2 and "notes.txt" in refused.output
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_an_adapter_refuses_a_base_that_already_holds_it(run):
+    # the mistake: the merged export copied over the base weights, then exported again
+    first = export(run.run, run.root / "first")
+    for name in ("flow.json", "flow.safetensors"):
+        shutil.copyfile(run.root / "first" / name, run.weights / name)
+    with pytest.raises(ExportError, match="trained on other base weights"):
+        export(run.run, run.root / "second")
+    assert not (run.root / "second").exists()
+    with pytest.raises(ValueError, match="trained on other base weights"):
+        load_adapter(get_generator("dso-tiny", weights=run.weights), run.run)
+    # the weights it was trained on still take it
+    assert first.flow is not None
+    shutil.copytree(run.weights, run.root / "w2")
+    save_model(tiny_flow(0), run.root / "w2", "flow", FLOW_ARGS)  # the original base again
+    load_adapter(get_generator("dso-tiny", weights=run.root / "w2"), run.run)
+
+
+def test_resume_refuses_other_base_weights(tmp_path):
+    weights = write_tiny_weights(tmp_path / "weights")
+    _train(weights, tmp_path / "run", steps=2, save_every=1)
+    (tmp_path / "run" / "adapter.safetensors").unlink()  # as if stopped before its end
+    save_model(tiny_flow(1), weights, "flow", FLOW_ARGS)  # other base weights, same path
+    with pytest.raises(ValueError, match="trained on other base weights"):
+        _train(weights, tmp_path / "run", steps=4, resume=True, save_every=1)
+
+
+def _without_base(run_dir) -> None:
+    """Make the run's adapter look like one written before the base was recorded."""
+    path = run_dir / "adapter_config.json"
+    cfg = json.loads(path.read_text())
+    cfg.pop("base")
+    path.write_text(json.dumps(cfg))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"model_channels": 48}, "size mismatch"),  # another width: PEFT raises a RuntimeError
+    ({"num_blocks": 3}, "has no weights for"),  # more blocks: PEFT would leave them at init
+])
+def test_an_adapter_that_does_not_fit_is_a_clear_error(run, change, message):
+    _without_base(run.run)
+    torch.manual_seed(0)
+    other = SparseStructureFlowModel(**{**FLOW_ARGS, **change})
+    with pytest.raises(ValueError, match=message) as err:
+        adapt(other, run.run)
+    assert "does not fit this network" in str(err.value)
