@@ -99,3 +99,33 @@ def test_trellis_errors_are_clear(trellis_dir: Path, tmp_path: Path) -> None:
         from dso.models.trellis import TrellisGenerator
 
         TrellisGenerator.load(trellis_dir, dinov2=tmp_path)
+
+
+def _small_vit(cls_name: str, **extra):
+    config_cls = getattr(transformers, cls_name.replace("Model", "Config"))
+    config = config_cls(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, mlp_ratio=2,
+                        image_size=518, patch_size=14, **extra)
+    return getattr(transformers, cls_name)(config)
+
+
+def test_dinov2_without_registers_is_refused(tmp_path: Path) -> None:
+    from dso.models.encoders import Dinov2Condition
+
+    # facebook/dinov2-large has no register tokens: transformers would make them up at random
+    _small_vit("Dinov2Model").save_pretrained(tmp_path / "noreg")
+    with pytest.raises(ValueError, match="not a Dinov2WithRegistersModel checkpoint"):
+        Dinov2Condition(tmp_path / "noreg")
+
+
+def test_dinov2_loads_in_float32_whatever_it_was_saved_in(tmp_path: Path) -> None:
+    from dso.models.encoders import Dinov2Condition
+
+    torch.manual_seed(0)
+    model = _small_vit("Dinov2WithRegistersModel", num_register_tokens=4)
+    model.to(torch.bfloat16).save_pretrained(tmp_path / "bf16")
+    encoder = Dinov2Condition(tmp_path / "bf16")
+    assert {p.dtype for p in encoder.model.parameters()} == {torch.float32}
+    saved = model.embeddings.register_tokens.detach().float()
+    assert torch.equal(encoder.model.embeddings.register_tokens.detach(), saved)
+    cond = encoder.encode_images([np.full((64, 64, 3), 90, dtype=np.uint8)])
+    assert cond.dtype == torch.float32 and cond.shape == (1, 1374, 32)

@@ -108,11 +108,19 @@ class _ViTCondition(nn.Module):
                 f"no {self.label} model at {path}: expected a transformers folder (config.json "
                 f"and weights) of {self.model_class}, e.g. {self.example}"
             )
-        try:
-            self.model = cls.from_pretrained(str(path), local_files_only=True)
+        try:  # float32 whatever the stored dtype; every weight from the file, none made up
+            self.model, info = cls.from_pretrained(str(path), local_files_only=True,
+                                                   dtype=torch.float32, output_loading_info=True)
         except (OSError, ValueError, RuntimeError) as err:  # a missing, truncated, corrupt file
             raise ValueError(f"the {self.label} model at {path} cannot be loaded: {err}"
                              ) from None
+        absent = list(info.get("missing_keys") or []) + [
+            str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys") or []]
+        if absent:  # transformers would initialise them at random and only print a report
+            raise ValueError(
+                f"the {self.label} model at {path} is not a {self.model_class} checkpoint: "
+                f"{len(absent)} of its weights are missing or of another shape "
+                f"({', '.join(sorted(absent)[:3])}); use e.g. {self.example}")
         self.model.to(device).eval()
         self.image_size = image_size or self.default_size
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
