@@ -129,3 +129,29 @@ def test_dinov2_loads_in_float32_whatever_it_was_saved_in(tmp_path: Path) -> Non
     assert torch.equal(encoder.model.embeddings.register_tokens.detach(), saved)
     cond = encoder.encode_images([np.full((64, 64, 3), 90, dtype=np.uint8)])
     assert cond.dtype == torch.float32 and cond.shape == (1, 1374, 32)
+
+
+def test_files_under_another_parts_name_are_refused(trellis_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from dso.models.trellis import TrellisGenerator
+
+    for name, other in ((DECODER_NAME, ENCODER_NAME), (FLOW_NAME, DECODER_NAME)):
+        folder = tmp_path / name
+        shutil.copytree(trellis_dir, folder)
+        for ext in ("json", "safetensors"):
+            shutil.copyfile(folder / "ckpts" / f"{other}.{ext}", folder / "ckpts" / f"{name}.{ext}")
+        with pytest.raises(ModelLoadError, match=f"{name}.json in .* describes a"):
+            TrellisGenerator.load(folder)
+
+
+def test_a_trellis2_flow_is_not_loaded_as_trellis(tmp_path: Path) -> None:
+    from dso.models.trellis import TrellisGenerator
+
+    torch.manual_seed(0)
+    v2 = {**FLOW, "pe_mode": "rope", "share_mod": True, "use_fp16": False, "dtype": "float32"}
+    save_model(randomise(SparseStructureFlowModel(**v2)), tmp_path / "ckpts", FLOW_NAME, v2)
+    save_model(randomise(SparseStructureDecoder(**DEC), 0.1), tmp_path / "ckpts", DECODER_NAME,
+               DEC)
+    with pytest.raises(ModelLoadError, match="use --generator trellis2"):
+        TrellisGenerator.load(tmp_path)

@@ -16,9 +16,11 @@ import torch
 from torch import nn
 
 from dso.models.encoders import Dinov2Condition, _ViTCondition
+from dso.models.flow import SparseStructureFlowModel
 from dso.models.loading import ModelLoadError, load_model
 from dso.models.sampler import SamplerConfig
 from dso.models.stage1 import StageOneGenerator
+from dso.models.vae import SparseStructureDecoder, SparseStructureEncoder
 
 FLOW_NAME = "ss_flow_img_dit_L_16l8_fp16"
 DECODER_NAME = "ss_dec_conv3d_16l8_fp16"
@@ -51,11 +53,19 @@ def load_stage1_files(directory: Path, flow_name: str, decoder_hint: str = ""
         if found[n] is None:
             raise ModelLoadError(f"{n}.json not found in {directory} or {directory / 'ckpts'}"
                                  + (f": {hint}" if hint else ""))
-    flow = load_model(found[flow_name], flow_name)
-    decoder = load_model(found[DECODER_NAME], DECODER_NAME)
-    enc_dir = found[ENCODER_NAME]
-    encoder = load_model(enc_dir, ENCODER_NAME) if enc_dir is not None else None
-    return flow, decoder, encoder
+    roles = {flow_name: SparseStructureFlowModel, DECODER_NAME: SparseStructureDecoder,
+             ENCODER_NAME: SparseStructureEncoder}
+    loaded = {}
+    for n, kind in roles.items():
+        if found[n] is None:
+            loaded[n] = None
+            continue
+        loaded[n] = load_model(found[n], n)
+        if not isinstance(loaded[n], kind):  # files put under another part's name
+            raise ModelLoadError(f"{n}.json in {found[n]} describes a "
+                                 f"{type(loaded[n]).__name__}, not the {kind.__name__} that "
+                                 "file name holds in a release")
+    return loaded[flow_name], loaded[DECODER_NAME], loaded[ENCODER_NAME]
 
 
 def check_condition_width(cond: _ViTCondition, flow: nn.Module) -> None:
@@ -82,6 +92,10 @@ class TrellisGenerator(StageOneGenerator):
                                  "(weights=DIR in Python), the folder of your released files")
         directory = Path(weights)
         flow, decoder, encoder = load_stage1_files(directory, FLOW_NAME)
+        if flow.pe_mode != "ape" or flow.share_mod:
+            raise ModelLoadError(f"{FLOW_NAME}.json in {directory} does not describe a TRELLIS "
+                                 "(v1) flow (pe_mode 'ape', no share_mod): a TRELLIS.2 flow? "
+                                 "use --generator trellis2")
         cond = Dinov2Condition(Path(dinov2) if dinov2 is not None else directory / "dinov2")
         check_condition_width(cond, flow)
         return cls(
