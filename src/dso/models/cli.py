@@ -15,7 +15,10 @@ def guidance_option() -> Any:
     """`--guidance`: classifier-free guidance strength for sampling (default: the generator's)."""
     return typer.Option(None, "--guidance", min=0.0,
                         help="Classifier-free guidance strength of the sampler (default: the "
-                             "generator's own, 7.5 for dso-tiny and TRELLIS).")
+                             "generator's own, 7.5 for dso-tiny, TRELLIS and TRELLIS.2). "
+                             "dso-tiny and TRELLIS: v_c + w (v_c - v_u), so 0 is no guidance. "
+                             "TRELLIS.2 uses its own form w v_c + (1 - w) v_u: 1 is no "
+                             "guidance and 0 samples unconditioned.")
 
 
 @user_errors()
