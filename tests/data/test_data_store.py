@@ -144,3 +144,18 @@ def test_a_schema_1_dataset_is_migrated_in_place_keeping_its_rows(tmp_path):
         assert store.label_configs() == [("accurate", 20.0, "1.0")]
     with SampleStore.open(root) as again:  # migrations run once
         assert again.meta()["schema_version"] == SCHEMA_VERSION
+
+
+def test_a_folder_holding_other_files_is_never_made_a_dataset(tmp_path):
+    world = tmp_path / "world"
+    (world / "meshes").mkdir(parents=True)
+    (world / "meshes" / "chair.ply").write_text("mine")
+    with pytest.raises(DatasetError, match="not empty and holds no dataset"):
+        SampleStore.open(world, create=True)
+    assert (world / "meshes" / "chair.ply").read_text() == "mine"
+    assert not (world / "index.sqlite").exists()
+    # the empty folders a creation stopped before its index leaves are a dataset's own
+    stopped = tmp_path / "stopped"
+    for sub in ("latents", "conditions", "meshes"):
+        (stopped / sub).mkdir(parents=True)
+    SampleStore.open(stopped, create=True).close()

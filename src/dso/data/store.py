@@ -83,6 +83,10 @@ class SampleStore:
                 raise DatasetError(
                     f"no dataset at {root} (missing {INDEX_NAME}); create one with `dso generate`"
                 )
+            if root.is_dir() and any(not _own_empty(p) for p in root.iterdir()):
+                raise DatasetError(  # a world, a run, anything else is never made a dataset
+                    f"{root} is not empty and holds no dataset (no {INDEX_NAME}); pick another "
+                    "--out")  # (generate removes the files no row names)
             for sub in ("", "latents", "conditions", "meshes"):
                 (root / sub).mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(index, isolation_level=None, timeout=60.0)
@@ -339,3 +343,9 @@ class SampleStore:
         an id without them)."""
         ids = list(prompt_ids)
         return self._gather(self._locations("prompts", "prompt_id", "cond", ids), ids, "cond")
+
+
+def _own_empty(path: Path) -> bool:
+    """An empty subfolder of a dataset's own (left by a creation stopped before the index)."""
+    return path.name in ("latents", "conditions", "meshes") and path.is_dir() \
+        and not any(path.iterdir())
