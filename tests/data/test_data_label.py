@@ -141,6 +141,19 @@ def test_other_oracle_settings_need_relabel(ds):
     assert {lab["threshold_deg"] for lab in _labels(ds).values()} == {10.0}
 
 
+def test_another_face_cap_needs_relabel(ds):
+    # the cap changes verdicts (a review: 59 against 60 stable of 96), so it is a setting too
+    label_dataset(ds, workers=1, progress=False, max_faces=50)
+    capped = {k: lab["tilt_deg"] for k, lab in _labels(ds).items()}
+    for kwargs in ({}, {"max_faces": 50, "refuse_over_cap": True}):
+        with pytest.raises(DatasetError, match="decimated over .*--relabel"):
+            label_dataset(ds, workers=1, progress=False, **kwargs)
+    assert {k: lab["tilt_deg"] for k, lab in _labels(ds).items()} == capped  # nothing lost
+    again = label_dataset(ds, workers=1, progress=False, relabel=True)
+    assert again.counts["to_label"] == len(capped)
+    assert label_dataset(ds, workers=1, progress=False).counts["to_label"] == 0
+
+
 def test_labels_of_an_older_oracle_are_named_and_relabelled_on_request(ds):
     label_dataset(ds, workers=1, progress=False)
     with SampleStore.open(ds) as store, store.transaction():

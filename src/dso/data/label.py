@@ -85,11 +85,31 @@ def _label_row(item: dict, result: dict, preset: str, threshold: float, version:
     return row
 
 
+MESH_CAP_KEY = "label_mesh_cap"  # meta: how meshes over the face cap were labelled
+_DEFAULT_CAP = {"decimate_over": 1_000_000}  # for labels made before the cap was kept
+
+
+def _mesh_cap(max_faces: int, refuse_over_cap: bool) -> dict:
+    """What of the face cap can change a verdict: the cap meshes are decimated to, or None when
+    every verdict is of the exact mesh (no cap, or meshes over it get an error label)."""
+    return {"decimate_over": None if refuse_over_cap or max_faces <= 0 else int(max_faces)}
+
+
 def _check_config(store: SampleStore, preset: str, threshold: float, version: str,
-                  relabel: bool) -> None:
+                  relabel: bool, cap: dict) -> None:
     configs = store.label_configs()
     want = (preset, float(threshold), version)
     other = [c for c in configs if c != want]
+    stored_cap = store.meta().get(MESH_CAP_KEY, _DEFAULT_CAP) if configs else cap
+    if stored_cap != cap and not other:
+        if not relabel:
+            raise DatasetError(
+                f"{store.root} holds labels of meshes decimated over "
+                f"{stored_cap['decimate_over'] or 'no'} faces, not {cap['decimate_over'] or 'no'}"
+                " (face cap, --max-faces / --refuse-over-cap): decimation changes verdicts, and "
+                "labels of two settings are never mixed: rerun with those settings, or with "
+                "--relabel to label every sample again")
+        store.clear_labels()
     if other:
         if not relabel:
             old = sorted({c[2] for c in other if c[2] != version})
@@ -163,7 +183,9 @@ def label_dataset(store_path: str | Path, *, backend: str = "local", workers: in
         _wait_for_dataset(Path(store_path))
     store = SampleStore.open(store_path)
     with store, store.writer_lock("label"), contextlib.ExitStack() as stack:
-        _check_config(store, preset, threshold, version, relabel)
+        cap = _mesh_cap(max_faces, refuse_over_cap)
+        _check_config(store, preset, threshold, version, relabel, cap)
+        store.set_meta({MESH_CAP_KEY: cap})
         counts = {"to_label": 0, "stable": 0, "unstable": 0, "errors": 0,
                   "skipped_failed": _count_skipped(store, retry_failed)}
         size = chunk_size or (256 if backend == "ray" else 64)
