@@ -31,13 +31,16 @@ def user_error_types() -> tuple[type[BaseException], ...]:
 
     ValueError covers bad values and the rooms' own input errors (UnknownNameError,
     MeshInputError, ImageError, ModelLoadError, ExportError, DemoError); DatasetError is a
-    missing, busy or mismatched dataset; MissingDependency an optional extra not installed.
+    missing, busy or mismatched dataset; MissingDependency an optional extra not installed;
+    OSError and sqlite3.OperationalError what the machine can cause (a full disk, a folder
+    without write permission), where a rerun resumes once it is fixed.
     """
+    import sqlite3
+
     from dso._optional import MissingDependency
     from dso.data.store import DatasetError
 
-    return (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
-            IsADirectoryError, DatasetError, MissingDependency)
+    return (ValueError, OSError, sqlite3.OperationalError, DatasetError, MissingDependency)
 
 
 def fail(message: object) -> NoReturn:

@@ -63,6 +63,28 @@ def test_bad_prompt_fails_alone(tmp_path):
         assert store.conditions([prompts[2].prompt_id]).shape == (1, 4, 3)
 
 
+class NaNGenerator(ToyGenerator):
+    """The toy generator, diverging on sample 1 of each prompt (one NaN in its latent)."""
+
+    def _one(self, img, i, j, seed):
+        sample = super()._one(img, i, j, seed)
+        if j == 1:
+            sample.latent[0, 0, 0, 0] = float("nan")
+        return sample
+
+
+def test_a_non_finite_latent_is_a_failed_sample(tmp_path):
+    summary = generate_dataset(tmp_path / "ds", NaNGenerator(), toy_prompts(3), n=2, seed=0,
+                               progress=False)
+    assert summary.counts["failed"] == 3
+    with SampleStore.open(tmp_path / "ds") as store:
+        rows = store.samples()
+        assert all((s["status"] == "failed") == (s["sample_index"] == 1) for s in rows)
+        assert all("non-finite latent" in s["error"] for s in rows if s["status"] == "failed")
+        assert {s["sample_id"] for s in store.to_label(False)} <= {
+            s["sample_id"] for s in rows if s["sample_index"] == 0}
+
+
 def test_batching_does_not_change_samples(tmp_path):
     prompts = toy_prompts(5)
     generate_dataset(tmp_path / "a", ToyGenerator(), prompts, n=2, seed=1, batch_size=2,

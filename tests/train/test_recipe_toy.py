@@ -128,3 +128,31 @@ def test_eval_hook_runs_at_start_periodically_and_at_end(tmp_path):
     assert [e["step"] for e in evals] == [0, 2, 4, 6]
     assert evals[1]["geometry_warnings"] and "F-score" in evals[1]["geometry_warnings"][0]
     assert result.evals[-1]["stable_pct"] == 56.0
+
+
+class NaNSource(ToySource):
+    """ToySource whose batches from step `bad` on carry one NaN latent."""
+
+    def __init__(self, *args, bad: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.bad = bad
+
+    def batch(self, step):
+        batch = super().batch(step)
+        if step >= self.bad:
+            batch.x0[0].view(-1)[0] = float("nan")
+        return batch
+
+
+def test_a_non_finite_gradient_stops_training_before_the_step(tmp_path):
+    cfg = TrainConfig(dataset="memory", out=str(tmp_path / "run"), objective="sft", steps=6,
+                      batch_size=4, lr=1e-2, warmup=0, lora_rank=4, save_every=2)
+    with pytest.raises(ValueError, match="step 3: the gradient is not finite"):
+        train(cfg, generator=tiny_generator(), source=NaNSource("sft", 4, bad=2), progress=False)
+    run = tmp_path / "run"
+    assert not (run / "adapter.safetensors").exists()  # no final adapter from a broken run
+    from safetensors.torch import load_file
+
+    kept = load_file(str(run / "checkpoints" / "step_00000002" / "adapter.safetensors"))
+    assert all(bool(torch.isfinite(v).all()) for v in kept.values())
+    assert [r["step"] for r in read_log(run)] == [1, 2]

@@ -236,6 +236,10 @@ def _write_samples(store: SampleStore, name: str, results: dict, prompts: Sequen
                    "seed": seed + sid}
             if pos in failed or (pos, j) not in results:
                 row.update(status="failed", error=failed.get(pos, "no sample returned"))
+            elif not bool(torch.isfinite(stacked[index[(pos, j)]]).all()):
+                # never labelled nor trained on: one NaN would make every LoRA weight NaN
+                row.update(status="failed", error="non-finite latent (NaN or inf): the "
+                           "generator diverged on this sample")
             else:
                 row.update(latent_shard=f"latents/{name}", latent_index=index[(pos, j)])
                 row.update(_write_mesh(store.root, sid, results[(pos, j)]))

@@ -276,6 +276,12 @@ class Recipe:
             average_gradients(params)
         max_norm = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        if not math.isfinite(grad_norm):  # the same on every rank (after the average)
+            raise ValueError(
+                f"step {step + 1}: the gradient is not finite (loss {np.mean(losses):g}), so "
+                "the step is not taken and the run keeps its last checkpoint: a NaN in the "
+                "dataset (check it with dso data stats) or a learning rate too high "
+                "(lower --lr)")
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
