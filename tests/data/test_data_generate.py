@@ -63,6 +63,35 @@ def test_bad_prompt_fails_alone(tmp_path):
         assert store.conditions([prompts[2].prompt_id]).shape == (1, 4, 3)
 
 
+def test_failed_prompts_are_made_again_with_retry_failed(tmp_path):
+    from typer.testing import CliRunner
+
+    from dso.cli import app
+
+    world = build_world(tmp_path / "world", n_train=2, n_eval=0, n_synthetic=0, n_val=0,
+                        wild_per_family=0, families=TRAIN_FAMILIES[:2], train_views=1,
+                        workers=1, progress=False).root
+    n_prompts = len(prompts_from_world(world, "train"))
+    assert n_prompts >= 2
+    image = sorted((world / "images").rglob("*.png"))[0]
+    moved = image.with_suffix(".away")
+    image.rename(moved)  # a prompt whose image went missing: its samples fail
+    args = ["generate", "--world", str(world), "--n", "2", "--out", str(tmp_path / "ds"),
+            "--quiet", "--generator", "dso-tiny"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 1 and "rerun with --retry-failed" in first.output
+    moved.rename(image)
+    kept = CliRunner().invoke(app, args)  # failures are kept: a plain rerun does nothing
+    assert kept.exit_code == 1 and f"already_done {n_prompts}," in kept.output
+    again = CliRunner().invoke(app, [*args, "--retry-failed"])
+    assert again.exit_code == 0, again.output
+    assert "retried 1" in again.output and "failed 0" in again.output
+    with SampleStore.open(tmp_path / "ds") as store:
+        rows = store.samples()
+    assert len(rows) == 2 * n_prompts and all(r["status"] in ("ok", "empty") for r in rows)
+    assert [r["seed"] for r in rows] == list(range(2 * n_prompts))
+
+
 class NaNGenerator(ToyGenerator):
     """The toy generator, diverging on sample 1 of each prompt (one NaN in its latent)."""
 

@@ -90,11 +90,16 @@ def generate(
                                 help="Chunks generated side by side: threads (local; default "
                                      "one per core on a CPU) or Ray workers (local cluster)."),
     guidance: float = guidance_option(),
+    retry_failed: bool = typer.Option(False, "--retry-failed",
+                                      help="Generate again the prompts of samples that failed "
+                                           "before (a missing image, a full disk)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Sample N objects per prompt into a dataset: meshes, latents, conditions, SQLite index.
 
-    Killing it and rerunning the same command resumes where it stopped.
+    Killing it and rerunning the same command resumes where it stopped. Exit 0 when every
+    sample was made, 1 when some failed (their errors are kept; --retry-failed makes their
+    prompts again), 2 on usage or input errors.
     """
     prompts = _prompts(images, extra, world, split, views, limit)
     if images is not None:
@@ -107,8 +112,14 @@ def generate(
     remote = (generator, weights, guidance)  # what each Ray worker loads for itself
     summary = generate_dataset(out, gen, prompts, n=n, seed=seed, batch_size=batch_size,
                                progress=not quiet, cond_dtype=cond_dtype, backend=backend,
-                               address=address, workers=workers, remote=remote)
+                               address=address, workers=workers, remote=remote,
+                               retry_failed=retry_failed)
     typer.echo(f"{summary}\ndataset: {out} (index.sqlite, manifest.jsonl)")
+    failed = _overall(out)["failed"]  # this run's and earlier runs' failures
+    if failed:  # the CLI contract: 1 when some item failed
+        typer.echo(f"{failed} samples of the dataset failed; their errors are recorded "
+                   "(`dso data stats`, manifest.jsonl); rerun with --retry-failed", err=True)
+        raise typer.Exit(1)
 
 
 @user_errors(on_interrupt=RERUN_RESUMES)
@@ -149,21 +160,26 @@ def label(
                             refuse_over_cap=refuse_over_cap, progress=not quiet,
                             follow=follow)
     typer.echo(str(summary))
-    typer.echo(_labelled_line(ds))
-    if summary.counts.get("errors"):  # the CLI contract: 1 when some item failed
-        typer.echo(f"{summary.counts['errors']} meshes could not be checked; their errors are "
+    c = _overall(ds)
+    typer.echo(_labelled_line(c))
+    if c["label_errors"]:  # the CLI contract: 1 when some item failed (this run or before)
+        typer.echo(f"{c['label_errors']} meshes could not be checked; their errors are "
                    "recorded (`dso data stats`, manifest.jsonl); rerun with --retry-failed",
                    err=True)
         raise typer.Exit(1)
 
 
-def _labelled_line(ds: Path) -> str:
-    """The dataset's labels in all, this run's and earlier runs' together."""
+def _overall(ds: Path) -> dict:
+    """The dataset's counts in all (`dso.data.stats`), this run's and earlier runs' together."""
     from dso.data import SampleStore
     from dso.data.stats import dataset_stats
 
     with SampleStore.open(ds) as store:
-        c = dataset_stats(store)["overall"]
+        return dataset_stats(store)["overall"]
+
+
+def _labelled_line(c: dict) -> str:
+    """The dataset's labels in all, from its `_overall` counts."""
     share = "" if c["stable_fraction"] is None else f" ({100 * c['stable_fraction']:.1f}%)"
     line = (f"dataset: {c['labelled']} of {c['ok']} meshes labelled, {c['stable']} stable"
             f"{share}, {c['unstable']} unstable, {c['label_errors']} could not be checked")

@@ -124,7 +124,7 @@ def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt
                      cond_dtype: str = "float32", backend: str = "local",
                      address: str | None = None, workers: int | None = None,
                      remote: tuple[str, str | Path | None, float | None] | None = None,
-                     ) -> Summary:
+                     retry_failed: bool = False) -> Summary:
     """Generate `n` samples per prompt into the store at `store_path`, resuming if it exists.
 
     `batch_size` is the number of samples per generator call; a chunk (one shard, one
@@ -153,9 +153,11 @@ def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt
         expected = _expected_meta(generator, prompts, n, seed, cond_dtype)
         prompts = _open_or_init(store, expected, prompts)
         _remove_temporaries(store.root)
+        retried = store.forget_failed_prompts() if retry_failed else 0
         done = store.done_prompt_ids()
         pending = [i for i, p in enumerate(prompts) if p.prompt_id not in done]
         counts = {"prompts": len(prompts), "already_done": len(prompts) - len(pending),
+                  **({"retried": retried} if retry_failed else {}),
                   "ok": 0, "empty": 0, "failed": 0}
         bar = _bar(len(pending) * n, progress, f"generate {generator.name}")
         opts = {"size": max(1, batch_size // n), "n": n, "seed": seed, "batch_size": batch_size}

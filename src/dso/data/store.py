@@ -174,6 +174,18 @@ class SampleStore:
         rows = self.conn.execute("SELECT DISTINCT prompt_id FROM samples").fetchall()
         return {r[0] for r in rows}
 
+    def forget_failed_prompts(self) -> int:
+        """Delete the samples (and labels) of every prompt with a failed sample, so that a
+        rerun of generate makes them again (seeds are per sample: the others come out the
+        same); returns how many prompts. Their files are swept as orphans."""
+        with self.transaction():
+            failed = "SELECT DISTINCT prompt_id FROM samples WHERE status = 'failed'"
+            n = len(self.conn.execute(failed).fetchall())
+            self.conn.execute("DELETE FROM labels WHERE sample_id IN (SELECT sample_id FROM "
+                              f"samples WHERE prompt_id IN ({failed}))")
+            self.conn.execute(f"DELETE FROM samples WHERE prompt_id IN ({failed})")
+        return n
+
     def record_chunk(self, conds: Sequence[tuple[str, str | None, int | None]],
                      samples: Sequence[dict]) -> None:
         """Commit one generated chunk: condition locations and sample rows, atomically."""
