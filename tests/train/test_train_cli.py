@@ -222,3 +222,24 @@ def test_dro_with_an_unbounded_ascent_warns_when_training_starts(setup, tmp_path
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert err.splitlines()[0].startswith("warning: DRO with no bound on its ascent"), err
+
+
+def test_a_partly_labelled_dataset_is_flagged(setup, tmp_path):
+    import shutil
+
+    from dso.data import SampleStore
+
+    ds, weights = setup
+    part = tmp_path / "part"
+    shutil.copytree(ds, part)
+    cfg = TrainConfig(dataset=str(part), out=str(tmp_path / "run"), objective="sft", steps=1,
+                      batch_size=4, weights=str(weights))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Recipe(cfg, progress=False).setup()  # every mesh labelled: no warning
+    with SampleStore.open(part) as store, store.transaction():
+        store.conn.execute("DELETE FROM labels WHERE sample_id IN "
+                           "(SELECT sample_id FROM labels ORDER BY sample_id LIMIT 3)")
+    again = dataclasses.replace(cfg, out=str(tmp_path / "run2"))
+    with pytest.warns(UserWarning, match="3 meshes of the dataset have no label yet"):
+        Recipe(again, progress=False).setup()

@@ -66,6 +66,18 @@ def _dataset_meta(source: Any) -> dict:
     return store.meta() if hasattr(store, "meta") else {}
 
 
+def _check_labelled(source: Any) -> None:
+    """Warn when the dataset behind `source` has meshes without a label (still labelling?)."""
+    store = getattr(source, "store", None)
+    if not hasattr(store, "to_label"):
+        return
+    unlabelled = len(store.to_label(False))
+    if unlabelled:
+        warnings.warn(f"{unlabelled} meshes of the dataset have no label yet (is `dso label` "
+                      "still running?): training sees the labelled ones only, and a run "
+                      "resumed after they are labelled draws from other pools", stacklevel=3)
+
+
 def _dataset_guidance(meta: dict) -> float | None:
     """The guidance a dataset with this meta was sampled at (None: unknown)."""
     guidance = (meta.get("sampler") or {}).get("guidance")
@@ -143,6 +155,8 @@ class Recipe:
             self.source = self._open_source()
         meta = _dataset_meta(self.source)
         _check_generator_name(meta, cfg.generator)  # before anything is written
+        if self.writes:
+            _check_labelled(self.source)
         if self.writes:
             cfg.save(self.run_dir)
         if self.generator is None:
