@@ -11,13 +11,18 @@ the interrupt as that item's failure, persist it, and go on as if no one had pre
 before raising KeyboardInterrupt as Python's own handler does; `reraise_if_interrupted()`, at
 the top of such an isolating `except`, turns the replaced error back into the interrupt.
 Pool workers run `watch_worker()` and mark each task with `busy()`. Outside these (the Python
-API) both are no-ops and SIGINT behaves as Python's default.
+API) both are no-ops and SIGINT behaves as Python's default. A worker also exits when the
+process that started its pool is gone: a SIGKILLed parent cannot shut its pool down, and its
+workers would otherwise live on, reparented, holding their memory.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,6 +80,30 @@ def watch_worker() -> None:
     if _state is None and _can_install():
         _state = CtrlC(worker=True)
         signal.signal(signal.SIGINT, _handle)
+    exit_with_parent()
+
+
+def exit_with_parent(period_s: float = 1.0) -> None:
+    """In a multiprocessing worker: exit (status 1) within `period_s` of the process that
+    started it, or of its own parent (a forkserver), going away; a no-op elsewhere."""
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.pid is None:
+        return
+    starter, ppid = parent.pid, os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(period_s)
+            if os.getppid() != ppid:  # reparented: its parent died
+                os._exit(1)
+            try:
+                os.kill(starter, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # alive, someone else's (a reused pid): leave it
+                pass
+
+    threading.Thread(target=watch, name="dso-exit-with-parent", daemon=True).start()
 
 
 @contextmanager

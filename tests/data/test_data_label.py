@@ -1,7 +1,9 @@
 """label_dataset with the real oracle: verdicts, recorded failures, retries, crash-resume."""
 
+import contextlib
 import shutil
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -219,6 +221,49 @@ def test_ctrl_c_with_workers_exits_130_records_no_failure_and_resumes(tmp_path):
     assert all(r["label_status"] == "ok" for r in kept.values())  # no interrupt as a failure
     label_dataset(ds, workers=2, preset="dso", progress=False)
     _same_labels(_labels(ds), want)
+
+
+def _marked(marker: str) -> list[int]:
+    """Pids of live processes whose environment holds `marker`."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and marker.encode() in (proc / "environ").read_bytes():
+                if b"State:\tZ" not in (proc / "status").read_bytes():
+                    pids.append(int(proc.name))
+        except OSError:  # gone meanwhile, or not ours
+            pass
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_sigkill_of_the_parent_leaves_no_worker_behind(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    ds, _, script = _to_stop(tmp_path, workers=2)
+    marker = f"DSO_TEST_MARK={uuid.uuid4().hex}"
+    env = {**os.environ, marker.split("=")[0]: marker.split("=")[1]}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while count_rows(ds / "index.sqlite", "labels") < 2:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        assert len(_marked(marker)) >= 3  # the CLI and its workers (and their forkserver)
+        proc.kill()  # the parent alone, as the OOM killer would: no one shuts the pool down
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while _marked(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _marked(marker) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_invalid_preset_fails_before_any_work(ds):
