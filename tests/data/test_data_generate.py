@@ -92,6 +92,19 @@ def test_failed_prompts_are_made_again_with_retry_failed(tmp_path):
     assert [r["seed"] for r in rows] == list(range(2 * n_prompts))
 
 
+def test_resuming_from_another_worlds_images_is_refused(tmp_path):
+    worlds = [build_world(tmp_path / f"w{k}", n_train=1, n_eval=0, n_synthetic=0, n_val=0,
+                          wild_per_family=0, families=TRAIN_FAMILIES[:1], train_views=1,
+                          seed=k, workers=1, progress=False).root for k in (0, 1)]
+    first, other = (prompts_from_world(w, "train") for w in worlds)
+    assert [p.prompt_id for p in first] == [p.prompt_id for p in other]  # the same ids
+    generate_dataset(tmp_path / "ds", ToyGenerator(), first, n=1, progress=False)
+    with pytest.raises(DatasetError, match="other image files"):
+        generate_dataset(tmp_path / "ds", ToyGenerator(), other, n=1, progress=False)
+    again = generate_dataset(tmp_path / "ds", ToyGenerator(), first, n=1, progress=False)
+    assert again.counts["already_done"] == len(first)
+
+
 class NaNGenerator(ToyGenerator):
     """The toy generator, diverging on sample 1 of each prompt (one NaN in its latent)."""
 

@@ -144,7 +144,10 @@ def label(
                                      "this dataset (waiting up to 60 s for it to create the "
                                      "dataset): samples are labelled as they are committed, "
                                      "and the run ends when generation has ended and every "
-                                     "sample has a label."),
+                                     "sample has a label. To follow a generate run that "
+                                     "resumes or grows an existing dataset, start it once "
+                                     "that run is generating: before, it finds nothing to "
+                                     "wait for and ends."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Run the stability oracle on every generated mesh and store the labels (resumable).

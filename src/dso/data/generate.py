@@ -11,6 +11,7 @@ id `i * n + j`.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
@@ -58,6 +59,30 @@ def _prompts_fingerprint(prompts: Sequence[Prompt]) -> str:
     for p in prompts:
         h.update(p.prompt_id.encode() + b"\0")
     return h.hexdigest()
+
+
+def _same_file(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one is missing: compare the paths
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _check_same_images(store: SampleStore, requested: dict[str, Prompt]) -> None:
+    """DatasetError when a stored prompt is now asked for with another image file (another
+    world with the same object ids): its samples would be mixed with the new image's."""
+    moved = []
+    for row in store.prompts():
+        now = requested[row["prompt_id"]].image_path
+        if row["image_path"] and now and not _same_file(row["image_path"], str(now)):
+            moved.append(f"{row['prompt_id']}: {row['image_path']} -> {now}")
+    if moved:
+        raise DatasetError(
+            f"{store.root} was generated from other image files for {len(moved)} of its "
+            f"prompts (e.g. {'; '.join(moved[:2])}): resume with the same --world or "
+            "--images, or use a new --out")
 
 
 def _expected_meta(generator, prompts: Sequence[Prompt], n: int, seed: int,
@@ -108,6 +133,7 @@ def _open_or_init(store: SampleStore, expected: dict,
             f"{store.root} holds {len(missing)} prompts this run does not ask for (e.g. "
             f"{', '.join(missing[:3])}); give the same prompts, or more to grow the dataset"
         )
+    _check_same_images(store, requested)
     known = set(stored)
     new = [p for p in prompts if p.prompt_id not in known]
     ordered = [requested[pid] for pid in stored] + new
@@ -152,7 +178,7 @@ def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt
     with store, store.writer_lock("generate"):
         expected = _expected_meta(generator, prompts, n, seed, cond_dtype)
         prompts = _open_or_init(store, expected, prompts)
-        _remove_temporaries(store.root)
+        _remove_temporaries(store)
         retried = store.forget_failed_prompts() if retry_failed else 0
         done = store.done_prompt_ids()
         pending = [i for i, p in enumerate(prompts) if p.prompt_id not in done]
@@ -272,9 +298,12 @@ def _write_mesh(root: Path, sample_id: int, sample) -> dict:
     return {"status": "ok", "mesh_path": rel}
 
 
-def _remove_temporaries(root: Path) -> None:
-    for sub in ("latents", "conditions", "meshes", ""):
-        for f in (root / sub).glob(".*.tmp-*"):
+def _remove_temporaries(store: SampleStore) -> None:
+    """Delete the temporary files a killed run left (this run holds the generate lock); the
+    dataset's root only while no `dso label` runs, which writes its manifest there."""
+    subs = ("latents", "conditions", "meshes") + (() if store.writing("label") else ("",))
+    for sub in subs:
+        for f in (store.root / sub).glob(".*.tmp-*"):
             f.unlink(missing_ok=True)
 
 
