@@ -149,3 +149,19 @@ def test_generate_refuses_a_busy_photo_before_loading_anything(tiny_dir: Path, t
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "photo.jpg" in lines[0] and "rembg" in lines[0]
     assert not (tmp_path / "ds").exists()
+
+
+def test_a_plain_non_black_backdrop_is_prepared_as_the_object_cut_out():
+    from dso.models.preprocess import prepare_image
+
+    white = np.full((120, 100, 3), 250, dtype=np.uint8)
+    white[30:70, 10:50] = (200, 40, 40)  # an off-centre red block on a white backdrop
+    cut = np.zeros((120, 100, 4), dtype=np.uint8)
+    cut[30:70, 10:50] = (200, 40, 40, 255)  # the same object as an RGBA cut-out
+    keyed = prepare_image(white, 64)
+    assert np.array_equal(keyed, prepare_image(cut, 64))
+    assert keyed[0, 0].tolist() == [0, 0, 0]  # on black, as TRELLIS's pipeline gives it
+    on_black = white.copy()
+    on_black[white.max(axis=2) == 250] = 0
+    assert np.array_equal(prepare_image(on_black, 64),  # black: taken as is, only resized
+                          np.asarray(Image.fromarray(on_black).resize((64, 64), Image.LANCZOS)))

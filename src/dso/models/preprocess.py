@@ -5,8 +5,12 @@
   leaves the image), resize it to the encoder's size (Lanczos), premultiply the colour by alpha
   (the background becomes black). This is TRELLIS's own preprocessing of an RGBA input;
   TRELLIS.2 crops the same way with no margin (`margin=1.0`).
-- RGB (or RGBA that is opaque everywhere): taken as is and only resized. It should show the
-  object on black or on one plain colour; `read_image` refuses an image file whose border is
+- RGB (or RGBA that is opaque everywhere) on black: taken as is and only resized.
+- RGB on one plain colour other than black (a white backdrop): the pixels of the border's
+  colour (within `BORDER_TOLERANCE`) become transparent, and the image is prepared as RGBA
+  above, so the encoder sees the object on black, cropped, as TRELLIS's own pipeline (which
+  removes every background) gives it. Object pixels of the backdrop's colour turn black too:
+  for such an object give an RGBA image. `read_image` refuses an RGB file whose border is
   busy (a photo), with a message that says how to remove the background.
 
 `prepare_image(img, size)` gives the uint8 size x size x 3 image a condition encoder takes;
@@ -57,15 +61,30 @@ def as_image_array(img: np.ndarray, where: str = "image") -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def border_is_plain(rgb: np.ndarray) -> bool:
-    """Whether the image's outer frame is (mostly) one colour: black or a plain backdrop."""
+def _border(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(the median colour of the image's outer frame, whether the frame is mostly that colour)."""
     h, w = rgb.shape[:2]
     k = max(1, min(h, w) // 32)
     frame = np.concatenate([rgb[:k].reshape(-1, 3), rgb[-k:].reshape(-1, 3),
                             rgb[:, :k].reshape(-1, 3), rgb[:, -k:].reshape(-1, 3)]).astype(int)
     median = np.median(frame, axis=0)
     close = np.abs(frame - median).max(axis=1) <= BORDER_TOLERANCE
-    return bool(close.mean() >= BORDER_SHARE)
+    return median, bool(close.mean() >= BORDER_SHARE)
+
+
+def border_is_plain(rgb: np.ndarray) -> bool:
+    """Whether the image's outer frame is (mostly) one colour: black or a plain backdrop."""
+    return _border(rgb)[1]
+
+
+def backdrop_to_alpha(rgb: np.ndarray) -> np.ndarray | None:
+    """RGBA with the plain non-black backdrop of `rgb` transparent (None: black or busy)."""
+    colour, plain = _border(rgb)
+    if not plain or colour.max() <= BORDER_TOLERANCE:
+        return None
+    backdrop = np.abs(rgb.astype(int) - colour).max(axis=2) <= BORDER_TOLERANCE
+    alpha = np.where(backdrop, 0, 255).astype(np.uint8)
+    return np.concatenate([rgb, alpha[..., None]], axis=2)
 
 
 def check_background(img: np.ndarray, where: str = "image") -> np.ndarray:
@@ -113,6 +132,8 @@ def prepare_image(img: np.ndarray, size: int, where: str = "image", margin: floa
     """The uint8 size x size x 3 image (RGB on black) a condition encoder of `size` px takes
     (`margin`: see `crop_to_alpha`)."""
     arr = as_image_array(img, where)
+    if arr.shape[2] == 3 and (keyed := backdrop_to_alpha(arr)) is not None:
+        arr = keyed  # the object on black, cropped, as for RGBA
     if arr.shape[2] == 4:
         crop = crop_to_alpha(arr, where, margin).resize((size, size), Image.LANCZOS)
         px = np.asarray(crop).astype(np.float32) / 255

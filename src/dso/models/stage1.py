@@ -61,7 +61,8 @@ class StageOneGenerator(Generator):
         """RGB or RGBA images -> condition tokens [B, L, Dc] on the generator's device.
 
         Each image is prepared as TRELLIS does (`dso.models.preprocess.prepare_image`): RGBA is
-        cropped to the object (`crop_margin`) and premultiplied on black, RGB is resized as it is.
+        cropped to the object (`crop_margin`) and premultiplied on black, RGB on black is resized as
+        it is (on another plain colour it is cut out first: `dso.models.preprocess`).
         """
         from dso.models.preprocess import prepare_image
 

@@ -5,7 +5,8 @@
 (optionally `ss_enc_conv3d_16l8_fp16.*`, needed only for `encode`), and a `transformers` folder
 of DINOv2-with-registers (ViT-L/14) at `DIR/dinov2/`. Nothing is downloaded. Prompt images go
 through TRELLIS's own preprocessing (`dso.models.preprocess`): RGBA is cropped to the object,
-resized to 518 px and premultiplied on black; RGB should already be the object on black.
+resized to 518 px and premultiplied on black; RGB on a plain backdrop is cut out first
+(`dso.models.preprocess`).
 """
 
 from __future__ import annotations
