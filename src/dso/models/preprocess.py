@@ -78,11 +78,14 @@ def border_is_plain(rgb: np.ndarray) -> bool:
 
 
 def backdrop_to_alpha(rgb: np.ndarray) -> np.ndarray | None:
-    """RGBA with the plain non-black backdrop of `rgb` transparent (None: black or busy)."""
+    """RGBA with the plain non-black backdrop of `rgb` transparent (None: black, busy, or all
+    backdrop with no object to cut out)."""
     colour, plain = _border(rgb)
     if not plain or colour.max() <= BORDER_TOLERANCE:
         return None
     backdrop = np.abs(rgb.astype(int) - colour).max(axis=2) <= BORDER_TOLERANCE
+    if backdrop.all():
+        return None
     alpha = np.where(backdrop, 0, 255).astype(np.uint8)
     return np.concatenate([rgb, alpha[..., None]], axis=2)
 
