@@ -243,3 +243,26 @@ def test_a_partly_labelled_dataset_is_flagged(setup, tmp_path):
     again = dataclasses.replace(cfg, out=str(tmp_path / "run2"))
     with pytest.warns(UserWarning, match="3 meshes of the dataset have no label yet"):
         Recipe(again, progress=False).setup()
+
+
+def test_resuming_on_changed_labels_is_flagged(setup, tmp_path):
+    import shutil
+
+    from dso.data import SampleStore
+    from dso.train import train
+
+    ds, weights = setup
+    copy = tmp_path / "ds"
+    shutil.copytree(ds, copy)
+    cfg = TrainConfig(dataset=str(copy), out=str(tmp_path / "run"), objective="sft", steps=2,
+                      batch_size=4, weights=str(weights), save_every=1)
+    train(cfg, progress=False)
+    longer = dataclasses.replace(cfg, steps=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same labels: resumes quietly
+        train(longer, resume=True, progress=False)
+    with SampleStore.open(copy) as store, store.transaction():
+        store.conn.execute("UPDATE labels SET stable = 1 - stable WHERE sample_id = "
+                           "(SELECT MIN(sample_id) FROM labels WHERE status = 'ok')")
+    with pytest.warns(UserWarning, match="labels changed since this run started"):
+        train(dataclasses.replace(cfg, steps=4), resume=True, progress=False)
