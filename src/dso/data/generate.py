@@ -21,7 +21,7 @@ from dso.data.chunks import Chunk, default_local_workers, local_chunks, ray_chun
 from dso.data.files import OCCUPANCY, atomic_write_bytes, write_shard
 from dso.data.manifest import export_manifest
 from dso.data.prompts import Prompt
-from dso.data.store import DatasetError, SampleStore, Summary
+from dso.data.store import SUBDIRS, DatasetError, SampleStore, Summary
 from dso.interrupts import reraise_if_interrupted
 
 COND_DTYPES = ("float32", "float16", "bfloat16")
@@ -30,11 +30,14 @@ _RESUME_KEYS = ("generator", "weights_fingerprint", "sampler", "n", "seed", "lat
                 "cond_dtype")
 
 
-def weights_fingerprint(generator) -> str:
-    """A hash of the generator's weights (its own `fingerprint` if it has one, else the flow's)."""
+def weights_fingerprint(generator, flow_fingerprint: str | None = None) -> str:
+    """A hash of the generator's weights (its own `fingerprint` if it has one, else the flow's:
+    `flow_fingerprint` when the caller has it already)."""
     own = getattr(generator, "fingerprint", None)
     if isinstance(own, str):
         return own
+    if flow_fingerprint is not None:
+        return flow_fingerprint
     from dso.models.loading import state_fingerprint
 
     return state_fingerprint(generator.flow)
@@ -301,7 +304,7 @@ def _write_mesh(root: Path, sample_id: int, sample) -> dict:
 def _remove_temporaries(store: SampleStore) -> None:
     """Delete the temporary files a killed run left (this run holds the generate lock); the
     dataset's root only while no `dso label` runs, which writes its manifest there."""
-    subs = ("latents", "conditions", "meshes") + (() if store.writing("label") else ("",))
+    subs = SUBDIRS + (() if store.writing("label") else ("",))
     for sub in subs:
         for f in (store.root / sub).glob(".*.tmp-*"):
             f.unlink(missing_ok=True)
@@ -312,7 +315,7 @@ def _sweep_orphans(store: SampleStore) -> None:
     samples = store.samples()
     used = {r["latent_shard"] for r in samples} | {r["mesh_path"] for r in samples}
     used |= {p["cond_shard"] for p in store.prompts()}
-    for sub in ("latents", "conditions", "meshes"):
+    for sub in SUBDIRS:
         for f in (store.root / sub).iterdir():
             if f"{sub}/{f.name}" not in used:
                 f.unlink(missing_ok=True)

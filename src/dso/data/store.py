@@ -29,6 +29,7 @@ from dso.data.files import OCCUPANCY, exclusive_lock, lock_held
 from dso.data.schema import LABEL_COLUMNS, PROMPT_COLUMNS, SAMPLE_COLUMNS, SCHEMA_VERSION
 
 INDEX_NAME = "index.sqlite"
+SUBDIRS = ("latents", "conditions", "meshes")  # the files' folders beside the index
 
 
 class DatasetError(RuntimeError):
@@ -87,7 +88,7 @@ class SampleStore:
                 raise DatasetError(  # a world, a run, anything else is never made a dataset
                     f"{root} is not empty and holds no dataset (no {INDEX_NAME}); pick another "
                     "--out")  # (generate removes the files no row names)
-            for sub in ("", "latents", "conditions", "meshes"):
+            for sub in ("", *SUBDIRS):
                 (root / sub).mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(index, isolation_level=None, timeout=60.0)
         conn.row_factory = sqlite3.Row
@@ -359,5 +360,5 @@ class SampleStore:
 
 def _own_empty(path: Path) -> bool:
     """An empty subfolder of a dataset's own (left by a creation stopped before the index)."""
-    return path.name in ("latents", "conditions", "meshes") and path.is_dir() \
+    return path.name in SUBDIRS and path.is_dir() \
         and not any(path.iterdir())

@@ -150,21 +150,23 @@ def load_adapter(generator: Any, run_or_ckpt_dir: str | Path, *, merge: bool = T
 
 def adapt(flow: torch.nn.Module, run_or_ckpt_dir: str | Path) -> tuple[Any, LoraSpec]:
     """`flow` wrapped in PEFT with the run's adapter loaded (eval mode), and its LoRA spec."""
+    from dso.models.loading import state_fingerprint
+
     folder = find_adapter(run_or_ckpt_dir)
     spec = LoraSpec.from_json(json.loads((folder / ADAPTER_CONFIG).read_text()))
-    check_base(spec, flow, folder)
+    if spec.base is not None:  # adapters written before the base was recorded: unchecked
+        check_base(spec, state_fingerprint(flow), folder)
     model = apply_lora(flow, spec)
     load_adapter_state(model, folder)
     return model.eval(), spec
 
 
-def check_base(spec: LoraSpec, flow: torch.nn.Module, folder: str | Path) -> None:
-    """ValueError unless `flow` is the flow the adapter of `spec` was trained on (when its
-    adapter recorded one): LoRA on other base weights is another model, and on a flow that
-    already carries the merged adapter (an export copied over the base) it applies twice."""
-    from dso.models.loading import state_fingerprint
-
-    if spec.base is not None and state_fingerprint(flow) != spec.base:
+def check_base(spec: LoraSpec, fingerprint: str | None, folder: str | Path) -> None:
+    """ValueError unless `fingerprint` (`dso.models.loading.state_fingerprint` of a flow) is
+    that of the flow the adapter of `spec` was trained on, when both are known: LoRA on other
+    base weights is another model, and on a flow that already carries the merged adapter (an
+    export copied over the base) it applies twice."""
+    if None not in (spec.base, fingerprint) and fingerprint != spec.base:
         raise ValueError(f"the adapter in {folder} was trained on other base weights than "
                          "these: has the base flow been replaced (e.g. by a merged export "
                          "copied over it)? Use the weights the run was trained on")

@@ -69,9 +69,10 @@ def check_same_generator(meta: dict, generator: Any, flow_fingerprint: str) -> N
     `flow_fingerprint`: the generator's flow's `state_fingerprint`."""
     if not meta:
         return
+    from dso.data.generate import weights_fingerprint
+
     stored = meta.get("weights_fingerprint")
-    own = getattr(generator, "fingerprint", None)  # as dso.data.generate.weights_fingerprint
-    if stored and stored != (own if isinstance(own, str) else flow_fingerprint):
+    if stored and stored != weights_fingerprint(generator, flow_fingerprint):
         warnings.warn("the dataset was generated with other weights than the generator being "
                       "fine-tuned; DSO expects its own samples (on-policy)", stacklevel=3)
     guidance = dataset_guidance(meta)

@@ -28,7 +28,12 @@ from dso.models.device import resolve_device
 from dso.models.loading import state_fingerprint
 from dso.models.rectified_flow import per_sample_error, sample_t
 from dso.objectives import Batch, make_objective, pair_up
-from dso.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from dso.train.checkpoint import (
+    check_base,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from dso.train.config import CONFIG_FILE, TrainConfig, check_resume
 from dso.train.dataset_checks import (
     check_generator_name,
@@ -174,10 +179,7 @@ class Recipe:
         ckpt = latest_checkpoint(self.run_dir)
         if ckpt is not None:
             done = LoraSpec.from_json(json.loads((ckpt / ADAPTER_CONFIG).read_text()))
-            if done.base is not None and done.base != self.spec.base:
-                raise ValueError(f"{self.run_dir} was trained on other base weights than "
-                                 f"{self.config.weights or 'these'}: resume it on the weights "
-                                 "it started from, or start a new run")
+            check_base(done, self.spec.base, ckpt)  # resumed on the weights it started from
             self.start_step = load_checkpoint(ckpt, self.model, self.optimizer, self.scheduler)
         if self.writes:
             truncate_log(self.run_dir, self.start_step)
