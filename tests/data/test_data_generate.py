@@ -1,5 +1,6 @@
 """generate_dataset: rows, seeds, files, failures, resume checks and crash-resume."""
 
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -103,6 +104,30 @@ def test_resuming_from_another_worlds_images_is_refused(tmp_path):
         generate_dataset(tmp_path / "ds", ToyGenerator(), other, n=1, progress=False)
     again = generate_dataset(tmp_path / "ds", ToyGenerator(), first, n=1, progress=False)
     assert again.counts["already_done"] == len(first)
+
+
+def test_resuming_after_the_world_was_rebuilt_in_place_is_refused(tmp_path):
+    def world(seed):
+        return build_world(tmp_path / "w", n_train=2, n_eval=0, n_synthetic=0, n_val=0,
+                           wild_per_family=0, families=TRAIN_FAMILIES[:1], train_views=1,
+                           seed=seed, workers=1, progress=False).root
+
+    first = prompts_from_world(world(0), "train")
+    generate_dataset(tmp_path / "ds", ToyGenerator(), first[:1], n=1, progress=False)
+    with SampleStore.open(tmp_path / "ds") as store:
+        (row,) = store.prompts()
+    assert row["image_sha1"] == first[0].image_digest() is not None
+    again = generate_dataset(tmp_path / "ds", ToyGenerator(), first, n=1, progress=False)
+    assert again.counts["already_done"] == 1 and again.counts["ok"] == 1  # it grows
+    shutil.rmtree(tmp_path / "w")
+    rebuilt = prompts_from_world(world(1), "train")  # the same paths, other pictures
+    assert [p.image_path for p in rebuilt] == [p.image_path for p in first]
+    with pytest.raises(DatasetError, match="image files of 2 of .* changed since they were"):
+        generate_dataset(tmp_path / "ds", ToyGenerator(), rebuilt, n=1, progress=False)
+    with SampleStore.open(tmp_path / "ds") as store:  # a dataset of schema 2 has no digests
+        store.conn.execute("UPDATE prompts SET image_sha1 = NULL")
+    old = generate_dataset(tmp_path / "ds", ToyGenerator(), rebuilt, n=1, progress=False)
+    assert old.counts["already_done"] == 2
 
 
 class NaNGenerator(ToyGenerator):

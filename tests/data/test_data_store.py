@@ -137,11 +137,12 @@ def test_a_schema_1_dataset_is_migrated_in_place_keeping_its_rows(tmp_path):
     conn.commit()
     conn.close()
     with SampleStore.open(root) as store:
-        assert schema.stored_version(store.conn) == SCHEMA_VERSION == 2
+        assert schema.stored_version(store.conn) == SCHEMA_VERSION == 3
         (record,) = store.records()
         assert record["stable"] is True and record["tilt_deg"] == 2.5
         assert record["oracle_version"] == "1.0" and record["pieces"] is None
         assert store.label_configs() == [("accurate", 20.0, "1.0")]
+        assert store.prompts()[0]["image_sha1"] is None
     with SampleStore.open(root) as again:  # migrations run once
         assert again.meta()["schema_version"] == SCHEMA_VERSION
 

@@ -75,17 +75,27 @@ def _same_file(a: str, b: str) -> bool:
 
 def _check_same_images(store: SampleStore, requested: dict[str, Prompt]) -> None:
     """DatasetError when a stored prompt is now asked for with another image file (another
-    world with the same object ids): its samples would be mixed with the new image's."""
-    moved = []
+    world with the same object ids), or its file now holds another picture than the one it
+    was encoded from (a world rebuilt in place): its samples would be mixed with the new
+    image's. A file that cannot be read now is not compared (nothing will encode it)."""
+    moved, changed = [], []
     for row in store.prompts():
-        now = requested[row["prompt_id"]].image_path
+        prompt = requested[row["prompt_id"]]
+        now = prompt.image_path
         if row["image_path"] and now and not _same_file(row["image_path"], str(now)):
             moved.append(f"{row['prompt_id']}: {row['image_path']} -> {now}")
+        elif row.get("image_sha1") and prompt.image_digest() not in (None, row["image_sha1"]):
+            changed.append(f"{row['prompt_id']} ({now})")
     if moved:
         raise DatasetError(
             f"{store.root} was generated from other image files for {len(moved)} of its "
             f"prompts (e.g. {'; '.join(moved[:2])}): resume with the same --world or "
             "--images, or use a new --out")
+    if changed:
+        raise DatasetError(
+            f"the image files of {len(changed)} of {store.root}'s prompts changed since they "
+            f"were encoded (e.g. {'; '.join(changed[:2])}): the world was rebuilt or the "
+            "images edited; use a new --out for the new images")
 
 
 def _expected_meta(generator, prompts: Sequence[Prompt], n: int, seed: int,
@@ -225,7 +235,8 @@ def _commit(store: SampleStore, prompts: Sequence[Prompt], chunk: Chunk, *, n: i
     name = f"chunk-{pos[0]:07d}-{pos[-1]:07d}.safetensors"
     cond_rows = _write_conditions(store, name, chunk.conds, prompts, cond_dtype)
     rows = _write_samples(store, name, chunk.samples, prompts, chunk.failed, pos, n=n, seed=seed)
-    store.record_chunk(cond_rows, rows)
+    digests = {prompts[p].prompt_id: prompts[p].image_digest() for p in chunk.conds}
+    store.record_chunk(cond_rows, rows, image_sha1=digests)
     return rows
 
 

@@ -35,6 +35,15 @@ class Prompt:
             raise ValueError(f"prompt {self.prompt_id} has neither an image nor a path")
         return load_image(self.image_path)
 
+    def image_digest(self) -> str | None:
+        """The SHA-1 of the image file (None without a file, or when it cannot be read)."""
+        if self.image_path is None:
+            return None
+        try:
+            return file_digest(self.image_path)
+        except OSError:
+            return None
+
     def row(self, position: int) -> dict:
         """The prompt as a row of the store's prompts table."""
         return {
@@ -42,6 +51,11 @@ class Prompt:
             "family": self.family, "split": self.split, "view": self.view,
             "image_path": self.image_path,
         }
+
+
+def file_digest(path: str | Path) -> str:
+    """The SHA-1 of a file's bytes, in hex."""
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -78,7 +92,7 @@ def prompts_from_images(paths: Sequence[str | Path]) -> list[Prompt]:
     prompts: list[Prompt] = []
     seen: set[str] = set()
     for f in _expand(paths):
-        digest = hashlib.sha1(f.read_bytes()).hexdigest()[:10]
+        digest = file_digest(f)[:10]
         pid = f"{f.stem}-{digest}"
         if pid in seen:
             continue

@@ -63,8 +63,15 @@ def _v2_pieces(conn: sqlite3.Connection) -> None:
         conn.execute(f"ALTER TABLE labels ADD COLUMN {column}")
 
 
+def _v3_image_digest(conn: sqlite3.Connection) -> None:
+    """The SHA-1 of each prompt's image file when it was encoded, so that a resume notices a
+    world rebuilt in place (same paths, other pictures); older prompts keep NULL."""
+    conn.execute("ALTER TABLE prompts ADD COLUMN image_sha1 TEXT")
+
+
 # (version reached, migration from the version before); append, never edit.
-MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [(2, _v2_pieces)]
+MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
+    (2, _v2_pieces), (3, _v3_image_digest)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 PROMPT_COLUMNS = ("prompt_id", "position", "object_id", "family", "split", "view", "image_path")

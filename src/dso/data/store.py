@@ -18,7 +18,7 @@ import json
 import sqlite3
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,12 +188,16 @@ class SampleStore:
         return n
 
     def record_chunk(self, conds: Sequence[tuple[str, str | None, int | None]],
-                     samples: Sequence[dict]) -> None:
-        """Commit one generated chunk: condition locations and sample rows, atomically."""
+                     samples: Sequence[dict],
+                     image_sha1: Mapping[str, str | None] | None = None) -> None:
+        """Commit one generated chunk: condition locations, the digests of the image files
+        they were encoded from (by prompt id) and sample rows, atomically."""
+        digests = image_sha1 or {}
         with self.transaction():
             self.conn.executemany(
-                "UPDATE prompts SET cond_shard = ?, cond_index = ? WHERE prompt_id = ?",
-                [(shard, idx, pid) for pid, shard, idx in conds],
+                "UPDATE prompts SET cond_shard = ?, cond_index = ?, image_sha1 = ? "
+                "WHERE prompt_id = ?",
+                [(shard, idx, digests.get(pid), pid) for pid, shard, idx in conds],
             )
             self.conn.executemany(
                 f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}) VALUES "
