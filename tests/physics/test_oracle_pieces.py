@@ -86,6 +86,45 @@ def test_intersecting_and_nested_shells_are_one_piece():
         assert find_pieces(mesh).count == 1
 
 
+def _inverted(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    flipped = mesh.copy()
+    flipped.invert()
+    return flipped
+
+
+@pytest.mark.parametrize("parts", [
+    [BLOCK, ((0.9, 0.0, 0.25), (0.5, 0.5, 0.5))],  # two blocks side by side
+    [BLOCK, floater(0.10)],  # a floater above
+    [((0.0, 0.0, 0.2), (0.4, 0.4, 0.4)), ((0.7, 0.0, 0.3), (0.6, 0.6, 0.6))],  # larger one
+], ids=["side by side", "floater", "the larger one"])
+def test_a_separate_piece_wound_inside_out_is_still_a_piece(parts):
+    # A shell with inward-facing normals (common in scans and edited files) is a solid: it
+    # once counted as a negative volume and was dropped as debris, so the object "stood".
+    second = _inverted(mesh_of(parts[1:]))
+    mesh = trimesh.util.concatenate([mesh_of(parts[:1]), second])
+    found, as_wound = find_pieces(mesh), find_pieces(mesh_of(parts))
+    assert found.count == as_wound.count == 2 and found.debris == 0
+    result = check_mesh(mesh)
+    assert result.pieces == 2 and result.stable is False and result.reason == "pieces"
+
+
+def test_touching_shells_wound_either_way_give_the_same_mass():
+    from dso.physics.loading import prepare
+    from dso.physics.mass import from_integrals
+
+    parts = [BLOCK, ((0.3, 0.0, 0.75), (0.5, 0.5, 0.5))]  # a box resting on a box
+    mixed = trimesh.util.concatenate([mesh_of(parts[:1]), _inverted(mesh_of(parts[1:]))])
+    props = []
+    for mesh in (mesh_of(parts), mixed, _inverted(mesh_of(parts))):
+        found = find_pieces(prepare(mesh)[0])
+        assert found.count == 1
+        props.append(from_integrals(found.integrals, found.origin, 1.0, 1000.0, "mesh"))
+    for other in props[1:]:
+        assert other.mass == pytest.approx(props[0].mass, rel=1e-12)
+        assert np.allclose(other.com, props[0].com, atol=1e-12)
+        assert np.allclose(other.inertia, props[0].inertia, rtol=1e-10, atol=1e-12)
+
+
 def test_gap_tolerance_joins_under_one_percent_and_separates_at_two():
     assert find_pieces(mesh_of(table(0.005))).count == 1
     assert find_pieces(mesh_of(table(0.0099))).count == 1

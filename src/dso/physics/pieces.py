@@ -203,18 +203,19 @@ def find_pieces(mesh: trimesh.Trimesh, gap: float = DEFAULT_GAP,
     per_face = face_integrals(vertices - origin, faces)
     volumes = np.bincount(face_label, weights=per_face[0], minlength=n)
     shut = np.full(n, True) if closed else np.array([is_closed_oriented(p[1]) for p in parts])
-    sign = 1.0 if volumes[shut].sum() >= 0 else -1.0
-    volumes = np.array([sign * vol if s else _hull_volume(parts[i][0])
-                        for i, (s, vol) in enumerate(zip(shut, volumes, strict=True))])
     groups = _UnionFind(n)
     if len(pairs):
-        shells = [_Shell(*p, flip=bool(s and vol < 0))
+        shells = [_Shell(*p, flip=bool(s and vol < 0))  # each solid built facing outward
                   for p, s, vol in zip(parts, shut, volumes, strict=True)]
         _join(groups, shells, pairs, gap)
     roots = np.array([groups.find(i) for i in range(n)])
+    signs = _orientation(volumes, shut, roots, boxes[3], boxes[4])
+    volumes = np.where(shut, signs * volumes,
+                       [0.0 if s else _hull_volume(parts[i][0]) for i, s in enumerate(shut)])
     piece_volume = {int(r): float(volumes[roots == r].sum()) for r in np.unique(roots)}
     total = sum(max(v, 0.0) for v in piece_volume.values())
-    whole = per_face.sum(axis=1) if shut.all() else None
+    oriented = per_face * signs[face_label] if shut.all() else None
+    whole = oriented.sum(axis=1) if oriented is not None else None
     if total <= 0.0:
         return Pieces(len(piece_volume), 0, 0.0, None, whole, origin)
     significant = {r for r, v in piece_volume.items() if v >= debris_fraction * total}
@@ -222,9 +223,35 @@ def find_pieces(mesh: trimesh.Trimesh, gap: float = DEFAULT_GAP,
     if not dropped:
         return Pieces(len(significant), 0, 0.0, None, whole, origin)
     keep = np.isin(roots, list(significant))[face_label]
-    kept = per_face[:, keep].sum(axis=1) if shut.all() else None
+    kept = oriented[:, keep].sum(axis=1) if oriented is not None else None
     return Pieces(len(significant), len(dropped), float(sum(dropped) / total), keep, kept,
                   origin)
+
+
+def _orientation(volumes: np.ndarray, shut: np.ndarray, roots: np.ndarray, lo: np.ndarray,
+                 hi: np.ndarray) -> np.ndarray:
+    """Per shell, +1 or -1 to multiply its signed volume (and face integrals) by, so that
+    every solid counts positive and every cavity negative, whichever way each shell is wound.
+
+    A piece is oriented by its largest closed shell (the outer surface holds the others). A
+    shell wound against it is a cavity when its box lies inside the box of a shell of the
+    piece wound with it; otherwise it is a solid wound inside out (a flipped part in a scan
+    or an edited file), and is turned round. Consistently wound meshes, as marching cubes
+    writes them, get the signs a single orientation of the whole mesh gives.
+    """
+    signs = np.ones(len(volumes))
+    for root in np.unique(roots):
+        members = np.flatnonzero((roots == root) & shut)
+        if not len(members):
+            continue
+        outer = members[np.argmax(np.abs(volumes[members]))]
+        sigma = 1.0 if volumes[outer] >= 0 else -1.0
+        solids = [j for j in members if sigma * volumes[j] > 0]
+        for i in members:
+            inside = any(j != i and np.all(lo[j] <= lo[i]) and np.all(hi[i] <= hi[j])
+                         for j in solids)
+            signs[i] = sigma if sigma * volumes[i] >= 0 or inside else -sigma
+    return signs
 
 
 def _touch(a: _Shell, b: _Shell, gap: float) -> bool:
