@@ -7,6 +7,7 @@ heavy overhanging slab on top (topples), dark -> an empty grid (no output).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,11 +87,21 @@ class ToyObject:
 
 
 class ToyWorld:
+    """What `evaluate` reads of a `dso.world.World`: its objects, root and split fingerprint."""
+
+    root = Path("toy-world")
+
     def __init__(self, objects):
         self._objects = list(objects)
 
+    def __iter__(self):
+        return iter(self._objects)
+
     def objects(self, split):
         return [o for o in self._objects if o.split == split]
+
+    def fingerprint(self, split):
+        return ",".join(o.id for o in self.objects(split))
 
 
 @pytest.fixture

@@ -135,3 +135,12 @@ def test_deterministic_for_a_seed_and_prepared_target_matches():
 def test_broken_meshes_raise_value_error(bad):
     with pytest.raises(ValueError):
         chamfer_fscore(bad, _tall_l_shape())
+
+
+def test_a_mesh_with_a_nan_vertex_is_reported_as_such():
+    from dso.eval.metrics import surface_points
+
+    mesh = trimesh.creation.box()
+    mesh.vertices[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="non-finite vertices"):
+        surface_points(mesh, 100, seed=0)

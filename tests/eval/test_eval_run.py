@@ -73,7 +73,7 @@ def test_select_prompts_and_eval_hook(toy_generator, toy_world):
         select_prompts(toy_world.objects("eval"), limit=0)
     numbers = make_eval_fn(toy_world, "eval", limit=2, workers=1, n_points=500)(toy_generator, 0)
     assert numbers["n_prompts"] == 2 and numbers["stable_pct"] == 50.0  # a block and a topple
-    with pytest.raises(ValueError, match="no prompts"):
+    with pytest.raises(ValueError, match="has no split 'synthetic' .it has eval, wild"):
         evaluate(toy_generator, toy_world, "synthetic", progress=False)
 
 

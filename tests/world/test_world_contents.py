@@ -6,7 +6,7 @@ import numpy as np
 
 from dso.geometry import grid_to_mesh, mesh_to_grid
 from dso.physics import check_mesh
-from dso.world import TRAIN_FAMILIES, WILD_FAMILIES, World
+from dso.world import TRAIN_FAMILIES, WILD_FAMILIES, World, build_world
 
 
 def test_splits_counts_and_views(tiny_world):
@@ -106,3 +106,19 @@ def test_spread_interleaves_families_so_a_limit_covers_them(tiny_world):
     for family in families:  # id order kept within a family
         ids = [o.id for o in spread if o.family == family]
         assert ids == sorted(ids)
+
+
+def test_a_split_fingerprint_tells_worlds_apart_and_ignores_other_splits(tiny_world, tmp_path):
+    def small(root, seed, n_train):
+        return build_world(root, n_train=n_train, n_eval=1, n_synthetic=0, n_val=0,
+                           wild_per_family=0, families=TRAIN_FAMILIES[:2], seed=seed,
+                           workers=1, progress=False)
+
+    again = World.open(tiny_world.root)
+    assert again.fingerprint("eval") == tiny_world.fingerprint("eval")
+    assert tiny_world.fingerprint("eval") != tiny_world.fingerprint("wild")
+    first, other = small(tmp_path / "a", 0, 0), small(tmp_path / "b", 1, 0)
+    assert [o.id for o in first.objects("eval")] == [o.id for o in other.objects("eval")]
+    assert first.fingerprint("eval") != other.fingerprint("eval")  # same ids, other objects
+    grown = small(tmp_path / "c", 0, 2)  # more training objects, the same eval ones
+    assert grown.fingerprint("eval") == first.fingerprint("eval")

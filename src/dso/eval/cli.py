@@ -29,13 +29,13 @@ def eval_command(
     weights: Path | None = typer.Option(None, "--weights", help="generator weights folder"),
     adapter: Path | None = typer.Option(None, "--adapter", help="training run (LoRA adapter)"),
     world: Path = typer.Option(..., "--world", help="world folder (`dso world build DIR`)"),
-    limit: int | None = typer.Option(None, "--limit", help="at most N prompt images"),
-    samples: int = typer.Option(1, "--samples", help="samples per prompt image"),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="at most N prompt images"),
+    samples: int = typer.Option(1, "--samples", min=1, help="samples per prompt image"),
     seed: int = typer.Option(0, "--seed"),
     workers: int | None = typer.Option(None, "--workers", help="oracle worker processes"),
     preset: str = typer.Option("accurate", "--preset", help="oracle preset: accurate | dso"),
     threshold: float = typer.Option(20.0, "--threshold", help="stable iff tilt < this (deg)"),
-    points: int = typer.Option(10000, "--points", help="surface points per mesh for CD / F "
+    points: int = typer.Option(10000, "--points", min=1, help="surface points per mesh for CD / F "
                                "(10k for final tables; CD has a sampling floor that depends on "
                                "it)"),
     protocol: str = typer.Option("paper", "--protocol", help="ICP before CD / F: paper = the "
@@ -43,29 +43,42 @@ def eval_command(
                                  "50 iterations); dso-v1 = dso's first (uncapped, fitted on "
                                  "min(1000, a quarter) of the points), to compare with old "
                                  "reports"),
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="resamples of the prompt images "
-                                  "for 95% intervals of % Stable, % One piece, Rot., CD and F "
-                                  "(0: no intervals)"),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="resamples of the objects "
+                                  "(each with all its views and samples) for 95% intervals of "
+                                  "% Stable, % One piece, Rot., CD and F (0: no intervals)"),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="write figures"),
     guidance: float | None = guidance_option(),
+    force: bool = typer.Option(False, "--force", help="replace an earlier report in --out "
+                               "(once the new one is ready; nothing else is ever removed)"),
 ) -> None:
-    """% Output, % Stable, tilt, Chamfer and F-score@0.05 of a generator on a world split."""
+    """% Output, % Stable, tilt, Chamfer and F-score@0.05 of a generator on a world split.
+
+    With --adapter, warns (and says so in the report) when the run was trained on objects of
+    the split evaluated, or on any held-out split's prompts.
+    """
     if split not in SPLITS:
         raise typer.BadParameter(f"choose one of {', '.join(SPLITS)}", param_hint="--split")
     if protocol not in PROTOCOLS:
         raise typer.BadParameter(f"choose one of {', '.join(PROTOCOLS)}",
                                  param_hint="--protocol")
-    if bootstrap < 0:
-        raise typer.BadParameter("must be >= 0", param_hint="--bootstrap")
+    from dso.data.generate import weights_fingerprint
+    from dso.eval.folders import REPORT_FILES, check_out, clear_out
     from dso.eval.plots import plot_chamfer_vs_tilt, plot_tilt_histograms
     from dso.eval.report import family_table, write_report
     from dso.eval.run import evaluate
     from dso.models import get_generator
 
+    check_out(out, force, REPORT_FILES)
     world_index = _open_world(world)  # a bad --world fails before any model is loaded
     gen = get_generator(generator, weights=weights, guidance=guidance)
-    label = generator
+    base_weights = weights_fingerprint(gen)
+    label, overlap = generator, None
     if adapter is not None:
+        from dso.eval.leak import overlap_line, training_overlap
+
+        overlap = training_overlap(adapter, world_index, split)
+        if overlap is not None:
+            typer.echo(f"warning: {overlap_line(overlap, split)}", err=True)
         from dso.train import load_adapter
         from dso.train.checkpoint import unfinished_note
 
@@ -76,11 +89,14 @@ def eval_command(
     result = evaluate(gen, world_index, split, samples_per_image=samples, seed=seed,
                       limit=limit, preset=preset, threshold=threshold, workers=workers,
                       n_points=points, protocol=protocol, bootstrap=bootstrap)
-    result["meta"].update(generator=label, adapter=None if adapter is None else str(adapter))
+    result["meta"].update(generator=label, adapter=None if adapter is None else str(adapter),
+                          weights=None if weights is None else str(weights),
+                          base_weights=base_weights, training_overlap=overlap)
     if adapter is not None:
         from dso.train.checkpoint import adapter_step
 
         result["meta"]["adapter_step"] = adapter_step(adapter)  # None: the run's final adapter
+    clear_out(out, REPORT_FILES)
     paths = write_report(result, out)
     if plots:
         plot_tilt_histograms({label: result}, out / "tilt_hist.png", threshold=threshold)
@@ -94,9 +110,13 @@ def compare_command(
     runs: list[str] = typer.Argument(..., help="MODEL=REPORT_DIR entries; a model may repeat "
                                      "for several splits"),
     out: Path = typer.Option(..., "--out", "-o", help="folder for comparison.md/json, figures"),
+    force: bool = typer.Option(False, "--force", help="replace an earlier comparison in --out"),
 ) -> None:
     """Models x splits table (and figures) from reports written by `dso eval`; with a model
-    named `base`, also each model's paired difference from it (95% bootstrap intervals)."""
+    named `base`, also each model's paired difference from it (95% bootstrap intervals).
+    Reports measured differently (points, ICP protocol, oracle settings, another world) are
+    refused; differences in how they were sampled are noted."""
+    from dso.eval.folders import COMPARISON_FILES, check_out, clear_out
     from dso.eval.plots import plot_chamfer_vs_tilt, plot_tilt_histograms
     from dso.eval.report import (
         comparability,
@@ -108,6 +128,7 @@ def compare_command(
         save_json,
     )
 
+    check_out(out, force, COMPARISON_FILES)
     results: dict[str, dict[str, dict]] = {}
     for entry in runs:
         model, sep, path = entry.partition("=")
@@ -128,6 +149,7 @@ def compare_command(
     paired = paired_table(results)
     if paired:
         table += "\n\n" + paired
+    clear_out(out, COMPARISON_FILES)
     out.mkdir(parents=True, exist_ok=True)
     (out / "comparison.md").write_text(table + "\n")
     save_json(results_summary(results, paired=bool(paired)), out / "comparison.json")

@@ -65,9 +65,9 @@ def surface_points(mesh: trimesh.Trimesh, n_points: int, seed: int) -> np.ndarra
         raise TypeError(f"expected a trimesh.Trimesh, got {type(mesh).__name__}")
     if n_points < 1:
         raise ValueError(f"n_points must be >= 1, got {n_points}")
+    centre, scale = _unit_cube_transform(mesh.vertices)  # non-finite vertices named first
     if len(mesh.faces) == 0 or not float(mesh.area) > 0.0:
         raise ValueError("mesh has no surface (no faces or zero area)")
-    centre, scale = _unit_cube_transform(mesh.vertices)
     points, _ = trimesh.sample.sample_surface(mesh, int(n_points), seed=seed)
     return (np.asarray(points, dtype=np.float64) - centre) * scale
 

@@ -112,6 +112,10 @@ def paired_of(result: Mapping[str, Any], base_result: Mapping[str, Any], *,
     """The paired difference (`dso.eval.intervals.paired_difference`) of one model's result
     against the base's on the same split: taken from `vs_base` when the numbers carry it,
     else computed from both results' per-item rows; None when neither is possible."""
+    mine, base = world_of(result), world_of(base_result)
+    if mine is not None and base is not None and mine != base:
+        raise ValueError("the two results were measured on other worlds (their rows would "
+                         "pair by id and seed alone): evaluate both on the same world")
     stored = overall_of(result).get("vs_base")
     if stored is not None:
         return dict(stored)
@@ -235,9 +239,15 @@ def markdown_report(result: Mapping[str, Any], title: str | None = None) -> str:
                                         "2*acos(w) (the release's angle)")
                      + "; `tilt_deg_mean` and `dso_angle_deg_mean` in results.json give both.")
     if meta.get("bootstrap"):
-        settings += (f" [lo, hi]: 95% bootstrap intervals over prompt images "
-                     f"({meta['bootstrap'].get('resamples')} resamples).")
-    return "\n\n".join([f"# {title}", settings, family_table(result), "## Failures",
+        unit = meta["bootstrap"].get("unit") or "prompt image"
+        settings += (f" [lo, hi]: 95% bootstrap intervals ({meta['bootstrap'].get('resamples')}"
+                     f" resamples; one draw takes one {unit}).")
+    parts = [f"# {title}", settings]
+    if meta.get("training_overlap"):
+        from dso.eval.leak import overlap_line
+
+        parts.append(f"**Warning: {overlap_line(meta['training_overlap'], meta.get('split'))}.**")
+    return "\n\n".join([*parts, family_table(result), "## Failures",
                         _errors_section(result)]) + "\n"
 
 
@@ -323,10 +333,30 @@ def comparability(results: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> lis
             # a report older than the setting does not record it: shown, not refused
             unrecorded = ref.get(key) is None or any(v is None for _, v in differ)
             (notes if unrecorded else out).append(line)
+    problems += _other_worlds(results)
     if problems:
         raise ValueError("these reports were measured differently and cannot be compared; "
                          "rerun dso eval with the same settings: " + "; ".join(problems))
     return notes
+
+
+def world_of(result: Mapping[str, Any]) -> str | None:
+    """The fingerprint of the world split a result was measured on (None: not recorded)."""
+    return (result.get("meta", {}).get("world") or {}).get("fingerprint")
+
+
+def _other_worlds(results: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[str]:
+    """Per split, the reports measured on another world than the first that records one:
+    object ids and seeds are the same in every world, so their rows would pair."""
+    problems = []
+    for split in dict.fromkeys(s for per in results.values() for s in per):
+        worlds = {m: world_of(per[split]) for m, per in results.items() if split in per}
+        recorded = {m: w for m, w in worlds.items() if w is not None}
+        if len(set(recorded.values())) > 1:
+            problems.append(f"world ({split}): " + ", ".join(
+                f"{m} {(results[m][split]['meta']['world'] or {}).get('path')} [{w}]"
+                for m, w in recorded.items()))
+    return problems
 
 
 def write_report(result: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:

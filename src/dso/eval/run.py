@@ -177,6 +177,10 @@ def evaluate(
     t0 = time.perf_counter()
     from dso.world.index import round_robin
 
+    splits = sorted({o.split for o in world})
+    if split not in splits:
+        raise ValueError(f"the world at {world.root} has no split {split!r} (it has "
+                         f"{', '.join(splits) or 'no objects'})")
     prompts = select_prompts(round_robin(world.objects(split)), limit)
     if not prompts:
         raise ValueError(f"split {split!r} has no prompts")
@@ -208,7 +212,9 @@ def evaluate(
 
     meta = {
         "generator": getattr(generator, "name", type(generator).__name__),
-        "split": split, "seed": seed, "samples_per_image": samples_per_image, "limit": limit,
+        "split": split, "world": {"path": str(world.root),
+                                  "fingerprint": world.fingerprint(split)},
+        "seed": seed, "samples_per_image": samples_per_image, "limit": limit,
         "preset": preset, "threshold_deg": threshold, "n_points": n_points,
         "fscore_threshold": 0.05, "fscore_scale": "percent", "timings": times,
         "protocol": protocol if isinstance(protocol, str) else "custom",

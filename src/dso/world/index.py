@@ -12,6 +12,7 @@ import trimesh
 
 INDEX_NAME = "index.jsonl"
 META_NAME = "world.json"
+_BUILD_TIMES = ("seconds", "cpu_seconds")  # how long an object took: not what it is
 
 
 def read_index(root: Path) -> list[dict[str, Any]]:
@@ -83,6 +84,7 @@ class World:
         self.root = root
         self.meta = meta
         ok = [r for r in records if r.get("status") == "ok"]
+        self._records = {r["id"]: r for r in ok}
         self._objects = sorted((WorldObject.from_record(root, r) for r in ok),
                                key=lambda o: o.id)
         self.failed = sorted(r["id"] for r in records if r.get("status") != "ok")
@@ -102,6 +104,16 @@ class World:
         """Objects sorted by id, optionally only one split and/or family."""
         return [o for o in self._objects
                 if (split is None or o.split == split) and (family is None or o.family == family)]
+
+    def fingerprint(self, split: str) -> str:
+        """A hash of the objects of `split` as built (ids, seeds, parameters, files): two
+        worlds built with other seeds or settings differ, a world grown by other splits'
+        objects does not."""
+        import hashlib
+
+        records = [{k: v for k, v in self._records[o.id].items() if k not in _BUILD_TIMES}
+                   for o in self.objects(split)]
+        return hashlib.sha1(json.dumps(records, sort_keys=True).encode()).hexdigest()[:16]
 
     def spread(self, split: str | None = None) -> list[WorldObject]:
         """The objects of `split` in round-robin family order (each family's first object, then
