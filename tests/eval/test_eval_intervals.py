@@ -152,3 +152,20 @@ def test_evaluate_carries_intervals_and_both_angles(toy_generator, toy_world):
     assert plain["overall"]["stable_pct"] == overall["stable_pct"]
     with pytest.raises(ValueError, match="protocol"):
         evaluate(toy_generator, toy_world, "eval", progress=False, protocol="open3d")
+
+
+def test_one_object_gets_no_interval_and_no_real_difference():
+    # resampling one object always draws it: a zero-width interval would read as certainty
+    from dso.eval.intervals import bootstrap_intervals, paired_difference
+
+    def rows(tilts):
+        return [{"object_id": "o", "family": "lamp", "view": v, "sample": 0, "seed": v,
+                 "output": True, "stable": t < 20, "tilt_deg": t, "dso_angle_deg": t,
+                 "cd": 0.04, "fscore": 80.0, "error": None} for v, t in enumerate(tilts)]
+
+    assert all(ci is None for ci in bootstrap_intervals(rows([1.0, 50.0])).values())
+    diff = paired_difference(rows([1.0, 2.0]), rows([1.0, 50.0]))
+    assert diff["stable_pct"]["diff"] == 50.0
+    assert diff["stable_pct"]["ci"] is None and diff["stable_pct"]["real"] is False
+    two = rows([1.0, 50.0]) + [{**r, "object_id": "p"} for r in rows([2.0, 3.0])]
+    assert bootstrap_intervals(two, n_resamples=200)["stable_pct"] is not None

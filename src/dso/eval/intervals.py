@@ -40,6 +40,7 @@ CI_METRICS = ("stable_pct", "one_piece_pct", "rot_deg", "cd", "fscore")
 DEFAULT_RESAMPLES = 1000
 LEVEL = 0.95
 UNIT = "object (all its views and samples)"  # what one draw of the bootstrap takes
+MIN_OBJECTS = 2  # fewer: no interval (with few more, percentile intervals run narrow)
 
 
 def _row_value(row: Mapping[str, Any], metric: str, angle: str, pieces: bool) -> float | None:
@@ -146,7 +147,11 @@ def bootstrap_intervals(
     pieces: bool | None = None,
 ) -> dict[str, list[float] | None]:
     """{metric: [lo, hi]}: percentile bootstrap interval over objects of each number that
-    `summarize(rows)` reports (None where it has none, e.g. one_piece_pct without pieces)."""
+    `summarize(rows)` reports (None where it has none, e.g. one_piece_pct without pieces, and
+    for every metric when the rows hold fewer than `MIN_OBJECTS` objects: resampling one object
+    gives a zero-width interval that reads as certainty)."""
+    if len(_units(rows)) < MIN_OBJECTS:
+        return {m: None for m in metrics}
     dist = bootstrap_distribution(rows, n_resamples=n_resamples, seed=seed, angle=angle,
                                   metrics=metrics, pieces=pieces)
     return {m: _interval(values, level) for m, values in dist.items()}
@@ -193,7 +198,8 @@ def paired_difference(
     point = _stats(ones, *sides[0])[0] - _stats(ones, *sides[1])[0]
     diffs = _stats(weights, *sides[0]) - _stats(weights, *sides[1])
     for k, m in enumerate(metrics):
-        ci = _interval(diffs[:, k], level) if np.isfinite(point[k]) else None
+        ci = (_interval(diffs[:, k], level)
+              if np.isfinite(point[k]) and len(units) >= MIN_OBJECTS else None)
         out[m] = {"diff": float(point[k]) if np.isfinite(point[k]) else None, "ci": ci,
                   "real": ci is not None and (ci[0] > 0.0 or ci[1] < 0.0)}
     return out
