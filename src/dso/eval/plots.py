@@ -140,8 +140,16 @@ def plot_chamfer_vs_tilt(results: Mapping[str, Mapping[str, Any]], out: str | Pa
         if pts:
             tilt, cd = np.array(pts, dtype=float).T
             ax.scatter(tilt, cd, s=8, alpha=0.5, label=name)
+    meta = next(iter(results.values()), {}).get("meta", {})
+    threshold = meta.get("threshold_deg")
+    if threshold is not None:
+        ax.axvline(float(threshold), color="k", lw=0.8, ls="--",
+                   label=f"stable below {float(threshold):g} deg")
     ax.set_xlabel("equilibrium tilt (deg)")
     ax.set_ylabel("Chamfer distance (unit cube)")
+    # CD's sampling floor depends on the points and the ICP protocol: name them
+    ax.set_title(f"split {meta.get('split', '?')}: {meta.get('n_points', '?')} points, "
+                 f"ICP {meta.get('protocol', '?')}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, out)
