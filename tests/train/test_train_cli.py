@@ -266,3 +266,21 @@ def test_resuming_on_changed_labels_is_flagged(setup, tmp_path):
                            "(SELECT MIN(sample_id) FROM labels WHERE status = 'ok')")
     with pytest.warns(UserWarning, match="labels changed since this run started"):
         train(dataclasses.replace(cfg, steps=4), resume=True, progress=False)
+
+
+def test_a_dataset_of_held_out_prompts_is_flagged(setup, tmp_path):
+    import shutil
+
+    from dso.data import SampleStore
+
+    ds, weights = setup
+    leak = tmp_path / "leak"
+    shutil.copytree(ds, leak)
+    with SampleStore.open(leak) as store, store.transaction():
+        (first, *_) = store.prompts()
+        store.conn.execute("UPDATE prompts SET split = 'eval' WHERE prompt_id = ?",
+                           (first["prompt_id"],))
+    cfg = TrainConfig(dataset=str(leak), out=str(tmp_path / "run"), objective="sft", steps=1,
+                      batch_size=4, weights=str(weights))
+    with pytest.warns(UserWarning, match="held-out split.s. eval: a model trained on them"):
+        Recipe(cfg, progress=False).setup()

@@ -29,6 +29,19 @@ def check_labelled(source: Any) -> None:
                       "resumed after they are labelled draws from other pools", stacklevel=3)
 
 
+def check_held_out(source: Any) -> None:
+    """Warn when the dataset behind `source` holds prompts of a held-out split (`eval`,
+    `wild`): numbers later reported on that split would not be held-out results."""
+    store = getattr(source, "store", None)
+    if not hasattr(store, "prompts"):
+        return
+    held = sorted({p["split"] for p in store.prompts() if p.get("split") in ("eval", "wild")})
+    if held:
+        warnings.warn(f"the dataset holds prompts of the held-out split(s) {', '.join(held)}: "
+                      "a model trained on them has no held-out results there (choose "
+                      "settings on val, train on train)", stacklevel=3)
+
+
 DATASET_FILE = "dataset.json"  # the labels a run started from (to notice a changed dataset)
 
 

@@ -37,6 +37,7 @@ from dso.train.checkpoint import (
 from dso.train.config import CONFIG_FILE, TrainConfig, check_resume
 from dso.train.dataset_checks import (
     check_generator_name,
+    check_held_out,
     check_labelled,
     check_same_generator,
     dataset_guidance,
@@ -118,6 +119,7 @@ class Recipe:
         check_generator_name(meta, cfg.generator)  # before anything is written
         if self.writes:
             check_labelled(self.source)
+            check_held_out(self.source)
             cfg.save(self.run_dir)
             note_dataset(self.source, self.run_dir, resume)
         if self.generator is None:
