@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from dso.cli import app
 from dso.physics.render import RenderUnavailable, render_checks
-from tests.physics.oracle_shapes import mesh_of, table
+from tests.physics.oracle_shapes import cantilever, mesh_of, table, topple_deg
 
 DATA = Path(__file__).parent / "data"
 STABLE = str(DATA / "pybullet/domino.obj")
@@ -79,6 +79,36 @@ def test_up_y_changes_the_verdict(tmp_path):
     assert not falls and fallen_tilt > 30
     stands_y, tilt_y = verdict(y_path, "--up", "y")  # the y-up copy read y-up: the same post
     assert stands_y and tilt_y == pytest.approx(tilt, abs=1.0)
+
+
+def _rows(*args):
+    result = _run(*args, "--json", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_up_auto_reads_gltf_y_up_and_every_other_format_z_up_in_one_batch(tmp_path):
+    from dso.physics.loading import Y_UP_TO_Z_UP
+
+    boxes = cantilever(1.0, foot=0.2)  # an L whose arm reaches past its foot: it falls
+    assert topple_deg(boxes) < -5
+    z_up = mesh_of(boxes)
+    y_up = trimesh.Trimesh(z_up.vertices @ Y_UP_TO_Z_UP, z_up.faces)  # authored y-up
+    glb, obj_y, obj_z = tmp_path / "L.glb", tmp_path / "L_yup.obj", tmp_path / "L_zup.obj"
+    y_up.export(glb)  # glTF is y-up: as TRELLIS and Blender write it
+    y_up.export(obj_y)
+    z_up.export(obj_z)
+    by_default = _rows(str(glb), str(obj_z), str(obj_y))  # no --up: auto, per file
+    assert [r["stable"] for r in by_default] == [False, False, True]  # the .obj read z-up lies
+    falls_glb, falls_obj = by_default[0], by_default[1]
+    assert falls_glb["tilt_deg"] > 30
+    assert falls_glb["tilt_deg"] == pytest.approx(falls_obj["tilt_deg"], abs=0.5)
+    (as_y,) = _rows(str(obj_y), "--up", "y")  # the same file, told it is y-up
+    assert as_y["stable"] is False
+    assert as_y["tilt_deg"] == pytest.approx(falls_glb["tilt_deg"], abs=0.5)
+    (glb_as_z,) = _rows(str(glb), "--up", "z")  # an explicit axis holds for every format
+    assert glb_as_z["stable"] is True and glb_as_z["tilt_deg"] == pytest.approx(
+        by_default[2]["tilt_deg"], abs=0.5)
 
 
 @pytest.mark.parametrize("args", [[], ["m.obj", "--up", "x"], ["m.obj", "--preset", "fast"],

@@ -162,9 +162,11 @@ def test_y_up_input_and_gltf_scenes_see_the_same_pieces(tmp_path):
         y_up.vertices = y_up.vertices @ Y_UP_TO_Z_UP  # the inverse rotation: z-up -> y-up
         assert check_mesh(y_up, up="y").pieces == count
     scene = trimesh.Scene()
+    to_y_up = np.eye(4)
+    to_y_up[:3, :3] = Y_UP_TO_Z_UP.T  # glTF is y-up, and a .glb is read so by default
     for i, (centre, size) in enumerate(table(0.03)):
         scene.add_geometry(trimesh.creation.box(size), node_name=f"part{i}",
-                           transform=trimesh.transformations.translation_matrix(centre))
+                           transform=to_y_up @ trimesh.transformations.translation_matrix(centre))
     path = tmp_path / "table.glb"
     scene.export(path)
     result = check_mesh(path)

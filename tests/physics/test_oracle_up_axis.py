@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import trimesh
 
-from dso.physics import check_mesh
-from dso.physics.loading import Y_UP_TO_Z_UP, prepare
+from dso.physics import OracleConfig, check_many, check_mesh
+from dso.physics.grid import Grid
+from dso.physics.loading import Y_UP_TO_Z_UP, prepare, resolve_up
 from dso.physics.mass import mass_properties
 from tests.physics.oracle_shapes import mesh_of
 
@@ -75,3 +76,25 @@ def test_verdict_equals_the_z_up_copy(z_up, y_up):
     assert a.topple_angle_deg == pytest.approx(b.topple_angle_deg, abs=1e-6)
     # Read with the wrong up axis it is a different problem (lying on its side).
     assert check_mesh(y_up, up="z").topple_angle_deg != pytest.approx(a.topple_angle_deg)
+
+
+def test_auto_is_the_default_and_resolves_per_input(tmp_path):
+    assert OracleConfig().up == OracleConfig.from_preset("dso").up == "auto"
+    for name in ("a.glb", "b.GLTF", tmp_path / "c.Glb"):
+        assert resolve_up("auto", name) == "y"
+    for source in ("a.obj", "a.ply", "glb", tmp_path / "a.glb.stl", (np.zeros((3, 3)), None),
+                   trimesh.creation.box(), Grid(np.ones((2, 2, 2), dtype=bool))):
+        assert resolve_up("auto", source) == "z"
+    assert resolve_up("z", "a.glb") == "z" and resolve_up("y", "a.obj") == "y"
+
+
+def test_a_mixed_batch_reads_each_input_by_its_format(tmp_path, z_up, y_up):
+    glb = tmp_path / "chiral.glb"
+    y_up.export(glb)
+    results = check_many([str(glb), z_up, y_up], workers=1, progress=False)
+    reference = check_mesh(z_up, up="z")
+    assert all(r.status == "ok" for r in results)
+    for same in results[:2]:  # the glb read y-up and the in-memory z-up mesh: one object
+        assert same.topple_angle_deg == pytest.approx(reference.topple_angle_deg, abs=1e-4)
+    # an in-memory mesh has no format to go by: z-up, so the y-up copy lies on its side
+    assert results[2].topple_angle_deg != pytest.approx(reference.topple_angle_deg, abs=0.1)

@@ -158,7 +158,7 @@ def check_many(meshes: Sequence[MeshLike], *, workers: int | None = None,
     item's failure never affects another's result. An invalid config raises ValueError before
     any work starts.
     """
-    config = resolve_config(kwargs.pop("up", "z"), kwargs.pop("preset", "accurate"),
+    config = resolve_config(kwargs.pop("up", "auto"), kwargs.pop("preset", "accurate"),
                             kwargs.pop("threshold", 20.0), kwargs.pop("config", None))
     if kwargs:
         raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(kwargs))}")

@@ -19,8 +19,9 @@ from dso.cli_errors import user_errors
 
 
 class Up(str, Enum):
-    """Which axis of the input points up."""
+    """Which axis of the input points up ("auto": by the file's format)."""
 
+    auto = "auto"
     z = "z"
     y = "y"
 
@@ -65,7 +66,11 @@ def refuse_over_cap_option() -> Any:
 @user_errors()
 def check(
     meshes: list[Path] = typer.Argument(..., help="Mesh files (.obj .ply .stl .off .glb ...)."),
-    up: Up = typer.Option(Up.z, "--up", help="Up axis of the input (y for glTF/TRELLIS)."),
+    up: Up = typer.Option(
+        Up.auto, "--up",
+        help="Up axis of the input. auto (default): .glb/.gltf are read y-up (glTF's own "
+             "convention; TRELLIS writes y-up GLB), every other format z-up. z or y: every "
+             "input, whatever its format."),
     preset: Preset = preset_option(),
     threshold: float = threshold_option(),
     workers: int = typer.Option(None, "--workers", help="Worker processes (default: cores).",

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from dso.errors import UnknownNameError
 
 PRESETS = ("accurate", "dso")
-UP_AXES = ("z", "y")
+UP_AXES = ("auto", "z", "y")
+# what `dso check DIR` picks up, and what the loader names when a file is of another format
+MESH_SUFFIXES = (".obj", ".ply", ".stl", ".off", ".glb", ".gltf")
+Y_UP_SUFFIXES = (".glb", ".gltf")  # glTF is y-up by its specification; up="auto" reads them so
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class OracleConfig:
     """
 
     preset: str = "accurate"
-    up: str = "z"
+    up: str = "auto"  # "auto": .glb/.gltf paths y-up, everything else z-up | "z" | "y"
     threshold_deg: float = 20.0
     dt: float = 0.005
     horizon_s: float = 10.0

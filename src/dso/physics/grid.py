@@ -20,7 +20,7 @@ import numpy as np
 import trimesh
 
 from dso.geometry.grid import pack_occupancy, unpack_occupancy
-from dso.physics.loading import MeshInputError, cap_faces, normalise, to_z_up
+from dso.physics.loading import MeshInputError, cap_faces, normalise, resolve_up, to_z_up
 from dso.physics.topology import CLOSED_KEY
 
 HULL_CANDIDATES_KEY = "dso_hull_candidates"  # Trimesh.metadata: bool per vertex (may be hull)
@@ -96,14 +96,14 @@ def hull_candidates(index: np.ndarray) -> np.ndarray:
     return keep
 
 
-def prepare_grid(grid: Grid, up: str = "z", max_faces: int = 0,
+def prepare_grid(grid: Grid, up: str = "auto", max_faces: int = 0,
                  on_too_many_faces: str = "decimate") -> tuple[trimesh.Trimesh, bool]:
     """The grid's surface normalised as `loading.prepare` normalises a mesh, with its closedness
     and hull candidates in `metadata`. Returns (mesh, decimated)."""
     vertices, faces, candidates = surface(grid.occupancy)  # closed, with volume: no validate()
     mesh, decimated = cap_faces(trimesh.Trimesh(vertices, faces, process=False), max_faces,
                                 on_too_many_faces)
-    out = normalise(to_z_up(mesh, up))
+    out = normalise(to_z_up(mesh, resolve_up(up, grid)))  # "auto": z
     if not decimated:
         out.metadata[CLOSED_KEY] = True  # marching cubes of a padded grid is closed
         out.metadata[HULL_CANDIDATES_KEY] = candidates

@@ -7,6 +7,7 @@ unusable raises `MeshInputError` with a message saying what is wrong.
 Normalisation follows the original evaluation (docs/oracle.md §Normalisation): centre the bounding
 box, scale so max |coordinate| = 0.5, put the lowest point on z = 0. A y-up input is turned z-up by
 a proper rotation (+90 deg about x), never by swapping axes, which would mirror the object.
+`up="auto"` is resolved per input (`resolve_up`): a .glb/.gltf path is y-up, anything else z-up.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import trimesh
 
+from dso.physics.config import Y_UP_SUFFIXES
 from dso.physics.topology import CLOSED_KEY, is_closed_oriented
 
 MeshLike = Any  # str | Path | trimesh.Trimesh | trimesh.Scene | tuple[vertices, faces]
@@ -149,6 +151,17 @@ def _merged(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.nda
     return unique, f[keep]
 
 
+def resolve_up(up: str, source: MeshLike) -> str:
+    """The up axis of one input: `up` itself unless "auto", which is "y" for a path ending in
+    .glb/.gltf (glTF is y-up by its specification) and "z" for every other input (other
+    formats, in-memory meshes, arrays, grids)."""
+    if up != "auto":
+        return up
+    if isinstance(source, (str, Path)) and Path(source).suffix.lower() in Y_UP_SUFFIXES:
+        return "y"
+    return "z"
+
+
 def to_z_up(mesh: trimesh.Trimesh, up: str) -> trimesh.Trimesh:
     """Rotate a y-up mesh to z-up (a proper rotation, handedness kept); z-up is returned as is."""
     if up == "z":
@@ -204,9 +217,10 @@ def cap_faces(mesh: trimesh.Trimesh, max_faces: int, policy: str) -> tuple[trime
     return trimesh.Trimesh(v.astype(np.float64), f.astype(np.int64), process=False), True
 
 
-def prepare(mesh: MeshLike, up: str = "z", max_faces: int = 0,
+def prepare(mesh: MeshLike, up: str = "auto", max_faces: int = 0,
             on_too_many_faces: str = "decimate") -> tuple[trimesh.Trimesh, bool]:
-    """Load, validate, weld, cap, rotate to z-up and normalise. Returns (mesh, decimated).
+    """Load, validate, weld, cap, rotate to z-up (`up`: "auto", "z" or "y", see `resolve_up`)
+    and normalise. Returns (mesh, decimated).
 
     Vertices are welded only when the faces as given do not already close the surface
     (marching-cubes output and most exported meshes do), which keeps the common case fast.
@@ -225,7 +239,7 @@ def prepare(mesh: MeshLike, up: str = "z", max_faces: int = 0,
         raise MeshInputError("degenerate", f"{source}: every face is degenerate")
     capped, decimated = cap_faces(trimesh.Trimesh(v, f, process=False), max_faces,
                                   on_too_many_faces)
-    out = normalise(to_z_up(capped, up))
+    out = normalise(to_z_up(capped, resolve_up(up, mesh)))
     if not decimated:
         out.metadata[CLOSED_KEY] = closed  # saves mass.py the same check
     return out, decimated

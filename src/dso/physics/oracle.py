@@ -53,7 +53,7 @@ class _Laps:
         self.last = now
 
 
-def resolve_config(up: str = "z", preset: str = "accurate", threshold: float = 20.0,
+def resolve_config(up: str = "auto", preset: str = "accurate", threshold: float = 20.0,
                    config: OracleConfig | None = None) -> OracleConfig:
     """`config` when given, else the preset with `up` and `threshold` (raises ValueError)."""
     if config is not None:
@@ -62,13 +62,14 @@ def resolve_config(up: str = "z", preset: str = "accurate", threshold: float = 2
     return OracleConfig.from_preset(preset, up=up, threshold_deg=float(threshold))
 
 
-def check_mesh(mesh: MeshLike, *, up: str = "z", preset: str = "accurate",
+def check_mesh(mesh: MeshLike, *, up: str = "auto", preset: str = "accurate",
                threshold: float = 20.0, config: OracleConfig | None = None,
                path: str | None = None) -> CheckResult:
     """Stand `mesh` upright on flat ground, simulate, and say whether it stays up.
 
     `mesh`: a file path, a `trimesh.Trimesh`/`trimesh.Scene`, `(vertices, faces)`, or a
     `dso.physics.grid.Grid` (a generated sample's occupancy, meshed in memory).
+    `up`: "auto" (a .glb/.gltf path y-up, any other input z-up), "z" or "y".
     `config` (when given) replaces `up`, `preset` and `threshold`. Bad input never raises: it
     gives `status="error"` with a message; an invalid config raises ValueError.
     """

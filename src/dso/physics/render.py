@@ -126,7 +126,7 @@ def _caption(evaluation: Evaluation) -> str:
     return f"{name}: {r.verdict}, tilt {r.tilt_deg:.1f} deg{pieces}"
 
 
-def render_checks(paths: list[str], out: Path, *, up: str = "z", preset: str = "accurate",
+def render_checks(paths: list[str], out: Path, *, up: str = "auto", preset: str = "accurate",
                   threshold: float = 20.0, backends: list[str] | None = None) -> str:
     """Draw the meshes' start and end poses (.png) or their fall (.gif) to `out`.
 
