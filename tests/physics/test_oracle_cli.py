@@ -111,6 +111,33 @@ def test_up_auto_reads_gltf_y_up_and_every_other_format_z_up_in_one_batch(tmp_pa
         by_default[2]["tilt_deg"], abs=0.5)
 
 
+def test_a_directory_stands_for_the_mesh_files_directly_inside_it(tmp_path):
+    folder = tmp_path / "meshes"
+    (folder / "sub").mkdir(parents=True)
+    box = trimesh.creation.box((0.4, 0.4, 0.4))
+    for name in ("b.obj", "a.PLY", "c.stl", ".hidden.obj", "sub/deeper.obj"):
+        box.export(folder / name)
+    (folder / "notes.txt").write_text("not a mesh")
+    (folder / "broken.off").write_text("OFF\nnot numbers\n")
+    rows = [json.loads(line) for line in _run(
+        STABLE, str(folder), "--json", "--workers", "1").stdout.splitlines()]
+    names = ["a.PLY", "b.obj", "broken.off", "c.stl"]  # sorted by name, one line each
+    assert [r["path"] for r in rows] == [STABLE] + [str(folder / n) for n in names]
+    assert [r["status"] for r in rows] == ["ok", "ok", "ok", "error", "ok"]
+
+
+@pytest.mark.parametrize("content", [[], ["notes.txt", ".hidden.obj"]])
+def test_a_directory_without_mesh_files_is_a_usage_error(tmp_path, content):
+    for name in content:
+        (tmp_path / name).write_text("v 0 0 0\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "inside.obj").write_text("v 0 0 0\n")  # not searched
+    result = _run(str(tmp_path), "--json")
+    assert result.exit_code == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no mesh files" in lines[0] and str(tmp_path) in lines[0]
+
+
 @pytest.mark.parametrize("args", [[], ["m.obj", "--up", "x"], ["m.obj", "--preset", "fast"],
                                   ["m.obj", "--threshold", "-3"], ["m.obj", "--workers", "0"],
                                   ["m.obj", "--render", "out.jpg"], ["m.obj", "--bogus"]])

@@ -65,7 +65,10 @@ def refuse_over_cap_option() -> Any:
 
 @user_errors()
 def check(
-    meshes: list[Path] = typer.Argument(..., help="Mesh files (.obj .ply .stl .off .glb ...)."),
+    meshes: list[Path] = typer.Argument(
+        ..., help="Mesh files (.obj .ply .stl .off .glb .gltf), or directories: a directory "
+                  "stands for the mesh files directly inside it (by name, not recursive, "
+                  "hidden files skipped)."),
     up: Up = typer.Option(
         Up.auto, "--up",
         help="Up axis of the input. auto (default): .glb/.gltf are read y-up (glTF's own "
@@ -95,7 +98,7 @@ def check(
     from dso.physics.config import OracleConfig
     from dso.physics.summary import summary_lines
 
-    paths = [str(p) for p in meshes]
+    paths = expand_paths(meshes)
     config = OracleConfig.from_preset(
         preset.value, up=up.value, threshold_deg=threshold, max_faces=max_faces,
         on_too_many_faces="refuse" if refuse_over_cap else "decimate")
@@ -110,6 +113,27 @@ def check(
                                           threshold):
         code = 1
     raise typer.Exit(code)
+
+
+def expand_paths(meshes: list[Path]) -> list[str]:
+    """The inputs as paths, in order, a directory replaced by the mesh files directly inside it
+    (sorted by name; suffixes as `MESH_SUFFIXES`, any case; hidden files skipped). A directory
+    with none is a usage error (ValueError). A missing path stays, to be reported as its item."""
+    from dso.physics.config import MESH_SUFFIXES
+
+    paths = []
+    for path in meshes:
+        if not path.is_dir():
+            paths.append(str(path))
+            continue
+        found = sorted((f for f in path.iterdir() if f.suffix.lower() in MESH_SUFFIXES
+                        and not f.name.startswith(".") and f.is_file()), key=lambda f: f.name)
+        if not found:
+            raise ValueError(f"{path}: a directory with no mesh files directly inside it "
+                             f"({' '.join(MESH_SUFFIXES)}; subdirectories are not searched): "
+                             "pass the mesh files or the directory that holds them")
+        paths += [str(f) for f in found]
+    return paths
 
 
 def _render(paths: list[str], results: list, out: Path, up: str, preset: str,
