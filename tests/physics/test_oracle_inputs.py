@@ -137,3 +137,46 @@ def test_closed_and_oriented_means_every_edge_has_its_reverse(offset):
     assert not is_closed_oriented(flipped)  # one face wound the wrong way
     assert trimesh.Trimesh(trimesh.creation.icosphere(2).vertices, flipped - offset,
                            process=False).is_winding_consistent is False
+
+
+def _write_bad_files(tmp):
+    box = trimesh.creation.box()
+    (tmp / "empty.obj").write_bytes(b"")
+    (tmp / "empty.glb").write_bytes(b"")
+    box.export(tmp / "no_extension", file_type="stl")
+    box.export(tmp / "box.abc", file_type="stl")
+    (tmp / "zeros.stl").write_bytes(b"\0" * 10)
+    (tmp / "junk.obj").write_text("hello world\nthis is not a mesh\n")
+    box.export(tmp / "ply_named.obj", file_type="ply")
+    points = trimesh.PointCloud(np.random.default_rng(0).normal(size=(20, 3)))
+    trimesh.Scene([points]).export(tmp / "points.glb")
+
+
+SUPPORTED = ".obj .ply .stl .off .glb .gltf"
+
+
+@pytest.mark.parametrize("name,kind,says", [
+    ("empty.obj", "empty", "empty file (0 bytes)"),
+    ("empty.glb", "empty", "empty file (0 bytes)"),
+    ("no_extension", "unsupported", f"no file extension, so no format: expected one of "
+                                    f"{SUPPORTED}"),
+    ("box.abc", "unsupported", f"unsupported format .abc: expected one of {SUPPORTED}"),
+    ("zeros.stl", "unparsable", "no geometry could be read: is it really a .stl file?"),
+    ("junk.obj", "unparsable", "no geometry could be read: is it really a .obj file?"),
+    ("ply_named.obj", "unparsable", "a .obj file? (it starts like a PLY file)"),
+    ("points.glb", "point_cloud", "only point clouds"),
+])
+def test_bad_files_say_what_is_wrong(tmp_path, name, kind, says):
+    _write_bad_files(tmp_path)
+    result = check_mesh(tmp_path / name)
+    assert result.status == "error"
+    assert result.error_kind == kind, result.error
+    assert result.error.startswith(f"{tmp_path / name}: ") and says in result.error, result.error
+    assert "\n" not in result.error and "out of bounds" not in result.error
+
+
+def test_a_scene_with_a_mesh_beside_a_point_cloud_checks_the_mesh(tmp_path):
+    points = trimesh.PointCloud(np.random.default_rng(0).normal(size=(20, 3)))
+    trimesh.Scene([points, trimesh.creation.box((0.4, 0.4, 0.4))]).export(tmp_path / "s.glb")
+    result = check_mesh(tmp_path / "s.glb")
+    assert result.status == "ok" and result.stable is True, result.error

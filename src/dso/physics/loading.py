@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import trimesh
 
-from dso.physics.config import Y_UP_SUFFIXES
+from dso.physics.config import MESH_SUFFIXES, Y_UP_SUFFIXES
 from dso.physics.topology import CLOSED_KEY, is_closed_oriented
 
 MeshLike = Any  # str | Path | trimesh.Trimesh | trimesh.Scene | tuple[vertices, faces]
@@ -43,19 +43,53 @@ def describe(mesh: MeshLike) -> str | None:
     return getattr(mesh, "name", None) if hasattr(mesh, "occupancy") else None
 
 
+# How each format's files start, to say what a misnamed file looks like.
+_MAGIC = ((b"ply", "PLY", ".ply"), (b"glTF", "GLB", ".glb"), (b"OFF", "OFF", ".off"),
+          (b"solid", "ASCII STL", ".stl"), (b"{", "glTF (JSON)", ".gltf"))
+
+
+def _looks_like(path: Path) -> str:
+    """ " (it starts like a PLY file)" when the file's first bytes are another format's."""
+    with open(path, "rb") as handle:
+        head = handle.read(8).lstrip()
+    for magic, name, suffix in _MAGIC:
+        if head.startswith(magic) and path.suffix.lower() != suffix:
+            return f" (it starts like a {name} file)"
+    return ""
+
+
 def _from_file(path: Path) -> trimesh.Trimesh:
     if not path.exists():
         raise MeshInputError("missing", f"{path}: file not found")
     if path.is_dir():
         raise MeshInputError("missing", f"{path}: a directory, not a mesh file")
+    suffix = path.suffix.lower()
+    expected = f"expected one of {' '.join(MESH_SUFFIXES)}"
+    if not suffix:
+        raise MeshInputError("unsupported", f"{path}: no file extension, so no format: "
+                             f"{expected}; rename the file")
+    known = trimesh.available_formats()
+    if suffix[1:] not in known and "".join(path.suffixes[-2:]).lower()[1:] not in known:
+        raise MeshInputError("unsupported", f"{path}: unsupported format {suffix}: {expected}")
+    if path.stat().st_size == 0:
+        raise MeshInputError("empty", f"{path}: empty file (0 bytes)")
     try:
         loaded = trimesh.load(str(path), process=False)
     except Exception as err:  # trimesh raises many types for unparsable files
-        raise MeshInputError("unparsable", f"{path}: cannot parse: {err}") from err
+        raise MeshInputError("unparsable", f"{path}: cannot parse as {suffix}: {err}"
+                             f"{_looks_like(path)}") from err
+    nothing = isinstance(loaded, trimesh.Scene) and not loaded.geometry
+    if nothing or (isinstance(loaded, trimesh.Trimesh) and not len(loaded.vertices)):
+        raise MeshInputError("unparsable", f"{path}: no geometry could be read: is it really "
+                             f"a {suffix} file?{_looks_like(path)}")
     return _from_object(loaded, source=str(path))
 
 
 def _from_scene(scene: trimesh.Scene, source: str) -> trimesh.Trimesh:
+    geometry = list(scene.geometry.values())
+    if geometry and all(isinstance(g, trimesh.PointCloud) for g in geometry):
+        raise MeshInputError("point_cloud", f"{source}: the scene holds only point clouds, "
+                             "which have no surface (no faces)")
     parts = []
     for node in scene.graph.nodes_geometry:
         transform, name = scene.graph[node]

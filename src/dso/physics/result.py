@@ -17,7 +17,7 @@ class CheckResult:
 
     status is "ok" or "error"; on error `error` says why, `error_kind` names the class
     (missing, unparsable, empty, point_cloud, non_finite, flat, degenerate, too_many_faces,
-    unsupported, simulation, model, internal) and the physical fields are None/NaN.
+    unsupported, simulation, model, internal, crash) and the physical fields are None/NaN.
     """
 
     path: str | None = None
