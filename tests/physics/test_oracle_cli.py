@@ -43,8 +43,37 @@ def test_json_lines_one_per_mesh_in_order_and_exit_1_on_any_failure(tmp_path):
 def test_summary_table_and_exit_0_when_all_evaluated():
     result = _run(STABLE, FALLS, "--workers", "1")
     assert result.exit_code == 0, result.output
-    assert "2 meshes: 2 evaluated, 1 stable (50.0%)" in result.stdout
-    assert "mean tilt" in result.stdout and "0 failed" in result.stdout
+    summary = next(line for line in result.stdout.splitlines() if "meshes:" in line)
+    assert summary.startswith("2 meshes: 2 evaluated, 1 stable (50.0%), 0 failed; "
+                              "median tilt of the stable ones ")
+    stable_tilt = json.loads(_run(STABLE, "--json", "--workers", "1").stdout)["tilt_deg"]
+    assert summary.endswith(f" {stable_tilt:.2f} deg")  # the stable one's, not the fallen one's
+
+
+def test_help_gives_the_exit_codes_and_what_each_preset_compares():
+    text = " ".join(_run("--help").stdout.split())  # rich wraps the lines
+    assert "0 every mesh was evaluated" in text and "1 some could not be" in text
+    assert "2 usage error" in text and "directory" in text
+    assert "accurate compares the tilt of the up axis" in text and "2*acos(w)" in text
+
+
+def test_no_progress_bar_unless_stderr_is_a_terminal(monkeypatch, capsys):
+    import io
+
+    from dso.physics import check_many
+
+    box = trimesh.creation.box((0.4, 0.4, 0.4))
+    check_many([box], workers=1)
+    assert capsys.readouterr().err == ""  # pytest's stderr is not a terminal
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    check_many([box], workers=1)
+    assert "checking" in terminal.getvalue() and "1/1" in terminal.getvalue()
 
 
 def test_options_reach_the_oracle():

@@ -153,7 +153,8 @@ def check_many(meshes: Sequence[MeshLike], *, workers: int | None = None,
                **kwargs: Any) -> list[CheckResult]:
     """`check_mesh` on every item (same keyword arguments), in order, over `workers` processes.
 
-    workers=None uses every available core; 1 (or 0) runs in this process. `pool` (a
+    workers=None uses every available core; 1 (or 0) runs in this process. `progress`: a bar
+    on stderr, when stderr is a terminal. `pool` (a
     `CheckPool`, which then sets the workers) keeps its processes for the next call. One
     item's failure never affects another's result. An invalid config raises ValueError before
     any work starts.
@@ -169,8 +170,9 @@ def check_many(meshes: Sequence[MeshLike], *, workers: int | None = None,
     if pool is not None:
         workers = pool.workers if len(items) > 1 else 1
     workers = min(available_cores() if workers is None else max(1, workers), max(1, len(items)))
-    with tqdm(total=len(items), disable=not progress, file=sys.stderr, unit="mesh",
-              desc="checking") as bar:
+    # disable=None: a bar only when stderr is a terminal (no \r-bars in a log file)
+    with tqdm(total=len(items), disable=None if progress else True, file=sys.stderr,
+              unit="mesh", desc="checking") as bar:
         if workers == 1:
             for i, (item, path) in enumerate(items):
                 results[i] = evaluate(item, config, path).result

@@ -46,8 +46,11 @@ def preset_option() -> Any:
 
 def threshold_option() -> Any:
     """--threshold DEG."""
-    return typer.Option(20.0, "--threshold", help="Stable iff the final tilt < DEG.",
-                        metavar="DEG")
+    return typer.Option(
+        20.0, "--threshold", metavar="DEG",
+        help="Stable iff the final angle < DEG. accurate compares the tilt of the up axis from "
+             "vertical; dso the release's total rotation 2*acos(w) of the final quaternion, "
+             "yaw included.")
 
 
 def max_faces_option() -> Any:
@@ -80,7 +83,8 @@ def check(
                                 min=1),
     max_faces: int = max_faces_option(),
     refuse_over_cap: bool = refuse_over_cap_option(),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per mesh per line."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per mesh per line "
+                                 "(every key: docs/oracle.md, JSON output)."),
     render: Path = typer.Option(None, "--render", metavar="FILE",
                                 help="Write FILE.png (start and end pose) or FILE.gif (the fall)."),
 ) -> None:
@@ -88,7 +92,11 @@ def check(
 
     Stable means one piece that stands: tilt under the threshold after 10 s, and (accurate
     preset) one significant piece. The table's "pieces" column gives the significant pieces
-    and "+N" debris pieces dropped; a multi-piece object shows the verdict PIECES.
+    and "+N" debris pieces dropped; a multi-piece object shows the verdict PIECES. A directory
+    stands for the mesh files directly inside it.
+
+    Exit codes: 0 every mesh was evaluated (stable or not), 1 some could not be (each is
+    reported with its error), 2 usage error (nothing was checked).
     """
     if not 0.0 < threshold < 180.0:
         raise typer.BadParameter("must be in (0, 180)", param_hint="--threshold")

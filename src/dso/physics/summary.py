@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 
 from dso.physics.result import CheckResult
@@ -37,16 +38,16 @@ def result_rows(results: Sequence[CheckResult]) -> list[str]:
 
 
 def summary_lines(results: Sequence[CheckResult]) -> list[str]:
-    """Count, % stable, mean tilt, failures (with their messages)."""
+    """Count, % stable, the stable ones' median tilt, failures (with their messages)."""
     ok = [r for r in results if r.status == "ok"]
     failed = [r for r in results if r.status != "ok"]
     lines = [] if len(results) > MAX_ROWS else result_rows(results) + [""]
     if ok:
-        stable = sum(1 for r in ok if r.stable)
-        mean_tilt = sum(r.tilt_deg for r in ok) / len(ok)
-        lines.append(f"{len(results)} meshes: {len(ok)} evaluated, {stable} stable "
-                     f"({100.0 * stable / len(ok):.1f}%), mean tilt {mean_tilt:.2f} deg, "
-                     f"{len(failed)} failed")
+        tilts = [r.tilt_deg for r in ok if r.stable]  # a mean over fallen ones means nothing
+        median = (f"; median tilt of the stable ones {statistics.median(tilts):.2f} deg"
+                  if tilts else "")
+        lines.append(f"{len(results)} meshes: {len(ok)} evaluated, {len(tilts)} stable "
+                     f"({100.0 * len(tilts) / len(ok):.1f}%), {len(failed)} failed{median}")
         analysed = [r for r in ok if r.pieces is not None]
         if analysed:
             multi = sum(1 for r in analysed if r.pieces > 1)
