@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from dso.cli import app
 from dso.data import SampleStore
-from dso.eval.folders import REPORT_FILES, check_out, clear_out
+from dso.eval.folders import PARTIAL_FILE, REPORT_FILES, check_out, clear_out
 from dso.eval.leak import run_of, training_overlap
 from dso.eval.report import comparability, paired_of, write_report
 from dso.train.config import TrainConfig
@@ -56,6 +56,10 @@ def test_an_earlier_report_is_replaced_only_with_force_and_only_when_done(tmp_pa
         check_out(out, True, REPORT_FILES)
     clear_out(out, REPORT_FILES)
     assert (out / "notes.txt").read_text() == "mine"
+    killed = tmp_path / "killed"  # a killed run left only its rows: the rerun resumes there
+    killed.mkdir()
+    (killed / PARTIAL_FILE).write_text("{}\n")
+    check_out(killed, False, REPORT_FILES)
 
 
 def test_eval_compare_refuses_an_earlier_comparison_without_force(tmp_path):

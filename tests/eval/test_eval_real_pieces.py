@@ -70,7 +70,9 @@ def test_dso_eval_cli_with_and_without_adapter(pieces):
         outs[name] = json.loads((out / "results.json").read_text())
         assert (out / "report.md").read_text().startswith("# Evaluation of")
         assert (out / "tilt_hist.png").stat().st_size > 0
+        assert not (out / "eval.partial.jsonl").exists()  # the report holds every row
     assert outs["tuned"]["meta"]["generator"] == "dso-tiny+run"
+    assert outs["tuned"]["meta"]["base_weights"] == outs["base"]["meta"]["base_weights"]
     base_seeds = [r["seed"] for r in outs["base"]["items"]]
     assert base_seeds == [r["seed"] for r in outs["tuned"]["items"]]
     # the adapter changes the network, so the outputs are not the same objects

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from dso.cli_errors import user_errors
+from dso.cli_errors import RERUN_RESUMES, user_errors
 from dso.models.cli import guidance_option
 
 SPLITS = ("eval", "wild", "synthetic", "val")
@@ -19,7 +19,7 @@ def _open_world(path: Path):
     return World.open(path)
 
 
-@user_errors()
+@user_errors(on_interrupt=RERUN_RESUMES)
 def eval_command(
     generator: str = typer.Option("dso-tiny", "--generator", "-g", help="generator name"),
     out: Path = typer.Option(..., "--out", "-o", help="report folder (results.json, report.md, "
@@ -54,7 +54,8 @@ def eval_command(
     """% Output, % Stable, tilt, Chamfer and F-score@0.05 of a generator on a world split.
 
     With --adapter, warns (and says so in the report) when the run was trained on objects of
-    the split evaluated, or on any held-out split's prompts.
+    the split evaluated, or on any held-out split's prompts. A killed run resumes: rerun the
+    same command (the rows of finished chunks of 64 images are kept in OUT/eval.partial.jsonl).
     """
     if split not in SPLITS:
         raise typer.BadParameter(f"choose one of {', '.join(SPLITS)}", param_hint="--split")
@@ -62,7 +63,7 @@ def eval_command(
         raise typer.BadParameter(f"choose one of {', '.join(PROTOCOLS)}",
                                  param_hint="--protocol")
     from dso.data.generate import weights_fingerprint
-    from dso.eval.folders import REPORT_FILES, check_out, clear_out
+    from dso.eval.folders import PARTIAL_FILE, REPORT_FILES, check_out, clear_out
     from dso.eval.plots import plot_chamfer_vs_tilt, plot_tilt_histograms
     from dso.eval.report import family_table, write_report
     from dso.eval.run import evaluate
@@ -88,7 +89,8 @@ def eval_command(
             typer.echo(f"note: {note}", err=True)
     result = evaluate(gen, world_index, split, samples_per_image=samples, seed=seed,
                       limit=limit, preset=preset, threshold=threshold, workers=workers,
-                      n_points=points, protocol=protocol, bootstrap=bootstrap)
+                      n_points=points, protocol=protocol, bootstrap=bootstrap,
+                      partial=out / PARTIAL_FILE)
     result["meta"].update(generator=label, adapter=None if adapter is None else str(adapter),
                           weights=None if weights is None else str(weights),
                           base_weights=base_weights, training_overlap=overlap)
@@ -101,6 +103,7 @@ def eval_command(
     if plots:
         plot_tilt_histograms({label: result}, out / "tilt_hist.png", threshold=threshold)
         plot_chamfer_vs_tilt({label: result}, out / "chamfer_vs_tilt.png")
+    (out / PARTIAL_FILE).unlink(missing_ok=True)  # the report holds every row now
     typer.echo(family_table(result))
     typer.echo(f"wrote {paths['json']} and {paths['markdown']}")
 

@@ -10,15 +10,20 @@ from pathlib import Path
 
 # What `dso eval` and `dso eval-compare` write into --out: the only files --force replaces.
 REPORT_FILES = ("results.json", "report.md", "tilt_hist.png", "chamfer_vs_tilt.png")
+# the rows of a `dso eval` as it goes (dso.eval.partial): a rerun resumes from it
+PARTIAL_FILE = "eval.partial.jsonl"
 COMPARISON_FILES = ("comparison.md", "comparison.json", "tilt_hist_*.png",
                     "chamfer_vs_tilt_*.png")
 
 
 def check_out(out: str | Path, force: bool, names: Sequence[str]) -> None:
     """FileExistsError unless `out` is new, empty, or (with `force`) holds only files matching
-    `names` (an earlier report, replaced once the new one is written: `clear_out`)."""
+    `names` (an earlier report, replaced once the new one is written: `clear_out`). The rows
+    of a killed `dso eval` (`PARTIAL_FILE`) are its own: they never count."""
     folder = Path(out)
-    held = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    held = sorted(p.name for p in folder.iterdir() if p.name not in (PARTIAL_FILE,
+                                                                      PARTIAL_FILE + ".tmp")
+                  ) if folder.is_dir() else []
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"--out {folder} is a file")
     if not held:

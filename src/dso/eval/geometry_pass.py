@@ -38,11 +38,13 @@ def score_geometry(
     seed: int = 0,
     progress: bool = True,
     protocol: str | IcpSettings = DEFAULT_PROTOCOL,
+    cache: dict[str, GeometryTarget | str | None] | None = None,
 ) -> list[tuple[float | None, float | None, str | None]]:
     """(cd, fscore, error) per (object, predicted mesh) pair, aligned by the ICP `protocol`;
     a failing pair gets (None, None, message) and the others go on; an object without ground
-    truth gets (None, None, None)."""
-    cache: dict[str, GeometryTarget | str | None] = {}
+    truth gets (None, None, None). `cache` keeps each object's sampled ground truth for later
+    calls (with the same `n_points` and `seed`)."""
+    cache = {} if cache is None else cache
     out: list[tuple[float | None, float | None, str | None]] = []
     for obj, mesh in tqdm(pairs, desc="geometry", unit="mesh", disable=not progress):
         target = _target(obj, cache, n_points, seed)

@@ -1,9 +1,10 @@
 """`evaluate`: % Output, % Stable, mean tilt, Chamfer and F-score of a generator on a world split.
 
-One pass: generate for every prompt image, run the oracle once over all outputs (one
-`check_many` call), score geometry against each object's ground truth (sampled once per
-object), then aggregate per family and overall. A failure on one item (generation, oracle,
-geometry) is recorded in that item's row and never stops the run.
+Chunk by chunk of prompt images: generate, run the oracle over the outputs (`check_many` on
+one kept worker pool), score geometry against each object's ground truth (sampled once per
+object), keep the chunk's rows (in a file with `partial`, so a killed run resumes); then
+aggregate per family and overall. A failure on one item (generation, oracle, geometry) is
+recorded in that item's row and never stops the run.
 """
 
 from __future__ import annotations
@@ -85,16 +86,50 @@ def _generate(generator, prompts: Sequence[Prompt], n: int, seed: int, chunk: in
     return out
 
 
-def _oracle(meshes: list, preset: str, threshold: float, workers: int | None,
-            progress: bool) -> list[dict]:
-    """One `check_many` over all outputs; each result as a dict (status, stable, tilt_deg...)."""
+def _oracle(meshes: list, preset: str, threshold: float, pool) -> list[dict]:
+    """`check_many` over the outputs on the kept `pool`; each result as a dict (status,
+    stable, tilt_deg...)."""
     if not meshes:
         return []
     from dso.physics import check_many
 
-    results = check_many(meshes, workers=workers, preset=preset, threshold=threshold,
-                         progress=progress)
+    results = check_many(meshes, pool=pool, preset=preset, threshold=threshold,
+                         progress=False)
     return [r.to_dict() for r in results]
+
+
+def _evaluate_chunk(generator, prompts: Sequence[Prompt], n: int, seed: int, first: int,
+                    chunk: int, preset: str, threshold: float, pool, n_points: int,
+                    icp: IcpSettings, targets: dict,
+                    times: dict[str, float]) -> list[dict[str, Any]]:
+    """The rows of one chunk of prompts, the first at position `first` of the evaluation
+    (sample j of prompt i has seed `seed + i*n + j`): sampled, checked by the oracle and
+    scored against the ground truth (points drawn with `seed`); stage times added to `times`."""
+    t0 = time.perf_counter()
+    generated = _generate(generator, prompts, n, seed + first * n, chunk, False)
+    rows, outputs = [], []
+    for k, (sample, error) in enumerate(generated):
+        prompt = prompts[k // n]
+        rows.append(_base_row(prompt, k % n, sample, error))
+        if rows[-1]["output"]:
+            outputs.append((k, prompt, sample.mesh))
+    del generated  # latents and grids are not needed any more
+    t1 = time.perf_counter()
+    verdicts = _oracle([m for _, _, m in outputs], preset, threshold, pool)
+    _apply_oracle([rows[k] for k, _, _ in outputs], verdicts)
+    t2 = time.perf_counter()
+    geometry = score_geometry([(p.obj, m) for _, p, m in outputs], n_points=n_points,
+                              seed=seed, progress=False,
+                              protocol=icp, cache=targets)
+    for (k, _, _), (cd, f, err) in zip(outputs, geometry, strict=True):
+        rows[k]["cd"], rows[k]["fscore"] = cd, f
+        if err:
+            _add_error(rows[k], f"geometry: {err}")
+    t3 = time.perf_counter()
+    for name, seconds in (("generate_s", t1 - t0), ("oracle_s", t2 - t1),
+                          ("geometry_s", t3 - t2)):
+        times[name] += seconds
+    return rows
 
 
 def _base_row(prompt: Prompt, sample_index: int, sample, error: str | None) -> dict[str, Any]:
@@ -150,6 +185,7 @@ def evaluate(
     chunk: int = 64,
     protocol: str | IcpSettings = DEFAULT_PROTOCOL,
     bootstrap: int = DEFAULT_RESAMPLES,
+    partial: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate `generator` on the prompts of `world`'s `split` (docs/method.md §Evaluation).
 
@@ -160,6 +196,10 @@ def evaluate(
     `families` (each with n_prompts, n_samples, output_pct, stable_pct, rot_deg (the preset's
     angle), tilt_deg_mean, dso_angle_deg_mean, cd, fscore, error counts and, with `bootstrap`,
     `ci` = {metric: [lo, hi]}) and `items` (one row per generated sample).
+    Prompts go in chunks of `chunk` images (one generator batch each). With `partial` (a file
+    path), each finished chunk's rows are kept there, and a call that finds the file written
+    with the same settings, generator weights and world goes on after its last chunk (the
+    rows are those an uninterrupted call gives); the caller removes the file when done.
     """
     if samples_per_image < 1 or n_points < 1 or bootstrap < 0:
         raise ValueError(f"samples_per_image and n_points must be >= 1 and bootstrap >= 0, "
@@ -173,8 +213,6 @@ def evaluate(
         from dso.world import World
 
         world = World.open(world)
-    times: dict[str, float] = {}
-    t0 = time.perf_counter()
     from dso.world.index import round_robin
 
     splits = sorted({o.split for o in world})
@@ -184,30 +222,29 @@ def evaluate(
     prompts = select_prompts(round_robin(world.objects(split)), limit)
     if not prompts:
         raise ValueError(f"split {split!r} has no prompts")
-    generated = _generate(generator, prompts, samples_per_image, seed, chunk, progress)
-    times["generate_s"] = time.perf_counter() - t0
+    times = {"generate_s": 0.0, "oracle_s": 0.0, "geometry_s": 0.0}
+    t0 = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    if partial is not None:
+        rows = _resumed(partial, _partial_key(generator, world, split, samples_per_image, seed,
+                                              limit, preset, threshold, n_points, icp))
+    from dso.physics import CheckPool
 
-    rows, outputs = [], []
-    for k, (sample, error) in enumerate(generated):
-        prompt = prompts[k // samples_per_image]
-        rows.append(_base_row(prompt, k % samples_per_image, sample, error))
-        if rows[-1]["output"]:
-            outputs.append((k, prompt, sample.mesh))
-    del generated  # latents and grids are not needed any more
+    targets: dict = {}  # each object's ground truth, sampled once for all its views
+    bar = tqdm(total=len(prompts), initial=len(rows) // samples_per_image, desc="evaluate",
+               unit="img", disable=not progress)
+    with CheckPool(workers) as pool:
+        for first in range(len(rows) // samples_per_image, len(prompts), chunk):
+            part = prompts[first:first + chunk]
+            done = _evaluate_chunk(generator, part, samples_per_image, seed, first, chunk,
+                                   preset, threshold, pool, n_points, icp, targets, times)
+            rows += done
+            if partial is not None:
+                from dso.eval.partial import append
 
-    t1 = time.perf_counter()
-    verdicts = _oracle([m for _, _, m in outputs], preset, threshold, workers, progress)
-    _apply_oracle([rows[k] for k, _, _ in outputs], verdicts)
-    times["oracle_s"] = time.perf_counter() - t1
-
-    t2 = time.perf_counter()
-    geometry = score_geometry([(p.obj, m) for _, p, m in outputs], n_points=n_points,
-                              seed=seed, progress=progress, protocol=icp)
-    for (k, _, _), (cd, f, err) in zip(outputs, geometry, strict=True):
-        rows[k]["cd"], rows[k]["fscore"] = cd, f
-        if err:
-            _add_error(rows[k], f"geometry: {err}")
-    times["geometry_s"] = time.perf_counter() - t2
+                append(partial, done)
+            bar.update(len(part))
+    bar.close()
     times["total_s"] = time.perf_counter() - t0
 
     meta = {
@@ -227,6 +264,27 @@ def evaluate(
     if bootstrap:
         add_intervals(summary, rows, n_resamples=bootstrap, seed=0, angle=angle)
     return {"meta": meta, **summary, "items": rows}
+
+
+def _partial_key(generator, world, split: str, n: int, seed: int, limit: int | None,
+                 preset: str, threshold: float, n_points: int, icp: IcpSettings) -> dict:
+    """Everything that decides an evaluation's rows: a resumed one must match it."""
+    from dso.data.generate import weights_fingerprint
+
+    return {"weights": weights_fingerprint(generator), "sampler": _sampler_settings(generator),
+            "world": world.fingerprint(split), "split": split, "samples_per_image": n,
+            "seed": seed, "limit": limit, "preset": preset, "threshold_deg": float(threshold),
+            "n_points": n_points, "icp": dataclasses.asdict(icp)}
+
+
+def _resumed(path: str | Path, key: dict) -> list[dict[str, Any]]:
+    """The rows an earlier, killed call left in `path` under the same `key` (the file is then
+    rewritten with them alone); [] and a new file otherwise."""
+    from dso.eval.partial import read_rows, start
+
+    rows = read_rows(path, key) or []
+    start(path, key, rows)
+    return rows
 
 
 def make_eval_fn(world, split: str = "val", *, limit: int | None = 64, **kwargs: Any):
