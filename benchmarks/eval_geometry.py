@@ -6,7 +6,8 @@ for each ICP protocol (`dso.eval.icp`: "paper" = the release's capped fit on all
 
 Predictions are 32^3 voxel reconstructions (what the built-in generator outputs looks like)
 scored against the closed ground-truth mesh: a table-like object turned by a few degrees, or,
-given a built world, every eval object's own grid against its mesh. The ground truth is
+given a built world, every eval object's own grid against its mesh, and each ground truth
+against itself (the sampling floor of CD, which depends on the shape). The ground truth is
 prepared once per object (as `evaluate` does, shared by its views); the time below is per
 prediction. Printed side by side in one run, so ratios hold on a busy machine.
 """
@@ -68,6 +69,13 @@ def main_world(path: str) -> None:
             cd, f = np.mean(scores, axis=0)
             print(f"n_points={n:5d} icp={protocol:6}  {1000 * dt:6.1f} ms/object  "
                   f"mean CD {cd:.4f}  F {f:6.2f}")
+    # the sampling floor: each ground truth scored against itself (no ICP), points drawn
+    # independently on both sides, as for a prediction
+    for n in (10000, 2000):
+        floors = [chamfer_fscore(gt, prepare_target(gt, n_points=n), n_points=n,
+                                 workers=1, icp=False)[0] for gt, _ in pairs]
+        print(f"sampling floor at n_points={n:5d}: CD of a ground truth against itself "
+              f"{min(floors):.4f}-{max(floors):.4f} (median {np.median(floors):.4f})")
 
 
 def main(repeat: int = 20) -> None:
