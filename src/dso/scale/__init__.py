@@ -17,12 +17,12 @@ from dso.scale.ray_map import ItemFailure, map_items, ray_map
 from dso.scale.ray_session import ray_session
 
 _DISTRIBUTED = ("DistContext", "dist_context", "is_main", "world_size", "barrier", "cleanup",
-                "all_reduce_mean", "average_gradients", "broadcast_module")
+                "abandon", "all_reduce_mean", "average_gradients", "broadcast_module")
 
 __all__ = [  # noqa: RUF022 - Ray names, then the torch.distributed ones (lazy)
     "GenChunk", "ItemFailure", "map_items", "ray_actor_map", "ray_check_many", "ray_generate",
     "ray_map", "ray_session",
-    "DistContext", "dist_context", "is_main", "world_size", "barrier", "cleanup",
+    "DistContext", "dist_context", "is_main", "world_size", "barrier", "cleanup", "abandon",
     "all_reduce_mean", "average_gradients", "broadcast_module",
 ]
 

@@ -16,6 +16,7 @@ and noise, so they differ per rank.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 from collections.abc import Iterable, Mapping
@@ -113,7 +114,7 @@ def barrier() -> None:
 
 
 def cleanup() -> None:
-    """Leave the process group if this process joined one.
+    """Leave the process group if this process joined one, after a run that went well.
 
     All ranks meet at a barrier first: a rank that tears gloo down while a peer is still
     talking to it can abort the peer ("terminate called without an active exception").
@@ -125,7 +126,16 @@ def cleanup() -> None:
             dist.destroy_process_group()
 
 
+def abandon() -> None:
+    """Leave the process group at once, meeting no one: after an error on this rank.
 
+    A barrier here would wait for peers that may be blocked in another collective (one that
+    this rank never reaches) until the group's timeout; without it the peers' collectives
+    fail as soon as this process leaves, and its error is reported now.
+    """
+    if dist.is_available() and dist.is_initialized():
+        with contextlib.suppress(Exception):  # the error being raised is the one to report
+            dist.destroy_process_group()
 
 
 def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:

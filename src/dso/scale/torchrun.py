@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 
 from dso.scale.distributed import (
+    abandon,
     all_reduce_mean,
     barrier,
     broadcast_module,
@@ -45,7 +46,9 @@ def run_distributed(train_fn: Callable[..., Any], config: Any, **kwargs: Any) ->
     """`train_fn(config, rank=, world_size=, **kwargs)` as this torchrun rank.
 
     Joins the process group unless the caller already did (then it is left open for the
-    caller); leaves it at the end if it joined. A CUDA device without an index becomes
+    caller); leaves it at the end if it joined: after a barrier when the run went well, at
+    once when it raised (the other ranks then fail fast instead of waiting in a collective
+    until the group's timeout). A CUDA device without an index becomes
     `cuda:LOCAL_RANK` (one GPU per process).
     """
     joined = not dist.is_initialized()
@@ -53,10 +56,14 @@ def run_distributed(train_fn: Callable[..., Any], config: Any, **kwargs: Any) ->
     if str(ctx.device) != config.device:
         config = dataclasses.replace(config, device=str(ctx.device))
     try:
-        return train_fn(config, rank=ctx.rank, world_size=ctx.world_size, **kwargs)
-    finally:
-        if joined:
-            cleanup()
+        result = train_fn(config, rank=ctx.rank, world_size=ctx.world_size, **kwargs)
+    except BaseException:
+        if joined:  # no barrier: a peer may wait in a collective this rank never reaches
+            abandon()
+        raise
+    if joined:
+        cleanup()
+    return result
 
 
 def _device(name: str) -> str:

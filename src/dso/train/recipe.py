@@ -158,8 +158,9 @@ class Recipe:
         if busy and not resume:
             raise FileExistsError(f"{self.run_dir} already holds a run: continue it with "
                                   "--resume, or pick another --out")
-        foreign = (self.writes and self.run_dir.is_dir()  # rank 0 writes; others follow it
-                   and not (self.run_dir / CONFIG_FILE).exists()
+        # every rank looks (only rank 0 writes): a refusal on rank 0 alone would leave the
+        # others waiting for it in their first collective
+        foreign = (self.run_dir.is_dir() and not (self.run_dir / CONFIG_FILE).exists()
                    and any(not p.name.startswith(CONFIG_FILE) for p in self.run_dir.iterdir()))
         if foreign:  # a dataset, a world, anything else: never write a run into it
             raise FileExistsError(f"{self.run_dir} is not empty and holds no dso train run; "
