@@ -122,6 +122,23 @@ def test_resume_over_two_ranks_matches_an_uninterrupted_run(runs):
             torch.testing.assert_close(g0, g1)
 
 
+def test_a_two_rank_run_is_not_resumed_in_one_process(data, runs):
+    from typer.testing import CliRunner
+
+    from dso.cli import app
+
+    ds, weights = data
+    run = runs / "straight"
+    before = (run / "log.jsonl").read_text()
+    result = CliRunner().invoke(app, ["train", str(ds), "--weights", str(weights), "--out",
+                                      str(run), "--resume", "--steps", "6", "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert (f"error: {run} was trained on 2 process(es), a batch of 8 per step; resuming on 1 "
+            "would make it 4 and draw the rows in another order: resume it with torchrun "
+            "--nproc-per-node 2, or start a new run") in result.output
+    assert (run / "log.jsonl").read_text() == before
+
+
 def _torchrun(cfg_args: list[str], port: int) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(WORLD),
            "--master-addr", "127.0.0.1", "--master-port", str(port), "-m", "dso", "train",

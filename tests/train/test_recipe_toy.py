@@ -111,6 +111,28 @@ def test_run_folder_is_not_overwritten_and_resume_checks_settings(tmp_path):
         Recipe(changed, generator=tiny_generator(), source=ToySource("sft", 4)).setup(resume=True)
 
 
+def test_resume_refuses_another_world_size_and_accepts_runs_without_a_record(tmp_path):
+    from dso.train.checkpoint import STATE_FILE, latest_checkpoint, saved_world_size
+
+    cfg = _config(tmp_path, "sft", steps=2, batch_size=4, save_every=1)
+    train(cfg, generator=tiny_generator(), source=ToySource("sft", 4), progress=False)
+    ckpt = latest_checkpoint(tmp_path / "sft")
+    assert saved_world_size(ckpt) == 1
+    longer = _config(tmp_path, "sft", steps=3, batch_size=4, save_every=1)
+    two = Recipe(longer, generator=tiny_generator(), source=ToySource("sft", 4), world_size=2)
+    with pytest.raises(ValueError, match=r"trained on 1 process\(es\), a batch of 4 per step; "
+                       r"resuming on 2 would make it 8 .* in a single process"):
+        two.setup(resume=True)
+    assert [r["step"] for r in read_log(tmp_path / "sft")] == [1, 2]  # nothing touched
+
+    state = torch.load(ckpt / STATE_FILE, weights_only=True)
+    del state["world_size"]  # a checkpoint written before the record
+    torch.save(state, ckpt / STATE_FILE)
+    assert saved_world_size(ckpt) is None
+    old = Recipe(longer, generator=tiny_generator(), source=ToySource("sft", 4), world_size=2)
+    assert old.setup(resume=True).start_step == 2
+
+
 def test_eval_hook_runs_at_start_periodically_and_at_end(tmp_path):
     calls = []
 

@@ -62,14 +62,17 @@ def save_checkpoint(
     scheduler: Any,
     *,
     keep: int = 2,
+    world_size: int = 1,
 ) -> Path:
-    """Write the checkpoint for `step` (steps completed) and prune all but the last `keep`."""
+    """Write the checkpoint for `step` (steps completed) and prune all but the last `keep`;
+    `world_size`: the processes training the run (a resume must use as many)."""
     final = checkpoint_dir(run_dir, step)
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     save_adapter(model, spec, tmp)
     state = {
         "step": step,
+        "world_size": world_size,
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "torch_rng": torch.get_rng_state(),
@@ -93,6 +96,31 @@ def load_checkpoint(
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
     return int(state["step"])
+
+
+def saved_world_size(folder: str | Path) -> int | None:
+    """The number of processes that trained the checkpoint in `folder` (None: written before
+    checkpoints recorded it). Memory-mapped: the optimizer state is not read."""
+    state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True,
+                       mmap=True)
+    size = state.get("world_size")
+    return None if size is None else int(size)
+
+
+def check_world_size(folder: str | Path, world_size: int, per_process: int) -> None:
+    """ValueError when the checkpoint in `folder` was trained on another number of processes
+    than `world_size` (unknown for older checkpoints: accepted). Each process draws its own
+    rows (`dso.data.sampling.BatchSource`), so another count changes the batch per step and
+    the data order; `per_process`: batch_size x grad_accum."""
+    saved = saved_world_size(folder)
+    if saved is None or saved == world_size:
+        return
+    how = ("in a single process (no torchrun)" if saved == 1
+           else f"with torchrun --nproc-per-node {saved}")
+    raise ValueError(f"{Path(folder).parent.parent} was trained on {saved} process(es), a batch "
+                     f"of {saved * per_process} per step; resuming on {world_size} would make it "
+                     f"{world_size * per_process} and draw the rows in another order: resume it "
+                     f"{how}, or start a new run")
 
 
 def find_adapter(run_or_ckpt_dir: str | Path) -> Path:

@@ -30,6 +30,7 @@ from dso.models.rectified_flow import per_sample_error, sample_t
 from dso.objectives import Batch, make_objective, pair_up
 from dso.train.checkpoint import (
     check_base,
+    check_world_size,
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
@@ -167,6 +168,8 @@ class Recipe:
                                   "pick another --out")
         if resume and (self.run_dir / CONFIG_FILE).exists():
             check_resume(TrainConfig.load(self.run_dir), self.config)
+        if resume and busy and (ckpt := latest_checkpoint(self.run_dir)) is not None:
+            check_world_size(ckpt, self.world_size, self.config.effective_batch)
 
     def _open_source(self) -> Any:
         from dso.data import SampleStore
@@ -308,7 +311,8 @@ class Recipe:
         """Write the checkpoint for `step` (rank 0 only)."""
         if self.writes:
             save_checkpoint(self.run_dir, step, self.model, self.spec, self.optimizer,
-                            self.scheduler, keep=self.config.keep_checkpoints)
+                            self.scheduler, keep=self.config.keep_checkpoints,
+                            world_size=self.world_size)
 
     def save(self) -> None:
         """Write the final adapter into the run folder (rank 0 only)."""
