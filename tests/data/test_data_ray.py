@@ -82,3 +82,40 @@ def test_ray_generation_matches_local(tmp_path, guidance):
     with SampleStore.open(tmp_path / "ray") as store:
         sampler = store.meta()["sampler"]
     assert (sampler["guidance"] == 3.0) == bool(guidance)
+
+
+def _unreadable():
+    raise OSError("unreadable image")
+
+
+def test_ray_generation_matches_local_when_an_image_cannot_be_read(tmp_path):
+    # 7 prompts, 4 per chunk (batch 16, n 4), prompt 2 unreadable: locally the chunks are
+    # [0-3] (sampled as runs [0, 1] and [3]) and [4-6]; Ray must sample the same runs, as one
+    # batch of 4 rows is not rounded as one of 16
+    import numpy as np
+
+    from dso.data.prompts import Prompt
+    from dso.models import get_generator
+    from tests.models.tiny_weights import random_tiny_weights
+
+    weights = random_tiny_weights(tmp_path / "w", 0)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (16, 16, 3), dtype=np.uint8) for _ in range(7)]
+    prompts = [Prompt(f"p{i}", f"o{i}", family="toy", split="train", view=0,
+                      loader=_unreadable if i == 2 else (lambda img=img: img))
+               for i, img in enumerate(images)]
+    gen = get_generator("dso-tiny", weights=weights)
+    opts = dict(n=4, seed=0, batch_size=16, progress=False)
+    generate_dataset(tmp_path / "local", gen, prompts, workers=1, **opts)
+    summary = generate_dataset(tmp_path / "ray", gen, prompts, backend="ray", workers=2,
+                               remote=("dso-tiny", str(weights), None), **opts)
+    assert summary.counts["failed"] == 4, summary.counts
+    assert summary.counts["ok"] + summary.counts["empty"] == 24
+    assert_same(snapshot(tmp_path / "ray"), snapshot(tmp_path / "local"))
+    shards = {}
+    for name in ("local", "ray"):
+        with SampleStore.open(tmp_path / name) as store:
+            shards[name] = ([(s["latent_shard"], s["latent_index"]) for s in store.samples()],
+                            [p["cond_shard"] for p in store.prompts()])
+    assert shards["ray"] == shards["local"]
+    assert "conditions/chunk-0000000-0000003.safetensors" in shards["local"][1]

@@ -172,6 +172,15 @@ def test_ray_generate_matches_local_generate(cluster, tiny_weights):
     assert len({s.latent.sum().item() for s in remote}) == 8  # every sample is its own
 
 
+@pytest.mark.parametrize("runs", [[[1], [1, 2]], [[1, 3], [2]], [[1, 2]], [[1], [], [2, 3]]])
+def test_ray_generate_refuses_runs_that_do_not_split_the_positions(runs):
+    from dso.scale import ray_generate
+
+    images = [np.zeros((16, 16, 3), np.uint8)] * 3
+    with pytest.raises(ValueError, match="runs must be runs of consecutive positions"):
+        next(ray_generate(images, positions=[1, 2, 3], runs=runs, progress=False))
+
+
 def test_ray_generate_reports_bad_weights_up_front(cluster, tmp_path):
     from dso.scale import ray_generate
 

@@ -85,6 +85,16 @@ def generate_chunk(generator: Any, payload: tuple[list[int], list[Any], dict]) -
     return parts
 
 
+def _checked(runs: Sequence[Sequence[int]], positions: list[int]) -> list[list[int]]:
+    """`runs` as lists, if they are runs of consecutive positions covering `positions` once."""
+    out = [[int(p) for p in run] for run in runs]
+    flat = [p for run in out for p in run]
+    if (any(not run for run in out) or sorted(flat) != sorted(positions)
+            or any(b != a + 1 for run in out for a, b in zip(run, run[1:], strict=False))):
+        raise ValueError("runs must be runs of consecutive positions covering positions once")
+    return out
+
+
 def ray_generate(
     images: Sequence[Any],
     *,
@@ -95,6 +105,7 @@ def ray_generate(
     seed: int = 0,
     positions: Sequence[int] | None = None,
     prompts_per_task: int = 8,
+    runs: Sequence[Sequence[int]] | None = None,
     batch_size: int = 64,
     with_conditions: bool = True,
     address: str | None = None,
@@ -111,7 +122,11 @@ def ray_generate(
     Generator object (pickled to every worker and run where it was built; fine for small CPU
     models). `positions[k]` is image k's global prompt position
     (default k) and decides its seeds, so a resumed run that skips finished prompts draws the
-    same samples. Workers: one per GPU when the cluster has GPUs, else one per CPU.
+    same samples. `runs`: the positions each task samples together (runs of consecutive
+    positions covering `positions` once; default: runs of at most `prompts_per_task`). A run is
+    one batch of the model, so the grouping decides the float rounding of the latents: pass
+    the grouping of the local run to reproduce it. Workers: one per GPU when the cluster has
+    GPUs, else one per CPU.
     """
     if n < 1 or prompts_per_task < 1:
         raise ValueError(f"n and prompts_per_task must be >= 1, got {n}, {prompts_per_task}")
@@ -121,7 +136,7 @@ def ray_generate(
     image_at = dict(zip(pos, images, strict=True))
     opts = {"n": n, "seed": seed, "batch_size": batch_size, "overrides": sampler_overrides,
             "with_cond": with_conditions}
-    runs = consecutive_runs(pos, prompts_per_task)
+    runs = consecutive_runs(pos, prompts_per_task) if runs is None else _checked(runs, pos)
     payloads = [(run, [image_at[p] for p in run], opts) for run in runs]
     spec = (generator, weights, guidance) if isinstance(generator, str) else generator
     for i, out in ray_actor_map(
