@@ -136,7 +136,8 @@ def label(
                                  help="Discard labels made with other oracle settings or an "
                                       "older oracle version, and label everything again."),
     chunk_size: int = typer.Option(None, "--chunk-size", min=1,
-                                   help="Meshes per committed chunk."),
+                                   help="Labels per commit (default 64; 256 on Ray): a kill "
+                                        "or Ctrl-C redoes at most the uncommitted ones."),
     max_faces: int = max_faces_option(),
     refuse_over_cap: bool = refuse_over_cap_option(),
     follow: bool = typer.Option(False, "--follow",
