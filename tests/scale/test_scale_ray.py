@@ -137,6 +137,21 @@ def test_second_driver_connects_by_address(cluster, meshes):
     assert [g["stable"] for g in got] == [True, False]
 
 
+def test_a_cluster_that_wants_a_token_is_named_in_the_error(cluster):
+    """A driver without RAY_AUTH_MODE=token is refused by a token cluster (Ray's default):
+    the error says how to pass the token (Ray retries for about 20 s first)."""
+    address = cluster.get_runtime_context().gcs_address
+    code = "import sys; from dso.scale.ray_session import connect; connect(sys.argv[1])"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    proc = subprocess.run([sys.executable, "-c", code, address], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"ConnectionError: Failed to connect to Ray cluster at {address}: "
+                           "the cluster requires Ray's token authentication: export "
+                           "RAY_AUTH_MODE=token"), proc.stderr[-2000:]
+
+
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory):
     """A dso-tiny-format folder with small random models (as the models tests build it)."""

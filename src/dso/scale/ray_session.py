@@ -130,12 +130,40 @@ def connect(address: str) -> None:
     """
     check_reachable(address)
     with _loopback() if is_loopback(address) else contextlib.nullcontext(_ray()) as ray:
-        ray.init(
-            address=address,
-            log_to_driver=False,
-            logging_level="warning",
-            runtime_env={"env_vars": dict(SINGLE_THREAD_ENV)},
-        )
+        try:
+            ray.init(
+                address=address,
+                log_to_driver=False,
+                logging_level="warning",
+                runtime_env={"env_vars": dict(SINGLE_THREAD_ENV)},
+            )
+        except ConnectionError as err:
+            if not _refused_token(err):
+                raise
+            raise ConnectionError(f"{err}: {token_hint()}") from None
+
+
+def _refused_token(err: BaseException) -> bool:
+    """Whether the cluster turned this process away for a missing or wrong token (Ray puts
+    the GCS's "InvalidAuthToken" in the error its ConnectionError is raised from)."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if "InvalidAuthToken" in str(seen) or "Unauthenticated" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def token_hint(environ: dict[str, str] | None = None) -> str:
+    """What to do when a cluster refuses this process's token (Ray's token authentication,
+    on by default for clusters started by recent Ray versions)."""
+    env = os.environ if environ is None else environ
+    if env.get("RAY_AUTH_MODE", "").lower() != "token":
+        return ("the cluster requires Ray's token authentication: export RAY_AUTH_MODE=token "
+                "(the token is read from ~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or "
+                "RAY_AUTH_TOKEN), or start the cluster with RAY_AUTH_MODE=disabled")
+    return ("the cluster refused this token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or "
+            "~/.ray/auth_token): use the token of the cluster's head node")
 
 
 @contextlib.contextmanager
