@@ -176,6 +176,12 @@ def test_unknown_backend_and_missing_dataset(tmp_path):
         label_dataset(tmp_path, backend="slurm")
     with pytest.raises(DatasetError, match="no dataset"):
         label_dataset(tmp_path / "none", workers=1)
+    with pytest.raises(ValueError, match="address names a Ray cluster"):  # never ignored
+        label_dataset(tmp_path, address="10.0.0.1:6379")
+    with pytest.raises(ValueError, match="address names a Ray cluster"):
+        generate_dataset(tmp_path / "ds", ToyGenerator(), toy_prompts(1), n=1,
+                         address="10.0.0.1:6379", progress=False)
+    assert not (tmp_path / "ds").exists()
 
 
 def _to_stop(tmp_path, workers: int):

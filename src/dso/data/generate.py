@@ -180,6 +180,8 @@ def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt
     """
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+    if address is not None and backend != "ray":
+        raise ValueError("--address names a Ray cluster: give it with --backend ray")
     if n < 1:
         raise ValueError("n must be at least 1")
     if cond_dtype not in COND_DTYPES:

@@ -172,6 +172,8 @@ def label_dataset(store_path: str | Path, *, backend: str = "local", workers: in
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if address is not None and backend != "ray":
+        raise ValueError("--address names a Ray cluster: give it with --backend ray")
     from dso.physics import OracleConfig
 
     config = OracleConfig.from_preset(  # ValueError up front
