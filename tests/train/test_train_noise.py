@@ -37,8 +37,22 @@ def test_dpo_pair_members_share_t_and_noise(tmp_path):
     assert stats["err_stable"] == stats["err_unstable"]
 
 
+@pytest.mark.parametrize("noise,same_t,same_eps", [("shared", True, True),
+                                                   ("release", True, False),
+                                                   ("independent", False, False)])
+def test_what_each_pair_noise_mode_shares_within_a_pair(tmp_path, noise, same_t, same_eps):
+    # the released code draws one t per pair and the noise per row ("release")
+    x, cond = _twins()
+    recipe = _recipe(tmp_path, "dro", paired_dro=True, pair_noise=noise)
+    batch = Batch(torch.cat([x, x]), torch.cat([cond, cond]),
+                  torch.tensor([True, True, False, False]), paired=True)
+    t, eps, keep = recipe._draws(batch, seed=11)
+    assert torch.equal(t[:2], t[2:]) == same_t and torch.equal(eps[:2], eps[2:]) == same_eps
+    assert len(set(t.tolist())) == (2 if same_t else 4)
+
+
 @pytest.mark.parametrize("paired,noise", [(True, "shared"), (True, "independent"),
-                                           (False, "shared")])
+                                           (True, "release"), (False, "shared")])
 def test_paired_dro_shares_t_and_noise_across_halves(tmp_path, paired, noise):
     x, cond = _twins()
     recipe = _recipe(tmp_path, "dro", paired_dro=paired, pair_noise=noise)

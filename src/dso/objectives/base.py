@@ -90,6 +90,7 @@ class Objective:
     samples_per_item: ClassVar[int] = 1
     needs_reference: ClassVar[bool] = False  # does `loss` read the base model's errors `ref`?
     shares_pair_noise: ClassVar[bool] = False  # rows i, i + B/2: the same t, noise, dropout?
+    shares_pair_t: ClassVar[bool] = False  # rows i, i + B/2: the same t and dropout only?
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -136,7 +137,8 @@ class Objective:
             need = "batch_size >= 1"
         elif self.layout == HALVES and rows < 2:
             need = "batch_size >= 2 (half stable, half unstable)"
-        elif (self.layout == PAIRS or self.shares_pair_noise) and (rows < 2 or rows % 2):
+        elif (self.layout == PAIRS or self.shares_pair_noise or self.shares_pair_t) and (
+                rows < 2 or rows % 2):
             need = ("an even batch_size >= 2 (row i pairs with row i + B/2)"
                     if self.samples_per_item == 1 else "batch_size >= 1")
         else:

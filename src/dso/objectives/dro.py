@@ -93,8 +93,9 @@ class DRO(Objective):
     """DRO on half-stable batches, unpaired or (`paired_dro`) as same-prompt pairs.
 
     Paired rows share t, noise and condition dropout with `pair_noise="shared"` (drawn per row,
-    the first half's used for both halves) or draw their own with `"independent"`
-    (the paper's Eq. 7). The base model's errors are read only with `ascent_margin`.
+    the first half's used for both halves); with `"release"` they share t and dropout and draw
+    their own noise, as the released code does; with `"independent"` each row draws its own t,
+    noise and dropout. The base model's errors are read only with `ascent_margin`.
     """
 
     name = "dro"
@@ -115,6 +116,10 @@ class DRO(Objective):
     @property
     def shares_pair_noise(self) -> bool:
         return self.paired_dro and self.pair_noise == "shared"
+
+    @property
+    def shares_pair_t(self) -> bool:
+        return self.paired_dro and self.pair_noise == "release"
 
     def caution(self) -> str | None:
         if self.ascent_weight > 0 and self.ascent_bound is None and self.ascent_margin is None:

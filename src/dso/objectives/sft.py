@@ -40,6 +40,10 @@ class SFT(Objective):
     def shares_pair_noise(self) -> bool:
         return self.paired_dro and self.pair_noise == "shared"
 
+    @property
+    def shares_pair_t(self) -> bool:
+        return self.paired_dro and self.pair_noise == "release"
+
     def loss(self, err: torch.Tensor, ref: torch.Tensor | None, batch: Batch
              ) -> tuple[torch.Tensor, dict[str, float]]:
         return sft_loss(err)

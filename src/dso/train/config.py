@@ -54,8 +54,9 @@ class TrainConfig:
         "base model's.", shown="off")
     paired_dro: bool = setting(False, "DRO rows as same-prompt (stable, unstable) pairs.",
                                off="--unpaired-dro")
-    pair_noise: str = setting("shared", "Paired DRO: shared t and noise per pair, or "
-                              "independent per row (paper Eq. 7, the release).")
+    pair_noise: str = setting("shared", "Paired DRO: shared (one t, noise and dropout draw per "
+                              "pair), release (one t per pair, noise per row, as the released "
+                              "code) or independent (t and noise per row).")
     other_view: bool = setting(False, "Condition on another view of the same object.",
                                off="--same-view")
     max_prompts: int | None = setting(None, "Train on the dataset's first N prompts only.",
@@ -120,8 +121,8 @@ class TrainConfig:
             problems.append(f"ascent_weight must be >= 0, got {self.ascent_weight}")
         if self.ascent_margin is not None and not self.ascent_margin >= 0:
             problems.append(f"ascent_margin must be >= 0 or None, got {self.ascent_margin}")
-        if self.pair_noise not in ("shared", "independent"):
-            problems.append(f"pair_noise must be 'shared' or 'independent', got "
+        if self.pair_noise not in ("shared", "release", "independent"):
+            problems.append(f"pair_noise must be 'shared', 'release' or 'independent', got "
                             f"{self.pair_noise!r}")
         if not self.lora_targets:
             problems.append("lora_targets must name at least one module")

@@ -216,6 +216,8 @@ class Recipe:
         keep = torch.rand(n, generator=gen) >= self.config.cond_dropout
         if self.objective.shares_pair_noise:  # row i and row i + B/2: the same draws
             t, eps, keep = (_shared(v, rows) for v in (t, eps, keep))
+        elif self.objective.shares_pair_t:  # the same t and dropout, noise of their own
+            t, keep = _shared(t, rows), _shared(keep, rows)
         return t.to(self.device), eps.to(self.device), keep.to(self.device)
 
     @staticmethod
