@@ -107,3 +107,12 @@ def test_max_prompts_keeps_the_first_prompts_only(tmp_path):
         src = BatchSource(store, "sft", 2, seed=0, max_prompts=3)
         assert {r.prompt_id for r in src.stable} <= set(first)
         assert len(src.stable) < len(BatchSource(store, "sft", 2, seed=0).stable)
+
+
+def test_max_prompts_with_other_view_conditions_on_the_kept_prompts_only(tmp_path):
+    # the dataset one would have generated with N prompts holds no later prompt's image
+    with build(tmp_path / "ds") as store:
+        first = {p["prompt_id"] for p in store.prompts()[:2]}  # o0/v0 and o0/v1
+        src = BatchSource(store, "sft", 2, seed=0, max_prompts=2, other_view=True)
+        used = {c for step in range(50) for c in src.select(step).cond_prompts}
+        assert used <= first and len(used) == 2

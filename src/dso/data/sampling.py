@@ -62,13 +62,14 @@ class BatchSource:
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
         self.other_view = other_view
         rows = store.labelled(split)
+        keep = None
         if max_prompts is not None:  # the dataset's first prompts, in generation order
             keep = {p["prompt_id"] for p in store.prompts()[:max_prompts]}
             rows = [r for r in rows if r.prompt_id in keep]
         self.stable = [r for r in rows if r.stable]
         self.unstable = [r for r in rows if not r.stable]
         self._pairs = _mixed_prompts(rows)
-        self._views = _views_by_object(store)
+        self._views = _views_by_object(store, keep)  # the other views of the kept prompts only
         self._perm_cache: dict[tuple[int, int], np.ndarray] = {}
         self._check_pools(len(rows))
 
@@ -156,10 +157,12 @@ def _mixed_prompts(rows: list[Row]) -> list[tuple[list[Row], list[Row]]]:
     return [groups[p] for p in sorted(groups) if groups[p][0] and groups[p][1]]
 
 
-def _views_by_object(store: SampleStore) -> dict[str, list[str]]:
-    """Prompt ids with a stored condition, grouped by object, in position order."""
+def _views_by_object(store: SampleStore, keep: set[str] | None = None
+                     ) -> dict[str, list[str]]:
+    """Prompt ids with a stored condition (among `keep` when given), grouped by object, in
+    position order."""
     views: dict[str, list[str]] = defaultdict(list)
     for p in store.prompts():
-        if p["cond_shard"] is not None:
+        if p["cond_shard"] is not None and (keep is None or p["prompt_id"] in keep):
             views[p["object_id"]].append(p["prompt_id"])
     return dict(views)
