@@ -116,3 +116,12 @@ def test_max_prompts_with_other_view_conditions_on_the_kept_prompts_only(tmp_pat
         src = BatchSource(store, "sft", 2, seed=0, max_prompts=2, other_view=True)
         used = {c for step in range(50) for c in src.select(step).cond_prompts}
         assert used <= first and len(used) == 2
+
+
+def test_paired_layouts_say_how_much_of_the_data_they_can_draw(tmp_path):
+    with build(tmp_path / "ds") as store:
+        pairs = BatchSource(store, "dpo", 2, seed=0)
+        mixed = len(pairs._pairs)
+        assert f"dpo pairs draw from {mixed} of 8 prompts" in pairs.usage()
+        assert mixed < 8  # o0/v1 is all stable, o1/v1 all unstable: they give no pair
+        assert BatchSource(store, "dro", 4, seed=0).usage() is None  # halves use every row

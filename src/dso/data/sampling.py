@@ -73,6 +73,17 @@ class BatchSource:
         self._perm_cache: dict[tuple[int, int], np.ndarray] = {}
         self._check_pools(len(rows))
 
+    def usage(self) -> str | None:
+        """For a paired layout (DPO, paired DRO), how much of the data the pairs can draw: a
+        prompt whose samples are all stable or all unstable gives no pair (None otherwise)."""
+        if self.objective.layout != PAIRS:
+            return None
+        prompts = {r.prompt_id for r in self.stable + self.unstable}
+        in_pairs = sum(len(s) + len(u) for s, u in self._pairs)
+        return (f"{self.objective.name} pairs draw from {len(self._pairs)} of {len(prompts)} "
+                f"prompts ({in_pairs} of {len(self.stable) + len(self.unstable)} labelled "
+                "samples): a prompt with only stable or only unstable samples gives no pair")
+
     def _check_pools(self, n_rows: int) -> None:
         have = (f"{n_rows} labelled rows: {len(self.stable)} stable, {len(self.unstable)} "
                 f"unstable, {len(self._pairs)} prompts with both")

@@ -6,6 +6,7 @@ sources) skip every check."""
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,15 @@ def check_held_out(source: Any) -> None:
         warnings.warn(f"the dataset holds prompts of the held-out split(s) {', '.join(held)}: "
                       "a model trained on them has no held-out results there (choose "
                       "settings on val, train on train)", stacklevel=3)
+
+
+def note_usage(source: Any) -> None:
+    """Say on stderr how much of the dataset a paired objective can draw (`BatchSource.usage`):
+    prompts without both outcomes give no pair, and are silently unused otherwise."""
+    usage = getattr(source, "usage", None)
+    line = usage() if callable(usage) else None
+    if line:
+        print(f"note: {line}", file=sys.stderr)
 
 
 DATASET_FILE = "dataset.json"  # the labels a run started from (to notice a changed dataset)

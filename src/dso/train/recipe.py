@@ -44,6 +44,7 @@ from dso.train.dataset_checks import (
     dataset_guidance,
     dataset_meta,
     note_dataset,
+    note_usage,
 )
 from dso.train.guardrails import EvalFn, GeometryGuard, run_eval
 from dso.train.logging import EVAL_FILE, LOG_FILE, RunLog, read_log, truncate_log
@@ -121,6 +122,7 @@ class Recipe:
         if self.writes:
             check_labelled(self.source)
             check_held_out(self.source)
+            note_usage(self.source)
             cfg.save(self.run_dir)
             note_dataset(self.source, self.run_dir, resume)
         if self.generator is None:
