@@ -87,6 +87,11 @@ def check(
                                  "(every key: docs/oracle.md, JSON output)."),
     render: Path = typer.Option(None, "--render", metavar="FILE",
                                 help="Write FILE.png (start and end pose) or FILE.gif (the fall)."),
+    perturb: float = typer.Option(0.0, "--perturb", min=0.0, max=2.0, metavar="DEG",
+                                  help="Also roll out from starts tilted DEG (at most 2) either "
+                                       "way about x and y; stable only if every one stays up, "
+                                       "so a body balanced on a point or an edge falls "
+                                       "(reason: perturbed). 0 (default): off, as dso label."),
 ) -> None:
     """Does each mesh stand under gravity? Simulates it upright on flat ground for 10 s.
 
@@ -109,7 +114,7 @@ def check(
     paths = expand_paths(meshes)
     config = OracleConfig.from_preset(
         preset.value, up=up.value, threshold_deg=threshold, max_faces=max_faces,
-        on_too_many_faces="refuse" if refuse_over_cap else "decimate")
+        on_too_many_faces="refuse" if refuse_over_cap else "decimate", perturb_deg=perturb)
     results = check_many(paths, workers=workers, config=config)
     if as_json:
         for result in results:

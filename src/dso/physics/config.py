@@ -52,6 +52,11 @@ class OracleConfig:
     piece_gap: float = 0.01  # surfaces this far apart (1% of the object's size) separate
     debris_fraction: float = 0.005  # pieces under this share of the volume are debris
     record_every_s: float = 0.0  # > 0 keeps poses for rendering
+    # > 0 (opt-in): a stable verdict must also hold from starts tilted this much (degrees)
+    # either way about x and about y, so that a body balanced on a point or an edge (an
+    # unstable equilibrium nothing disturbs) falls; at most 2, which the static stop's margin
+    # covers (docs/oracle.md, Known limitations)
+    perturb_deg: float = 0.0
 
     @classmethod
     def from_preset(cls, preset: str = "accurate", **overrides: object) -> OracleConfig:
@@ -82,6 +87,7 @@ class OracleConfig:
             (self.density > 0.0, "density must be > 0"),
             (0.0 <= self.hull_tol <= 0.01, "hull_tol must be in [0, 0.01]"),
             (0.0 < self.piece_gap < 0.5, "piece_gap must be in (0, 0.5)"),
+            (0.0 <= self.perturb_deg <= 2.0, "perturb_deg must be in [0, 2]"),
             (0.0 <= self.debris_fraction < 0.5, "debris_fraction must be in [0, 0.5)"),
         ]
         for ok, message in checks:

@@ -142,6 +142,9 @@ def _run(mesh: MeshLike, config: OracleConfig, evaluation: Evaluation) -> None:
                            record_every_s=config.record_every_s)
         laps.lap("simulate")
     _fill(result, outcome, config)
+    if config.perturb_deg > 0 and result.stable and outcome.stop_reason != "static":
+        _perturb(result, model, vertices, config)  # the static stop's 2 deg margin covers it
+        laps.lap("perturb")
     evaluation.mesh, evaluation.frames = normalised, outcome.frames
     evaluation.dt_frame = config.record_every_s
 
@@ -171,6 +174,24 @@ def _drop_debris(mesh: trimesh.Trimesh, config: OracleConfig,
         used[np.asarray(mesh.faces)[found.keep].ravel()] = True
         kept.metadata[HULL_CANDIDATES_KEY] = candidates[used]
     return kept, props.moved(*frame) if props is not None else None
+
+
+def _perturb(result: CheckResult, model, vertices: np.ndarray, config: OracleConfig) -> None:
+    """Roll out again from rest tilted `perturb_deg` either way about x and about y, resting on
+    its lowest point; the result stays stable only if every one ends below the threshold."""
+    angles = []
+    for axis in ((1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, -1.0, 0.0)):
+        half = np.radians(config.perturb_deg) / 2.0
+        quat = np.array([np.cos(half), *(np.sin(half) * np.array(axis))])
+        turned = vertices @ trimesh.transformations.quaternion_matrix(quat)[:3, :3].T
+        outcome = simulate(model, horizon_s=config.horizon_s, early_stop=config.early_stop,
+                           fallen_deg=config.fallen_limit_deg, max_wall_s=config.max_wall_s,
+                           start=(quat, -float(turned[:, 2].min())))
+        angles.append(outcome.tilt_deg if config.verdict_angle == "tilt"
+                      else outcome.dso_angle_deg)
+    result.perturbed_deg = max(angles)
+    if result.perturbed_deg >= config.threshold_deg:
+        result.stable, result.reason = False, "perturbed"
 
 
 def _static_ok(config: OracleConfig) -> bool:

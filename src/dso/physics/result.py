@@ -42,7 +42,8 @@ class CheckResult:
     pieces: int | None = None  # significant pieces (None: not analysed, as in the dso preset)
     debris_pieces: int = 0  # pieces under the debris fraction, dropped before the simulation
     debris_fraction: float = 0.0  # their share of the volume
-    reason: str | None = None  # why not stable: "tilt" (it falls) | "pieces" (not one piece)
+    reason: str | None = None  # why not stable: "tilt" | "pieces" | "perturbed"
+    perturbed_deg: float | None = None  # largest final angle from the tilted starts (opt-in)
     oracle_version: str = ORACLE_VERSION
 
     @property

@@ -77,16 +77,22 @@ class _SettleDetector:
 
 
 def simulate(model: mujoco.MjModel, *, horizon_s: float, early_stop: bool, fallen_deg: float,
-             max_wall_s: float, record_every_s: float = 0.0) -> SimOutcome:
-    """Roll out from rest until the horizon (or an early stop); raise SimulationError on trouble."""
+             max_wall_s: float, record_every_s: float = 0.0,
+             start: tuple[np.ndarray, float] | None = None) -> SimOutcome:
+    """Roll out from rest until the horizon (or an early stop); raise SimulationError on trouble.
+
+    `start` = (quaternion w, x, y, z; height of the body origin) poses the body at rest there
+    instead of upright on the ground."""
     data = mujoco.MjData(model)
+    if start is not None:
+        data.qpos[3:7], data.qpos[2] = start[0], start[1]
     dt = float(model.opt.timestep)
     chunk = max(1, round(CHECK_EVERY_S / dt))
     total = max(1, math.ceil(horizon_s / dt - 1e-9))
     detector = _SettleDetector(round(SETTLE_WINDOW_S / (chunk * dt)) + 1)
     record_chunks = max(1, round(record_every_s / (chunk * dt))) if record_every_s > 0 else 0
     frames = [data.qpos.copy()] if record_chunks else []
-    start = time.perf_counter()
+    began = time.perf_counter()
     steps, reason, n_chunk = 0, "horizon", 0
     while steps < total:
         n = min(chunk, total - steps)
@@ -97,7 +103,7 @@ def simulate(model: mujoco.MjModel, *, horizon_s: float, early_stop: bool, falle
             raise SimulationError(f"simulation diverged at t={steps * dt:.3f} s")
         if record_chunks and n_chunk % record_chunks == 0:
             frames.append(data.qpos.copy())
-        if time.perf_counter() - start > max_wall_s:
+        if time.perf_counter() - began > max_wall_s:
             raise SimulationError(f"wall-time limit of {max_wall_s:g} s reached after "
                                   f"{steps * dt:.2f} simulated s")
         if early_stop:
