@@ -78,3 +78,43 @@ def test_grids_load_as_bool(tmp_path):
     obj = world.objects(split="train")[0]
     with np.load(world.root / obj.grid_path) as data:
         assert data["occ"].dtype == bool
+
+
+TINY = dict(n_train=2, n_eval=0, n_synthetic=0, n_val=0, wild_per_family=0,
+            families=["bottle"], workers=1, progress=False)
+
+
+def test_a_second_build_into_a_folder_being_built_is_refused(tmp_path):
+    from dso.data.files import exclusive_lock
+    from dso.world.build import LOCK_NAME
+
+    root = tmp_path / "w"
+    root.mkdir()
+    with exclusive_lock(root / LOCK_NAME, RuntimeError("held")), \
+            pytest.raises(ValueError, match="being built by another process"):
+        build_world(root, **TINY)
+    assert len(build_world(root, **TINY)) == 2  # once the other build is over
+
+
+def test_a_stopped_build_says_so_and_objects_recorded_twice_count_once(tmp_path):
+    world = build_world(tmp_path / "w", **TINY)
+    index = world.root / "index.jsonl"
+    lines = index.read_text().splitlines()
+    index.write_text("\n".join(lines + lines[:1]) + "\n")  # as two concurrent builds wrote it
+    meta = json.loads((world.root / "world.json").read_text())
+    (world.root / "world.json").write_text(json.dumps({**meta, "complete": False}))
+    with pytest.warns(UserWarning, match="is not complete"):
+        again = World.open(world.root)
+    assert [o.id for o in again] == [o.id for o in world]
+    assert len(build_world(world.root, **TINY)) == 2  # finishing it marks it complete
+    assert json.loads((world.root / "world.json").read_text())["complete"] is True
+
+
+def test_growing_with_another_oracle_or_asking_for_fewer_is_said(tmp_path):
+    world = build_world(tmp_path / "w", **TINY)
+    with pytest.warns(UserWarning, match=r"more objects than asked for \(train 2 > 1\)"):
+        assert len(build_world(world.root, **{**TINY, "n_train": 1})) == 2
+    meta = json.loads((world.root / "world.json").read_text())
+    (world.root / "world.json").write_text(json.dumps({**meta, "oracle_version": "1.0"}))
+    with pytest.raises(ValueError, match="gate of oracle 1.0"):
+        build_world(world.root, **{**TINY, "n_train": 3})

@@ -58,8 +58,8 @@ def _world(out: Path, cfg: DemoConfig, progress: bool):
     path = out / "world"
     if (path / "world.json").exists():
         world = World.open(path)
-        if len(world.objects("train")) >= cfg.world_train:
-            return world
+        if world.meta.get("complete") and len(world.objects("train")) >= cfg.world_train:
+            return world  # a world stopped mid-build is finished below (it resumes)
     return build_world(path, n_train=cfg.world_train, seed=cfg.seed, n_eval=cfg.world_eval,
                        eval_views=cfg.eval_views, wild_per_family=cfg.wild_per_family,
                        n_synthetic=0, n_val=0, workers=cfg.workers, progress=progress)

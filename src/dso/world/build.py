@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import os
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -17,11 +18,14 @@ from typing import Any
 from tqdm import tqdm
 
 import dso
+from dso.data.files import exclusive_lock
 from dso.interrupts import busy, watch_worker
 from dso.world.families import FAMILIES, TRAIN_FAMILIES, WILD_FAMILIES
 from dso.world.index import INDEX_NAME, META_NAME, World, read_index
 from dso.world.objects import build_slot
 from dso.world.plan import Slot, WorldConfig, plan_slots
+
+LOCK_NAME = ".build.lock"  # held while a build writes the folder
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -34,7 +38,14 @@ def _check_compatible(root: Path, config: WorldConfig) -> None:
     meta_path = root / META_NAME
     if not meta_path.exists():
         return
-    old = json.loads(meta_path.read_text()).get("config", {})
+    from dso.physics import ORACLE_VERSION
+
+    meta = json.loads(meta_path.read_text())
+    if meta.get("oracle_version", ORACLE_VERSION) != ORACLE_VERSION:
+        raise ValueError(f"{root} holds a world whose objects passed the stability gate of "
+                         f"oracle {meta['oracle_version']}, not {ORACLE_VERSION}: it cannot "
+                         "be grown with this one; build into a new folder")
+    old = meta.get("config", {})
     new = config.fingerprint()
     diff = [k for k in new if old.get(k) != new[k]]
     if diff:
@@ -145,27 +156,50 @@ def build_world(
     config.validate()
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
-    _check_compatible(root, config)
-    records = _compact_index(root)
-    done = {r["id"] for r in records}
-    todo = [slot for slot in plan_slots(config) if slot.id not in done]
-    previous = 0.0
-    if (root / META_NAME).exists():
-        previous = json.loads((root / META_NAME).read_text()).get("build_seconds", 0.0)
-    _write_json_atomic(root / META_NAME, {**_summary(config, records, previous),
-                                          "complete": not todo})
-    workers = min(os.cpu_count() or 1, 8) if workers is None else workers
-    start = time.perf_counter()
-    with open(root / INDEX_NAME, "a") as index, \
-            tqdm(total=len(todo), desc="world", unit="obj", disable=not progress) as bar:
-        for record in _run(todo, config, root, workers):
-            index.write(json.dumps(record) + "\n")
-            index.flush()
-            records.append(record)
-            bar.update(1)
-    seconds = previous + time.perf_counter() - start
-    _write_json_atomic(root / META_NAME, {**_summary(config, records, seconds), "complete": True})
+    taken = ValueError(f"{root} is being built by another process (two builds into one "
+                       "folder would record every object twice): wait for it, or build "
+                       "elsewhere")
+    with exclusive_lock(root / LOCK_NAME, taken):
+        _check_compatible(root, config)
+        records = _compact_index(root)
+        _warn_smaller(records, config)
+        done = {r["id"] for r in records}
+        todo = [slot for slot in plan_slots(config) if slot.id not in done]
+        previous = 0.0
+        if (root / META_NAME).exists():
+            previous = json.loads((root / META_NAME).read_text()).get("build_seconds", 0.0)
+        _write_json_atomic(root / META_NAME, {**_summary(config, records, previous),
+                                              "complete": not todo})
+        workers = min(os.cpu_count() or 1, 8) if workers is None else workers
+        start = time.perf_counter()
+        complete = False
+        try:
+            with open(root / INDEX_NAME, "a") as index, \
+                    tqdm(total=len(todo), desc="world", unit="obj", disable=not progress) as bar:
+                for record in _run(todo, config, root, workers):
+                    index.write(json.dumps(record) + "\n")
+                    index.flush()
+                    records.append(record)
+                    bar.update(1)
+            complete = True
+        finally:  # a stopped build's summary matches its index too (and says it is not done)
+            seconds = previous + time.perf_counter() - start
+            _write_json_atomic(root / META_NAME, {**_summary(config, records, seconds),
+                                                  "complete": complete})
     return World.open(root)
+
+
+def _warn_smaller(records: list[dict[str, Any]], config: WorldConfig) -> None:
+    """Warn when the folder already holds more objects of a split than now asked for: a world
+    only grows, so they are all kept."""
+    asked = {"train": config.n_train, "eval": config.n_eval, "synthetic": config.n_synthetic,
+             "val": config.n_val}
+    held = Counter(r["split"] for r in records if r.get("status") == "ok")
+    more = [f"{split} {held[split]} > {n}" for split, n in asked.items() if held[split] > n]
+    if more:
+        warnings.warn(f"the world already holds more objects than asked for ({', '.join(more)})"
+                      ": a world only grows, so it keeps them all; build into a new folder for "
+                      "a smaller one", stacklevel=3)
 
 
 __all__ = ["FAMILIES", "TRAIN_FAMILIES", "WILD_FAMILIES", "build_world"]

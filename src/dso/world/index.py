@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ def read_index(root: Path) -> list[dict[str, Any]]:
             records.append(json.loads(line))
         except json.JSONDecodeError:
             continue
-    return records
+    seen: set = set()  # an object recorded twice (two builds that once ran at the same time)
+    return [r for r in records if not (r.get("id") in seen or seen.add(r.get("id")))]
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,10 @@ class World:
             raise FileNotFoundError(f"no world at {root} (missing {META_NAME}); "
                                     "build one with `dso world build`")
         meta = json.loads(meta_path.read_text())
+        if meta.get("complete") is False:
+            warnings.warn(f"the world at {root} is not complete (its build was stopped): some "
+                          "splits hold fewer objects than asked for; rerun `dso world build` "
+                          "with the same settings to finish it", stacklevel=2)
         return cls(root, meta, read_index(root))
 
     def objects(self, split: str | None = None, family: str | None = None) -> list[WorldObject]:
