@@ -30,3 +30,20 @@ def test_clear_errors(tmp_path):
     assert result.exit_code == 2 and "no world" in result.output
     result = CliRunner().invoke(app, ["world", "build", str(tmp_path / "w"), "--families", "x"])
     assert result.exit_code == 2 and "unknown family" in result.output
+
+
+def test_a_world_of_held_out_families_only_is_said_and_an_empty_one_fails(tmp_path):
+    import pytest
+
+    from dso.world import build_world
+
+    with pytest.warns(UserWarning, match="none of the families .'bird'. is a training family"):
+        world = build_world(tmp_path / "w", n_train=2, n_eval=0, n_synthetic=0, n_val=0,
+                            wild_per_family=1, families=["bird"], workers=1, progress=False)
+    assert [o.split for o in world] == ["wild"]
+    empty = CliRunner().invoke(app, ["world", "build", str(tmp_path / "e"), "--n", "2",
+                                     "--families", "bird", "--wild-per-family", "0",
+                                     "--n-eval", "0", "--n-synthetic", "0", "--n-val", "0"])
+    assert empty.exit_code == 2 and "holds no object" in empty.output
+    bad = CliRunner().invoke(app, ["world", "build", str(tmp_path / "b"), "--workers", "0"])
+    assert bad.exit_code == 2

@@ -154,6 +154,11 @@ def build_world(
                      families=tuple(families) if families else TRAIN_FAMILIES + WILD_FAMILIES,
                      **options)
     config.validate()
+    if not config.train_families and config.n_train + config.n_eval + config.n_val + \
+            config.n_synthetic:
+        warnings.warn(f"none of the families {list(config.families)} is a training family: the "
+                      "train, eval, val and synthetic splits stay empty (held-out families go "
+                      "to the wild split only)", stacklevel=2)
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     taken = ValueError(f"{root} is being built by another process (two builds into one "

@@ -27,7 +27,8 @@ def build(
                               "training-family objects to choose settings on"),
     wild_per_family: int = typer.Option(30, "--wild-per-family",
                                         help="in-the-wild images per held-out family"),
-    workers: int = typer.Option(None, "--workers", help="worker processes (default: cores)"),
+    workers: int = typer.Option(None, "--workers", min=1,
+                                help="worker processes (default: cores)"),
 ) -> None:
     """Build the world into OUT; objects already there are kept (resumable)."""
     from dso.world.build import build_world
@@ -42,9 +43,12 @@ def build(
         typer.echo(f"  {split:<10} {sum(counts.values()):>6}  " +
                    ", ".join(f"{f} {c}" for f, c in counts.items()))
     rejected = ", ".join(f"{f} {100 * x:.0f}%" for f, x in meta["rejected_fraction"].items())
-    typer.echo(f"  rejected as unstable: {rejected}")
+    typer.echo(f"  draws rejected by the gate (unstable or in pieces): {rejected}")
     if meta["failed"]:
         typer.echo(f"  {len(meta['failed'])} slots found no stable object", err=True)
+    if not len(world):
+        raise ValueError("the world holds no object: are --families only held-out ones (they "
+                         "go to the wild split alone) with --wild-per-family 0?")
 
 
 @world_app.command("show")
@@ -52,8 +56,8 @@ def build(
 def show(
     out: Path = typer.Argument(..., help="a built world folder"),
     png: Path = typer.Option(None, "--png", help="where to write (default OUT/contact_sheet.png)"),
-    per_family: int = typer.Option(4, "--per-family", help="objects per family"),
-    size: int = typer.Option(64, "--size", help="tile size in pixels"),
+    per_family: int = typer.Option(4, "--per-family", min=1, help="objects per family"),
+    size: int = typer.Option(64, "--size", min=8, help="tile size in pixels"),
     split: str = typer.Option(None, "--split", help="only this split"),
 ) -> None:
     """Write a contact sheet PNG: per family, objects' first views and their voxel grids."""
