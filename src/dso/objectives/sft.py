@@ -46,4 +46,7 @@ class SFT(Objective):
 
     def loss(self, err: torch.Tensor, ref: torch.Tensor | None, batch: Batch
              ) -> tuple[torch.Tensor, dict[str, float]]:
+        if not bool(batch.stable.all()):  # as DPO checks its layout
+            raise ValueError(f"sft trains on stable samples only; this batch holds "
+                             f"{int((~batch.stable).sum())} unstable ones")
         return sft_loss(err)
