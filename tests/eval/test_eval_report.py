@@ -70,8 +70,8 @@ def test_report_files_hold_the_numbers(tmp_path):
     paths = write_report(res, tmp_path / "rep")
     assert load_result(tmp_path / "rep") == json.loads(paths["json"].read_text())
     md = paths["markdown"].read_text()
-    assert "| lamp | 3 | 66.7 | 50.0 | 50.0 | 21.00 | 0.0400 | 80.00 |" in md
-    assert "| chair | 1 | 100.0 | 0.0 | 0.0 | — | — | — |" in md
+    assert "| lamp | 3 (2 objects) | 66.7 | 50.0 | 50.0 | 21.00 | 0.0400 | 80.00 |" in md
+    assert "| chair | 1 (1 object) | 100.0 | 0.0 | 0.0 | — | — | — |" in md
     assert "generate: boom" in md and "oracle: bad" in md
     assert "**overall**" in family_table(res)
 
@@ -174,7 +174,7 @@ def test_tables_show_intervals_and_paired_differences_vs_base(tmp_path):
     assert "vs_base" not in results_summary(results, paired=False)["dro"]["eval"]
     assert paired_table({"dro": {"eval": better}}) == ""  # no base, nothing to pair
     md = write_report(base, tmp_path / "rep")["markdown"].read_text()
-    assert "| **overall** | 40 | 100.0 | 50.0 [" in md and "bootstrap intervals" in md
+    assert "| **overall** | 40 (40 objects) | 100.0 | 50.0 [" in md and "bootstrap intervals" in md
 
 
 def test_the_paired_table_says_when_seeds_or_prompts_differ():

@@ -65,11 +65,23 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def family_table(result: Mapping[str, Any], metrics: Sequence[str] = METRICS) -> str:
-    """Markdown table: one row per family, then the overall row."""
+    """Markdown table: one row per family, then the overall row; with the result's rows, the
+    prompts column also counts the objects they show (what the intervals resample)."""
     header = ["family", "prompts"] + [HEADERS.get(m, m) for m in metrics]
     groups = list(result.get("families", {}).items()) + [("**overall**", result["overall"])]
-    rows = [[name, str(s["n_prompts"])] + [format_cell(m, s) for m in metrics]
-            for name, s in groups]
+    items = result.get("items")
+    objects: dict[str, set] = {"**overall**": set()}
+    for r in items or []:
+        objects.setdefault(str(r["family"]), set()).add(r["object_id"])
+        objects["**overall**"].add(r["object_id"])
+
+    def count(name: str, numbers: Mapping[str, Any]) -> str:
+        held = objects.get(name)
+        if not (items and held):
+            return str(numbers["n_prompts"])
+        return f"{numbers['n_prompts']} ({len(held)} object{'s' if len(held) > 1 else ''})"
+
+    rows = [[name, count(name, s)] + [format_cell(m, s) for m in metrics] for name, s in groups]
     return _table(header, rows)
 
 
