@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
+from dso.data.backends import check_backend
 from dso.data.chunks import Chunk, default_local_workers, local_chunks, ray_chunks
 from dso.data.files import OCCUPANCY, atomic_write_bytes, write_shard
 from dso.data.manifest import export_manifest
@@ -178,10 +179,7 @@ def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt
     (`get_generator`) instead of receiving `generator`, which must be what those arguments
     make. All images of the pending prompts are loaded up front on that path.
     """
-    if backend not in ("local", "ray"):
-        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
-    if address is not None and backend != "ray":
-        raise ValueError("--address names a Ray cluster: give it with --backend ray")
+    check_backend(backend, address)
     if n < 1:
         raise ValueError("n must be at least 1")
     if cond_dtype not in COND_DTYPES:

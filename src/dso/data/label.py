@@ -18,11 +18,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from dso.data.backends import check_backend
 from dso.data.manifest import export_manifest
 from dso.data.store import DatasetError, SampleStore, Summary
 from dso.interrupts import reraise_if_interrupted
-
-BACKENDS = ("local", "ray")
 
 
 def _as_dict(result) -> dict:
@@ -170,10 +169,7 @@ def label_dataset(store_path: str | Path, *, backend: str = "local", workers: in
     the dataset (samples are labelled as their chunks are committed) and ends once that run
     has finished and every sample has a label.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if address is not None and backend != "ray":
-        raise ValueError("--address names a Ray cluster: give it with --backend ray")
+    check_backend(backend, address)
     from dso.physics import OracleConfig
 
     config = OracleConfig.from_preset(  # ValueError up front
