@@ -10,7 +10,8 @@ name from a `TrainConfig`), and it says:
 - `check_batch_size`: raise ValueError for a batch size the layout cannot fill.
 - `needs_reference`: whether the loss reads the frozen base model's errors (torchtune's
   `is_reference_free`, inverted); the recipe then runs the network again with adapters off.
-- `shares_pair_noise` and `noise_rows`: how t and noise are drawn for a micro-batch.
+- `shares_pair_noise`, `shares_pair_t` and `noise_rows`: how t and noise are drawn for a
+  micro-batch (`PairDraws`: the objectives whose pairs draw as paired DRO's).
 A class attribute says each of these; an objective whose settings decide one (DRO: paired or
 not) makes it a property.
 - `loss(err, ref, batch)`: the scalar loss and float stats, around the room's pure function.
@@ -151,6 +152,27 @@ class Objective:
         """Scalar loss and float stats from the model's per-sample errors `err [B]` (and the
         base model's `ref [B]` when `needs_reference`) on `batch`."""
         raise NotImplementedError
+
+
+PAIR_NOISE = ("shared", "release", "independent")  # what rows i and i + B/2 share, see below
+
+
+@dataclass(frozen=True)
+class PairDraws(Objective):
+    """An objective whose rows i and i + B/2 may be drawn as paired DRO's are (`paired_dro`):
+    `pair_noise="shared"` gives both one t, noise and dropout draw, `"release"` one t and
+    dropout draw with noise per row (as the released code), `"independent"` all per row."""
+
+    paired_dro: bool = False
+    pair_noise: str = "shared"
+
+    @property
+    def shares_pair_noise(self) -> bool:
+        return self.paired_dro and self.pair_noise == "shared"
+
+    @property
+    def shares_pair_t(self) -> bool:
+        return self.paired_dro and self.pair_noise == "release"
 
 
 def _discover() -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dso.objectives.base import HALVES, PAIRS, Batch, Objective
+from dso.objectives.base import HALVES, PAIRS, Batch, PairDraws
 
 if TYPE_CHECKING:
     import torch
@@ -89,7 +89,7 @@ def dro_loss(
 
 
 @dataclass(frozen=True)
-class DRO(Objective):
+class DRO(PairDraws):
     """DRO on half-stable batches, unpaired or (`paired_dro`) as same-prompt pairs.
 
     Paired rows share t, noise and condition dropout with `pair_noise="shared"` (drawn per row,
@@ -99,8 +99,6 @@ class DRO(Objective):
     """
 
     name = "dro"
-    paired_dro: bool = False
-    pair_noise: str = "shared"
     ascent_bound: float | None = None
     ascent_weight: float = 1.0
     ascent_margin: float | None = None
@@ -112,14 +110,6 @@ class DRO(Objective):
     @property
     def needs_reference(self) -> bool:
         return self.ascent_margin is not None
-
-    @property
-    def shares_pair_noise(self) -> bool:
-        return self.paired_dro and self.pair_noise == "shared"
-
-    @property
-    def shares_pair_t(self) -> bool:
-        return self.paired_dro and self.pair_noise == "release"
 
     def caution(self) -> str | None:
         if self.ascent_weight > 0 and self.ascent_bound is None and self.ascent_margin is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dso.objectives.base import STABLE, Batch, Objective
+from dso.objectives.base import STABLE, Batch, PairDraws
 
 if TYPE_CHECKING:
     import torch
@@ -23,7 +23,7 @@ def sft_loss(err: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
 
 
 @dataclass(frozen=True)
-class SFT(Objective):
+class SFT(PairDraws):
     """Flow matching on stable rows; no reference, no pairs.
 
     With `paired_dro` and `pair_noise="shared"` (the demo sets them for all its runs), rows i
@@ -33,16 +33,6 @@ class SFT(Objective):
 
     name = "sft"
     layout = STABLE
-    paired_dro: bool = False
-    pair_noise: str = "shared"
-
-    @property
-    def shares_pair_noise(self) -> bool:
-        return self.paired_dro and self.pair_noise == "shared"
-
-    @property
-    def shares_pair_t(self) -> bool:
-        return self.paired_dro and self.pair_noise == "release"
 
     def loss(self, err: torch.Tensor, ref: torch.Tensor | None, batch: Batch
              ) -> tuple[torch.Tensor, dict[str, float]]:

@@ -19,6 +19,7 @@ from typing import Any
 from dso.cli_options import setting
 from dso.errors import UnknownNameError
 from dso.objectives import make_objective, objective_names
+from dso.objectives.base import PAIR_NOISE
 
 CONFIG_FILE = "config.json"
 
@@ -124,7 +125,7 @@ class TrainConfig:
             problems.append(f"ascent_weight must be >= 0, got {self.ascent_weight}")
         if self.ascent_margin is not None and not self.ascent_margin >= 0:
             problems.append(f"ascent_margin must be >= 0 or None, got {self.ascent_margin}")
-        if self.pair_noise not in ("shared", "release", "independent"):
+        if self.pair_noise not in PAIR_NOISE:
             problems.append(f"pair_noise must be 'shared', 'release' or 'independent', got "
                             f"{self.pair_noise!r}")
         if not self.lora_targets:
