@@ -9,8 +9,9 @@ from typer.testing import CliRunner
 from dso.cli import app
 from dso.data import SampleStore
 from dso.eval.folders import PARTIAL_FILE, REPORT_FILES, check_out, clear_out
-from dso.eval.leak import run_of, training_overlap
+from dso.eval.leak import training_overlap
 from dso.eval.report import comparability, paired_of, write_report
+from dso.train.checkpoint import run_of
 from dso.train.config import TrainConfig
 from tests.eval.test_eval_cli import _result
 

@@ -7,14 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-HELD_OUT = ("eval", "wild")
-
-
-def run_of(adapter: str | Path) -> Path:
-    """The training run folder of an adapter: the run itself, or RUN for RUN/checkpoints/step_N."""
-    folder = Path(adapter)
-    return folder.parents[1] if folder.parent.name == "checkpoints" else folder
-
 
 def training_overlap(adapter: str | Path, world: Any, split: str) -> dict[str, Any] | None:
     """How the run behind `adapter` was trained on `world`'s `split`, or None when it was not
@@ -24,7 +16,9 @@ def training_overlap(adapter: str | Path, world: Any, split: str) -> dict[str, A
     drawn from a held-out split (`eval`, `wild`) of whatever world.
     """
     from dso.data import DatasetError, SampleStore
+    from dso.train.checkpoint import run_of
     from dso.train.config import TrainConfig
+    from dso.world.plan import HELD_OUT_SPLITS
 
     try:
         dataset = Path(TrainConfig.load(run_of(adapter)).dataset)
@@ -34,7 +28,7 @@ def training_overlap(adapter: str | Path, world: Any, split: str) -> dict[str, A
         return None
     evaluated = {o.id for o in world.objects(split)}
     shared = sorted({p["object_id"] for p in prompts} & evaluated)
-    held_out = sorted({p["object_id"] for p in prompts if p.get("split") in HELD_OUT})
+    held_out = sorted({p["object_id"] for p in prompts if p.get("split") in HELD_OUT_SPLITS})
     if not shared and not held_out:
         return None
     return {"dataset": str(dataset), "objects_of_split": len(shared),

@@ -34,6 +34,12 @@ def checkpoint_dir(run_dir: str | Path, step: int) -> Path:
     return Path(run_dir) / CHECKPOINTS / f"step_{step:08d}"
 
 
+def run_of(folder: str | Path) -> Path:
+    """The run a folder belongs to: RUN for RUN/checkpoints/step_N, else the folder itself."""
+    folder = Path(folder)
+    return folder.parents[1] if folder.parent.name == CHECKPOINTS else folder
+
+
 def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
     """Complete checkpoints of a run as (step, folder), oldest first."""
     root = Path(run_dir) / CHECKPOINTS
@@ -117,7 +123,7 @@ def check_world_size(folder: str | Path, world_size: int, per_process: int) -> N
         return
     how = ("in a single process (no torchrun)" if saved == 1
            else f"with torchrun --nproc-per-node {saved}")
-    raise ValueError(f"{Path(folder).parent.parent} was trained on {saved} process(es), a batch "
+    raise ValueError(f"{run_of(folder)} was trained on {saved} process(es), a batch "
                      f"of {saved * per_process} per step; resuming on {world_size} would make it "
                      f"{world_size * per_process} and draw the rows in another order: resume it "
                      f"{how}, or start a new run")

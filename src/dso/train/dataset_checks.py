@@ -33,10 +33,12 @@ def check_labelled(source: Any) -> None:
 def check_held_out(source: Any) -> None:
     """Warn when the dataset behind `source` holds prompts of a held-out split (`eval`,
     `wild`): numbers later reported on that split would not be held-out results."""
+    from dso.world.plan import HELD_OUT_SPLITS
+
     store = getattr(source, "store", None)
     if not hasattr(store, "prompts"):
         return
-    held = sorted({p["split"] for p in store.prompts() if p.get("split") in ("eval", "wild")})
+    held = sorted({p["split"] for p in store.prompts() if p.get("split") in HELD_OUT_SPLITS})
     if held:
         warnings.warn(f"the dataset holds prompts of the held-out split(s) {', '.join(held)}: "
                       "a model trained on them has no held-out results there (choose "

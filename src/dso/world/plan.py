@@ -11,6 +11,7 @@ import numpy as np
 from dso.world.families import FAMILIES, TRAIN_FAMILIES, WILD_FAMILIES, get_family
 
 SPLITS = ("train", "eval", "wild", "synthetic", "val")
+HELD_OUT_SPLITS = ("eval", "wild")  # reported on; nothing is trained or chosen on them
 
 
 @dataclass(frozen=True)
