@@ -21,11 +21,10 @@ def check_out(out: str | Path, force: bool, names: Sequence[str]) -> None:
     `names` (an earlier report, replaced once the new one is written: `clear_out`). The rows
     of a killed `dso eval` (`PARTIAL_FILE`) are its own: they never count."""
     folder = Path(out)
-    held = sorted(p.name for p in folder.iterdir() if p.name not in (PARTIAL_FILE,
-                                                                      PARTIAL_FILE + ".tmp")
-                  ) if folder.is_dir() else []
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"--out {folder} is a file")
+    own = (PARTIAL_FILE, PARTIAL_FILE + ".tmp")
+    held = sorted(p.name for p in folder.iterdir() if p.name not in own) if folder.is_dir() else []
     if not held:
         return
     if not force:

@@ -222,12 +222,14 @@ def evaluate(
     prompts = select_prompts(round_robin(world.objects(split)), limit)
     if not prompts:
         raise ValueError(f"split {split!r} has no prompts")
+    world_fingerprint = world.fingerprint(split)
     times = {"generate_s": 0.0, "oracle_s": 0.0, "geometry_s": 0.0}
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     if partial is not None:
-        rows = _resumed(partial, _partial_key(generator, world, split, samples_per_image, seed,
-                                              limit, preset, threshold, n_points, icp))
+        rows = _resumed(partial, _partial_key(generator, world_fingerprint, split,
+                                              samples_per_image, seed, limit, preset,
+                                              threshold, n_points, icp))
     from dso.physics import CheckPool
 
     targets: dict = {}  # each object's ground truth, sampled once for all its views
@@ -249,8 +251,7 @@ def evaluate(
 
     meta = {
         "generator": getattr(generator, "name", type(generator).__name__),
-        "split": split, "world": {"path": str(world.root),
-                                  "fingerprint": world.fingerprint(split)},
+        "split": split, "world": {"path": str(world.root), "fingerprint": world_fingerprint},
         "seed": seed, "samples_per_image": samples_per_image, "limit": limit,
         "preset": preset, "threshold_deg": threshold, "n_points": n_points,
         "fscore_threshold": 0.05, "fscore_scale": "percent", "timings": times,
@@ -266,13 +267,14 @@ def evaluate(
     return {"meta": meta, **summary, "items": rows}
 
 
-def _partial_key(generator, world, split: str, n: int, seed: int, limit: int | None,
-                 preset: str, threshold: float, n_points: int, icp: IcpSettings) -> dict:
+def _partial_key(generator, world_fingerprint: str, split: str, n: int, seed: int,
+                 limit: int | None, preset: str, threshold: float, n_points: int,
+                 icp: IcpSettings) -> dict:
     """Everything that decides an evaluation's rows: a resumed one must match it."""
     from dso.data.generate import weights_fingerprint
 
     return {"weights": weights_fingerprint(generator), "sampler": _sampler_settings(generator),
-            "world": world.fingerprint(split), "split": split, "samples_per_image": n,
+            "world": world_fingerprint, "split": split, "samples_per_image": n,
             "seed": seed, "limit": limit, "preset": preset, "threshold_deg": float(threshold),
             "n_points": n_points, "icp": dataclasses.asdict(icp)}
 
