@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,9 @@ def _world(out: Path, cfg: DemoConfig, progress: bool):
 
     path = out / "world"
     if (path / "world.json").exists():
-        world = World.open(path)
+        with warnings.catch_warnings():  # a world stopped mid-build: finished below, not used
+            warnings.simplefilter("ignore")
+            world = World.open(path)
         if world.meta.get("complete") and len(world.objects("train")) >= cfg.world_train:
             return world  # a world stopped mid-build is finished below (it resumes)
     return build_world(path, n_train=cfg.world_train, seed=cfg.seed, n_eval=cfg.world_eval,

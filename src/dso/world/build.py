@@ -167,9 +167,10 @@ def build_world(
     with exclusive_lock(root / LOCK_NAME, taken):
         _check_compatible(root, config)
         records = _compact_index(root)
-        _warn_smaller(records, config)
+        slots = plan_slots(config)
+        _warn_smaller(records, slots)
         done = {r["id"] for r in records}
-        todo = [slot for slot in plan_slots(config) if slot.id not in done]
+        todo = [slot for slot in slots if slot.id not in done]
         previous = 0.0
         if (root / META_NAME).exists():
             previous = json.loads((root / META_NAME).read_text()).get("build_seconds", 0.0)
@@ -194,13 +195,12 @@ def build_world(
     return World.open(root)
 
 
-def _warn_smaller(records: list[dict[str, Any]], config: WorldConfig) -> None:
-    """Warn when the folder already holds more objects of a split than now asked for: a world
-    only grows, so they are all kept."""
-    asked = {"train": config.n_train, "eval": config.n_eval, "synthetic": config.n_synthetic,
-             "val": config.n_val}
+def _warn_smaller(records: list[dict[str, Any]], slots: Sequence[Slot]) -> None:
+    """Warn when the folder already holds more objects of a split than the plan (`slots`) now
+    asks for: a world only grows, so they are all kept."""
+    asked = Counter(slot.split for slot in slots)
     held = Counter(r["split"] for r in records if r.get("status") == "ok")
-    more = [f"{split} {held[split]} > {n}" for split, n in asked.items() if held[split] > n]
+    more = [f"{split} {n} > {asked[split]}" for split, n in held.items() if n > asked[split]]
     if more:
         warnings.warn(f"the world already holds more objects than asked for ({', '.join(more)})"
                       ": a world only grows, so it keeps them all; build into a new folder for "

@@ -30,8 +30,10 @@ def read_index(root: Path) -> list[dict[str, Any]]:
             records.append(json.loads(line))
         except json.JSONDecodeError:
             continue
-    seen: set = set()  # an object recorded twice (two builds that once ran at the same time)
-    return [r for r in records if not (r.get("id") in seen or seen.add(r.get("id")))]
+    first: dict = {}  # an object recorded twice (two builds that once ran at the same time)
+    for record in records:
+        first.setdefault(record.get("id"), record)
+    return list(first.values())
 
 
 @dataclass(frozen=True)
