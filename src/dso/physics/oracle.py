@@ -179,9 +179,8 @@ def _drop_debris(mesh: trimesh.Trimesh, config: OracleConfig,
 def _perturb(result: CheckResult, model, vertices: np.ndarray, config: OracleConfig) -> None:
     """Roll out again from rest tilted `perturb_deg` either way about x and about y, resting on
     its lowest point; the result stays stable only if every one ends below the threshold."""
-    angles = []
+    angles, half = [], np.radians(config.perturb_deg) / 2.0
     for axis in ((1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, -1.0, 0.0)):
-        half = np.radians(config.perturb_deg) / 2.0
         quat = np.array([np.cos(half), *(np.sin(half) * np.array(axis))])
         turned = vertices @ trimesh.transformations.quaternion_matrix(quat)[:3, :3].T
         outcome = simulate(model, horizon_s=config.horizon_s, early_stop=config.early_stop,
