@@ -3,6 +3,12 @@
 The values were printed by the recipe of commit 327c635 (objectives spread over six files) for
 the demo's settings (`DemoConfig.train_config`) on the tiny real store: the registry, the typed
 batch and the generated options must not change a single draw.
+
+The tolerance (1e-4 relative) absorbs the rounding of another CPU: Adam's first steps move each
+weight by about lr * sign(gradient), so a gradient near zero that rounds the other way on
+another machine changes a later loss by ~1e-5 (seen on DPO, whose losses sit near log 2: 2e-5
+relative on an AMD EPYC against the machine that recorded them). Another seed moves some loss
+of every case by 5e-4 relative or more (seeds 1 and 2, measured on that machine).
 """
 
 import dataclasses
@@ -39,4 +45,4 @@ def test_losses_match_the_recorded_ones(store, tmp_path, name):
     objective, changes, want = RECORDED[name]
     cfg = DemoConfig.quick(weights=str(weights)).train_config(objective, ds, tmp_path / name)
     train(dataclasses.replace(cfg, steps=3, batch_size=4, **changes), progress=False)
-    assert [r["loss"] for r in read_log(tmp_path / name)] == pytest.approx(want, rel=1e-5)
+    assert [r["loss"] for r in read_log(tmp_path / name)] == pytest.approx(want, rel=1e-4)
