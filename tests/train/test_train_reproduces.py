@@ -8,7 +8,7 @@ The tolerance (1e-4 relative) absorbs the rounding of another CPU: Adam's first 
 weight by about lr * sign(gradient), so a gradient near zero that rounds the other way on
 another machine changes a later loss by ~1e-5 (seen on DPO, whose losses sit near log 2: 2e-5
 relative on an AMD EPYC against the machine that recorded them). Another seed moves some loss
-of every case by 5e-4 relative or more (seeds 1 and 2, measured on that machine).
+of each of dro, dpo and sft by 5e-4 relative or more (seeds 1 and 2, measured on that machine).
 """
 
 import dataclasses
