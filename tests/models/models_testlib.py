@@ -16,6 +16,21 @@ def randomise(model: torch.nn.Module, std: float = 0.2) -> torch.nn.Module:
     return model
 
 
+def final_norm_input(model: torch.nn.Module, norm: torch.nn.Module,
+                     pixels: torch.Tensor) -> tuple[torch.Tensor, object]:
+    """(what reaches `norm` in one no-grad forward of a transformers ViT, the model's output),
+    caught by a forward pre-hook: unlike `hidden_states[-1]`, the same on every transformers."""
+    seen: list[torch.Tensor] = []
+    hook = norm.register_forward_pre_hook(lambda _module, args: seen.append(args[0]))
+    try:
+        with torch.no_grad():
+            out = model(pixel_values=pixels)
+    finally:
+        hook.remove()
+    assert len(seen) == 1
+    return seen[0], out
+
+
 # Reference data written by the TRELLIS reference implementation, vendored byte for byte:
 # official_layout.json (keys and shapes of the released stage-1 models), configs.json and the
 # golden vectors (*.safetensors) of small models in the released layout.

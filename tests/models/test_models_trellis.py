@@ -15,7 +15,7 @@ from dso.models.flow import SparseStructureFlowModel
 from dso.models.loading import ModelLoadError, save_model
 from dso.models.trellis import DECODER_NAME, ENCODER_NAME, FLOW_NAME
 from dso.models.vae import SparseStructureDecoder, SparseStructureEncoder
-from tests.models.models_testlib import assert_generates_8cubed, randomise
+from tests.models.models_testlib import assert_generates_8cubed, final_norm_input, randomise
 
 transformers = pytest.importorskip("transformers")
 
@@ -80,9 +80,8 @@ def test_dinov2_tokens_follow_trellis_convention(trellis_dir: Path) -> None:
     # the features are the last block's output before the final norm, then a plain layer norm
     model = gen.cond_encoder.model
     pixels = (torch.zeros(1, 3, 518, 518) - gen.cond_encoder.mean) / gen.cond_encoder.std
-    out = model(pixel_values=pixels, output_hidden_states=True)
-    assert torch.allclose(model.layernorm(out.hidden_states[-1]), out.last_hidden_state, atol=1e-5)
-    pre = out.hidden_states[-1]
+    pre, out = final_norm_input(model, model.layernorm, pixels)
+    assert torch.allclose(model.layernorm(pre), out.last_hidden_state, atol=1e-5)
     assert torch.allclose(cond[0], F.layer_norm(pre, pre.shape[-1:])[0], atol=1e-4)
 
 

@@ -18,7 +18,7 @@ from dso.models.loading import ModelLoadError, load_model
 from dso.models.preprocess import prepare_image
 from dso.models.trellis import DECODER_NAME
 from dso.models.trellis2 import FLOW_NAME, SAMPLER, Trellis2Generator
-from tests.models.models_testlib import GOLDEN2_DIR, assert_generates_8cubed
+from tests.models.models_testlib import GOLDEN2_DIR, assert_generates_8cubed, final_norm_input
 from tests.models.trellis2_weights import FLOW, random_trellis2_weights
 
 transformers = pytest.importorskip("transformers")
@@ -45,10 +45,9 @@ def test_dinov3_tokens_follow_the_trellis2_convention(trellis2_dir: Path) -> Non
     # the features are all layers' output before the model's own final norm, then a plain norm
     model = gen.cond_encoder.model
     pixels = (torch.full((1, 3, 512, 512), 40 / 255) - gen.cond_encoder.mean) / gen.cond_encoder.std
+    pre, out = final_norm_input(model, model.norm, pixels)
     with torch.no_grad():
-        out = model(pixel_values=pixels, output_hidden_states=True)
-    pre = out.hidden_states[-1]
-    assert torch.allclose(model.norm(pre), out.last_hidden_state, atol=1e-5)
+        assert torch.allclose(model.norm(pre), out.last_hidden_state, atol=1e-5)
     assert torch.allclose(cond[1], F.layer_norm(pre, pre.shape[-1:])[0], atol=1e-4)
     assert not torch.allclose(cond[1], out.last_hidden_state[0], atol=1e-2)  # not the final norm
 

@@ -83,10 +83,15 @@ class TinyImageEncoder(nn.Module):
 
 
 class _ViTCondition(nn.Module):
-    """A `transformers` ViT from a local folder; features = last block's output (before the
-    model's own final norm) through a layer norm without affine (eps 1e-5), all tokens kept."""
+    """A `transformers` ViT from a local folder; features = last block's output (the input of
+    the model's own final norm, caught by a hook) through a layer norm without affine (eps
+    1e-5), all tokens kept.
+
+    The hook, not `hidden_states[-1]`: transformers 4.56 to 4.57.1 put DINOv3's final-norm
+    output there, which would silently give TRELLIS.2 other conditions."""
 
     model_class = ""  # the transformers class
+    final_norm = ""  # the attribute of the transformers model holding its final norm
     label = ""  # how messages name the model
     example = ""  # a hub name of a matching checkpoint, for messages
     default_size = 0  # input pixels of the generator's pipeline
@@ -121,6 +126,11 @@ class _ViTCondition(nn.Module):
                 f"the {self.label} model at {path} is not a {self.model_class} checkpoint: "
                 f"{len(absent)} of its weights are missing or of another shape "
                 f"({', '.join(sorted(absent)[:3])}); use e.g. {self.example}")
+        if not isinstance(getattr(self.model, self.final_norm, None), nn.Module):
+            raise MissingDependency(
+                f"transformers {transformers.__version__}'s {self.model_class} has no final norm "
+                f"`{self.final_norm}` (needed for the {self.label} condition encoder); install "
+                "another version: pip install -U 'dso[trellis]'")
         self.model.to(device).eval()
         self.image_size = image_size or self.default_size
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -130,8 +140,17 @@ class _ViTCondition(nn.Module):
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """float [B, 3, S, S] in [0, 1] -> [B, 1 + registers + patches, hidden]."""
         x = (pixels - self.mean) / self.std
-        out = self.model(pixel_values=x, output_hidden_states=True)
-        feats = out.hidden_states[-1]  # last block's output, before the final layer norm
+        caught: list[torch.Tensor] = []
+        norm: nn.Module = getattr(self.model, self.final_norm)
+        hook = norm.register_forward_pre_hook(lambda _module, args: caught.append(args[0]))
+        try:
+            self.model(pixel_values=x)
+        finally:
+            hook.remove()
+        if len(caught) != 1:
+            raise RuntimeError(f"the {self.label} model ran its final norm {len(caught)} times "
+                               "in one forward pass; expected once")
+        feats = caught[0]  # last block's output, the input of the final layer norm
         return F.layer_norm(feats, feats.shape[-1:])
 
     @torch.no_grad()
@@ -144,6 +163,7 @@ class Dinov2Condition(_ViTCondition):
     """DINOv2-with-registers features in TRELLIS's convention, from a local folder."""
 
     model_class = "Dinov2WithRegistersModel"
+    final_norm = "layernorm"
     label = "DINOv2"
     example = "facebook/dinov2-with-registers-large"
     default_size = 518
@@ -153,6 +173,7 @@ class Dinov3Condition(_ViTCondition):
     """DINOv3 ViT features in TRELLIS.2's convention (512 px), from a local folder."""
 
     model_class = "DINOv3ViTModel"
+    final_norm = "norm"
     label = "DINOv3"
     example = "facebook/dinov3-vitl16-pretrain-lvd1689m"
     default_size = 512
