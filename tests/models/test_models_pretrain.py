@@ -113,6 +113,21 @@ def test_config_validation_and_cli_errors(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no world" in result.output
 
 
+def test_cli_refuses_to_pretrain_on_a_held_out_split(tmp_path: Path) -> None:
+    from dso.world.plan import HELD_OUT_SPLITS
+
+    assert set(HELD_OUT_SPLITS) >= {"eval", "wild"}
+    for split in HELD_OUT_SPLITS:
+        out = tmp_path / split
+        result = CliRunner().invoke(app, ["pretrain", "--world", str(tmp_path), "--out", str(out),
+                                          "--split", split, "--quiet"])
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in lines[0]
+        assert f"split '{split}' is held out" in lines[0] and "no longer held-out" in lines[0]
+        assert not out.exists()
+
+
 def test_cli_pretrains_on_a_built_world(tmp_path: Path) -> None:
     from dso.world import build_world
 

@@ -33,7 +33,8 @@ def pretrain_command(
     ),
     threads: int = typer.Option(None, "--threads", min=1,
                                 help="torch threads (default: torch's)"),
-    split: str = typer.Option("train", "--split", help="world split to train on"),
+    split: str = typer.Option("train", "--split", help="world split to train on (not eval or "
+                              "wild: they are held out)"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
 ) -> None:
     """Train the structure VAE, then the flow and the image encoder; write a weights folder

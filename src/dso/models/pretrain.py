@@ -52,9 +52,16 @@ class TrainingSet:
 
 def load_world_split(world: str | Path, split: str = "train", image_size: int = 64,
                      progress: bool = True) -> TrainingSet:
-    """Grids and views of every object of a built world's split (views resized if needed)."""
-    from dso.world import World
+    """Grids and views of every object of a built world's split (views resized if needed).
 
+    A held-out split (eval, wild) is refused: what dso-tiny trains on is no longer held out."""
+    from dso.world import World
+    from dso.world.plan import HELD_OUT_SPLITS
+
+    if split in HELD_OUT_SPLITS:
+        raise ValueError(
+            f"split {split!r} is held out: pretraining on it would make the base model's "
+            f"{'/'.join(HELD_OUT_SPLITS)} numbers no longer held-out results; train on 'train'")
     objects = World.open(world).objects(split)
     if not objects:
         raise ValueError(f"world {world} has no objects in split {split!r}")
