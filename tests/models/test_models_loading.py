@@ -121,3 +121,20 @@ def test_a_truncated_weights_file_is_named(saved) -> None:
     weights.write_bytes(weights.read_bytes()[:5000])
     with pytest.raises(ModelLoadError, match="flow.safetensors cannot be read as safetensors"):
         load_model(path, "flow")
+
+
+def test_nan_or_infinite_weights_are_refused_naming_file_and_tensor(saved) -> None:
+    path, _ = saved
+
+    def poison(state):
+        state["out_layer.weight"][0, 0] = float("nan")
+        state["blocks.0.self_attn.to_qkv.weight"][1, 1] = float("inf")
+        return state
+
+    _edit(path, poison)
+    with pytest.raises(ModelLoadError) as err:
+        load_model(path, "flow")
+    message = str(err.value)
+    assert message.startswith(f"{path / 'flow.safetensors'}: NaN or infinite values in ")
+    assert "blocks.0.self_attn.to_qkv.weight" in message and "out_layer.weight" in message
+    assert "\n" not in message

@@ -113,6 +113,28 @@ def test_config_validation_and_cli_errors(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no world" in result.output
 
 
+@pytest.mark.parametrize("lr", ["vae_lr", "flow_lr"])
+def test_learning_rates_must_be_finite_and_positive(lr: str) -> None:
+    for bad in (0.0, -1e-3, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=f"{lr} must be a finite number > 0, got {bad}"):
+            dataclasses.replace(TINY, **{lr: bad}).validate()
+    dataclasses.replace(TINY, **{lr: 1e30}).validate()  # finite: only training shows it diverges
+
+
+@pytest.mark.parametrize("stage", ["vae", "flow"])
+def test_a_diverging_run_stops_naming_stage_and_step(stage: str, tmp_path: Path) -> None:
+    warmup = "vae_warmup_steps" if stage == "vae" else "warmup_steps"
+    cfg = dataclasses.replace(TINY, **{f"{stage}_lr": 1e30, warmup: 0})
+    with pytest.raises(ValueError) as err:
+        _run(tmp_path, cfg)
+    message = str(err.value)
+    assert message.startswith(f"pretraining diverged: the {stage} loss is nan at step 1")
+    assert f"lower {stage}_lr (now 1e+30)" in message and "\n" not in message
+    assert not list(tmp_path.glob("*.safetensors")) and not (tmp_path / "generator.json").exists()
+    logged = [json.loads(line) for line in (tmp_path / "pretrain_log.jsonl").open()]
+    assert logged[-1]["phase"] == stage and logged[-1]["step"] == 0  # the last finite step
+
+
 def test_cli_refuses_to_pretrain_on_a_held_out_split(tmp_path: Path) -> None:
     from dso.world.plan import HELD_OUT_SPLITS
 

@@ -126,9 +126,12 @@ def build_model(cfg: dict, device: str | torch.device = "cpu") -> nn.Module:
 
 
 def check_state_dict(
-    model: nn.Module, state: dict[str, torch.Tensor], allow_cast: bool = True
+    model: nn.Module, state: dict[str, torch.Tensor], allow_cast: bool = True,
+    source: str | Path | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Validate `state` against `model` and return it cast to the model's dtypes."""
+    """Validate `state` against `model` and return it cast to the model's dtypes. NaN or
+    infinite values are refused too (a diverged training's weights). `source` (the file)
+    starts the error message."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state) - set(DERIVED_BUFFERS))
     unexpected = sorted(set(state) - set(own))
@@ -148,6 +151,9 @@ def check_state_dict(
                        and not (v.is_complex() and k in own and own[k].is_complex()))
     if not_float:
         problems.append(f"non-float tensors: {_short(not_float)}")
+    not_finite = sorted(k for k, v in state.items() if not bool(torch.isfinite(v).all()))
+    if not_finite:
+        problems.append(f"NaN or infinite values in {_short(not_finite)}")
     derived = [k for k in DERIVED_BUFFERS if k in state and k in own and not own[k].is_meta
                and state[k].shape == own[k].shape
                and not torch.allclose(state[k].to(own[k]), own[k], atol=1e-5)]
@@ -160,7 +166,8 @@ def check_state_dict(
             f"dtype {dtypes} differs from the model's (allow_cast=False): {_short(cast)}"
         )
     if problems:
-        raise ModelLoadError("; ".join(problems))
+        where = "" if source is None else f"{source}: "
+        raise ModelLoadError(where + "; ".join(problems))
     out = {k: v.to(own[k].dtype) for k, v in state.items()}
     return {**{k: own[k] for k in DERIVED_BUFFERS if k in own and k not in out}, **out}
 
@@ -178,7 +185,8 @@ def load_model(
     if not weights.is_file():
         raise ModelLoadError(f"missing weights file {weights}")
     model = build_model(cfg).to(dtype)
-    state = check_state_dict(model, read_safetensors(weights), allow_cast=allow_cast)
+    state = check_state_dict(model, read_safetensors(weights), allow_cast=allow_cast,
+                             source=weights)
     model.load_state_dict(state, strict=True)
     return model.to(device).eval()
 

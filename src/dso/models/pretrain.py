@@ -85,6 +85,15 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def _check_finite(value: torch.Tensor, what: str, step: int, lr_name: str, lr: float) -> None:
+    """Stop the run on a NaN or infinite loss (or latents): training on would only save broken
+    weights. `what` names the stage's value, e.g. "vae loss"."""
+    if not torch.isfinite(value).all():
+        state = f"is {value.item()}" if value.numel() == 1 else "are not finite"
+        raise ValueError(f"pretraining diverged: the {what} {state} at step {step}, nothing was "
+                         f"saved; rerun with a lower {lr_name} (now {lr:g})")
+
+
 def _vae_loss(logits: torch.Tensor, target: torch.Tensor, cfg: PretrainConfig) -> torch.Tensor:
     bce = F.binary_cross_entropy_with_logits(logits, target)
     prob = torch.sigmoid(logits).flatten(1)
@@ -126,6 +135,7 @@ def train_vae(
         recon = _vae_loss(decoder(z), x, cfg)
         kl = 0.5 * (mean.pow(2) + logvar.exp() - logvar - 1).mean()
         loss = recon + cfg.kl_weight * kl
+        _check_finite(loss, "vae loss", step, "vae_lr", cfg.vae_lr)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -214,6 +224,7 @@ def train_flow(
         t = sample_t(cfg.flow_batch, gen)
         eps = torch.randn(x0.shape, generator=gen)
         loss = per_sample_error(flow, x0, cond, t, eps).mean()
+        _check_finite(loss, "flow loss", step, "flow_lr", cfg.flow_lr)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -251,6 +262,7 @@ def pretrain(
     try:
         encoder, decoder = train_vae(data, cfg, log, progress)
         latents = standardise_latents(encoder, decoder, encode_all(encoder, data.grids))
+        _check_finite(latents, "vae latents", cfg.vae_steps, "vae_lr", cfg.vae_lr)
         log({"phase": "latents", "count": len(latents), "std": latents.std().item()})
         flow, image_encoder = train_flow(latents, data.images, cfg, log, progress)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -76,6 +77,10 @@ class PretrainConfig:
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("vae_lr", "flow_lr"):
+            lr = getattr(self, name)
+            if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {lr}")
         if len(self.vae_channels) < 1 or min(self.vae_channels) < 1:
             raise ValueError(f"vae_channels must be positive, got {self.vae_channels}")
         if self.flow_width % self.flow_heads:
