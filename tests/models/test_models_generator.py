@@ -142,3 +142,26 @@ def test_cpu_batch_settings_keep_the_samples() -> None:
     # 17 grids decode as 8 + 9: a grid alone in a call would differ (oneDNN, ~4e-5)
     lat = torch.stack([s.latent for s in a[:17]])
     assert torch.equal(fast.decode_logits(lat), plain.decode_logits(lat))
+
+
+@pytest.mark.parametrize(("sampler", "message"), [
+    ({"steps": 3, "cfg_strength": 3.0}, "unknown sampler setting 'cfg_strength'; known: "),
+    ({"steps": "3"}, "sampler setting 'steps' must be an integer, got '3'"),
+    ({"guidance": True}, "sampler setting 'guidance' must be a number, got True"),
+    ({"cfg_interval": 0.5}, "sampler setting 'cfg_interval' must be a list of 2 numbers"),
+    ({"guidance_form": 2}, "sampler setting 'guidance_form' must be a str, got 2"),
+    ({"steps": 0}, "steps must be >= 1, got 0"),
+])
+def test_a_bad_generator_json_names_file_and_key(tiny_dir: Path, tmp_path: Path,
+                                                 sampler: dict, message: str) -> None:
+    import json
+    import shutil
+
+    folder = tmp_path / "w"
+    shutil.copytree(tiny_dir, folder)
+    (folder / "generator.json").write_text(json.dumps({"sampler": sampler}))
+    with pytest.raises(ModelLoadError) as err:
+        get_generator("dso-tiny", weights=folder)
+    assert str(err.value).startswith(f"{folder / 'generator.json'}: ") and message in str(err.value)
+    (folder / "generator.json").write_text(json.dumps({"sampler": {"cfg_interval": [0.4, 0.9]}}))
+    assert get_generator("dso-tiny", weights=folder).sampler.cfg_interval == (0.4, 0.9)

@@ -9,6 +9,7 @@ writes new ones.
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -25,15 +26,49 @@ def default_weights_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "assets" / "dso-tiny"
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _sampler_value(path: Path, key: str, value: object) -> object:
+    """`value` of generator.json's sampler setting `key`, checked against the default's type."""
+    default = getattr(SamplerConfig(), key)
+    if isinstance(default, tuple):
+        ok = isinstance(value, list) and len(value) == len(default) and all(map(_is_number, value))
+        kind, value = f"a list of {len(default)} numbers", tuple(value) if ok else value
+    elif isinstance(default, int):
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok, kind = _is_number(value), "a number"
+    else:
+        ok, kind = isinstance(value, type(default)), f"a {type(default).__name__}"
+    if not ok:
+        raise ModelLoadError(f"{path}: sampler setting {key!r} must be {kind}, got {value!r}")
+    return value
+
+
 def read_sampler(directory: Path) -> SamplerConfig:
-    """Sampler defaults from `generator.json` (library defaults when absent)."""
+    """Sampler defaults from `generator.json` (library defaults when absent); an unknown key,
+    a value of the wrong type or out of range is a ModelLoadError naming the file and key."""
     path = directory / "generator.json"
     if not path.is_file():
         return SamplerConfig()
-    raw = json.loads(path.read_text()).get("sampler", {})
-    if "cfg_interval" in raw:
-        raw["cfg_interval"] = tuple(raw["cfg_interval"])
-    return SamplerConfig(**raw)
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ModelLoadError(f"{path} is not valid json: {err}") from None
+    sampler = raw.get("sampler", {}) if isinstance(raw, dict) else None
+    if not isinstance(sampler, dict):
+        raise ModelLoadError(f"{path} must hold {{'sampler': {{...}}}}")
+    known = sorted(f.name for f in fields(SamplerConfig))
+    unknown = sorted(set(sampler) - set(known))
+    if unknown:
+        raise ModelLoadError(f"{path}: unknown sampler setting {unknown[0]!r}; known: {known}")
+    values = {key: _sampler_value(path, key, value) for key, value in sampler.items()}
+    try:
+        return SamplerConfig(**values)
+    except ValueError as err:  # a value out of range (SamplerConfig's own checks)
+        raise ModelLoadError(f"{path}: {err}") from None
 
 
 class TinyGenerator(StageOneGenerator):
