@@ -126,13 +126,42 @@ def test_a_diverging_run_stops_naming_stage_and_step(stage: str, tmp_path: Path)
     warmup = "vae_warmup_steps" if stage == "vae" else "warmup_steps"
     cfg = dataclasses.replace(TINY, **{f"{stage}_lr": 1e30, warmup: 0})
     with pytest.raises(ValueError) as err:
-        _run(tmp_path, cfg)
+        _run(tmp_path / "out", cfg)
     message = str(err.value)
     assert message.startswith(f"pretraining diverged: the {stage} loss is nan at step 1")
     assert f"lower {stage}_lr (now 1e+30)" in message and "\n" not in message
-    assert not list(tmp_path.glob("*.safetensors")) and not (tmp_path / "generator.json").exists()
-    logged = [json.loads(line) for line in (tmp_path / "pretrain_log.jsonl").open()]
-    assert logged[-1]["phase"] == stage and logged[-1]["step"] == 0  # the last finite step
+    assert not list(tmp_path.iterdir())  # nothing written, no temporary folder left
+
+
+def test_a_failed_run_leaves_the_previous_weights_intact(tmp_path: Path, monkeypatch) -> None:
+    import dso.models.pretrain as pretrain_module
+    from dso.models.pretrain import WRITTEN
+
+    out = tmp_path / "out"
+    _run(out, TINY)
+    (out / "notes.txt").write_text("mine")  # not the run's: never touched
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(before) == {*WRITTEN, "notes.txt"}
+    real_save, saved = pretrain_module.save_model, []
+
+    def save_then_fill_the_disk(model, directory, name, *args):
+        if len(saved) == 2:
+            raise OSError(28, "No space left on device")
+        saved.append(name)
+        real_save(model, directory, name, *args)
+
+    monkeypatch.setattr(pretrain_module, "save_model", save_then_fill_the_disk)
+    with pytest.raises(OSError, match="No space left"):
+        _run(out, dataclasses.replace(TINY, seed=5))
+    assert saved == ["flow", "decoder"]  # it did fail midway through the weights
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="pretraining diverged"):
+        _run(out, dataclasses.replace(TINY, vae_lr=1e30, vae_warmup_steps=0))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left
+    new = _run(out, dataclasses.replace(TINY, seed=5))  # a run that succeeds replaces them
+    assert new != {k: v for k, v in before.items() if k.endswith(".safetensors")}
+    assert (out / "notes.txt").read_text() == "mine"
 
 
 def test_cli_refuses_to_pretrain_on_a_held_out_split(tmp_path: Path) -> None:

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -234,6 +237,12 @@ def train_flow(
     return flow.eval(), image_encoder.eval()
 
 
+# What a weights folder gets, in the order the files are moved in (the summary last).
+WRITTEN = (*(f"{part}.{ext}" for part in ("flow", "decoder", "encoder", "image_encoder")
+             for ext in ("json", "safetensors")), "generator.json", "pretrain_log.jsonl",
+           "pretrain.json")
+
+
 def pretrain(
     data: TrainingSet,
     out: str | Path,
@@ -243,15 +252,33 @@ def pretrain(
 ) -> Path:
     """Train VAE then flow + image encoder; write a dso-tiny weights folder to `out`.
 
-    `source` (e.g. the world's path and build settings) is recorded in `pretrain.json`."""
+    Everything is written into a temporary folder beside `out`, then moved in file by file
+    (`WRITTEN`): a run that fails (diverges, is interrupted, finds the disk full) leaves the
+    weights already in `out` as they were. `source` (e.g. the world's path and build settings)
+    is recorded in `pretrain.json`."""
     cfg = cfg or PretrainConfig()
     cfg.validate()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     latent_res = cfg.latent_resolution(data.grids.shape[1])
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file, not a folder for the weights")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        _pretrain_into(staging, data, cfg, latent_res, progress, source)
+        out.mkdir(exist_ok=True)
+        for name in WRITTEN:
+            os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _pretrain_into(folder: Path, data: TrainingSet, cfg: PretrainConfig, latent_res: int,
+                   progress: bool, source: dict | None) -> None:
+    """Train and write every file of `WRITTEN` into `folder`."""
     start = time.perf_counter()
-    log_path = out / "pretrain_log.jsonl"
-    log_file = log_path.open("w")
+    log_file = (folder / "pretrain_log.jsonl").open("w")
 
     def log(record: dict) -> None:
         record = {**record, "seconds": round(time.perf_counter() - start, 2)}
@@ -270,12 +297,13 @@ def pretrain(
     enc_args, dec_args = vae_modules(cfg)
     flow_args, image_args = flow_modules(cfg, latent_res)
     dtype = getattr(torch, cfg.save_dtype)
-    save_model(flow, out, "flow", flow_args, dtype)
-    save_model(decoder, out, "decoder", dec_args, dtype)
-    save_model(encoder, out, "encoder", enc_args, dtype)
-    save_model(image_encoder, out, "image_encoder", image_args, dtype)
+    save_model(flow, folder, "flow", flow_args, dtype)
+    save_model(decoder, folder, "decoder", dec_args, dtype)
+    save_model(encoder, folder, "encoder", enc_args, dtype)
+    save_model(image_encoder, folder, "image_encoder", image_args, dtype)
     sampler = {"steps": cfg.sample_steps, "guidance": cfg.guidance}
-    (out / "generator.json").write_text(json.dumps({"name": "dso-tiny", "sampler": sampler}) + "\n")
+    generator = json.dumps({"name": "dso-tiny", "sampler": sampler}) + "\n"
+    (folder / "generator.json").write_text(generator)
     summary = {
         "config": cfg.to_dict(),
         "source": source or {},
@@ -283,5 +311,4 @@ def pretrain(
         "seconds": round(time.perf_counter() - start, 1),
         "threads": torch.get_num_threads(),
     }
-    (out / "pretrain.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return out
+    (folder / "pretrain.json").write_text(json.dumps(summary, indent=2) + "\n")
