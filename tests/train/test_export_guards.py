@@ -19,7 +19,7 @@ from dso.models import get_generator
 from dso.models.flow import SparseStructureFlowModel
 from dso.models.loading import save_model
 from dso.train import TrainConfig, export, load_adapter, train
-from dso.train.checkpoint import adapt
+from dso.train.checkpoint import adapt, adapter_step, checkpoint_dir, find_adapter, unfinished_note
 from dso.train.exporter import ExportError
 from tests.train.train_fixtures import (  # noqa: F401
     FLOW_ARGS,
@@ -32,12 +32,27 @@ from tests.train.train_fixtures import (  # noqa: F401
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _train(weights, run, steps: int = 3, resume: bool = False, save_every: int = 100):
+class StopAt(ToySource):
+    """The toy DRO source, interrupted (Ctrl-C) when asked for batch `stop`."""
+
+    def __init__(self, stop: int) -> None:
+        super().__init__("dro", 4)
+        self.stop = stop
+
+    def batch(self, step: int):
+        if step >= self.stop:
+            raise KeyboardInterrupt
+        return super().batch(step)
+
+
+def _train(weights, run, steps: int = 3, resume: bool = False, save_every: int = 100,
+           source=None):
     cfg = TrainConfig(dataset="memory", out=str(run), objective="dro", weights=str(weights),
                       steps=steps, batch_size=4, lr=1e-2, warmup=0, lora_rank=4,
                       save_every=save_every, ascent_bound=0.8)
     gen = get_generator("dso-tiny", weights=weights)
-    return train(cfg, generator=gen, source=ToySource("dro", 4), resume=resume, progress=False)
+    return train(cfg, generator=gen, source=source or ToySource("dro", 4), resume=resume,
+                 progress=False)
 
 
 @pytest.fixture
@@ -119,3 +134,29 @@ def test_an_adapter_that_does_not_fit_is_a_clear_error(run, change, message):
     with pytest.raises(ValueError, match=message) as err:
         adapt(other, run.run)
     assert "does not fit this network" in str(err.value)
+
+
+def _merged(weights, adapter) -> dict[str, torch.Tensor]:
+    return load_adapter(get_generator("dso-tiny", weights=weights), adapter).flow.state_dict()
+
+
+def test_a_longer_resume_stopped_early_is_used_from_its_checkpoint_not_the_old_end(tmp_path):
+    weights = write_tiny_weights(tmp_path / "weights")
+    run = tmp_path / "run"
+    _train(weights, run, steps=3, save_every=1)  # finished: RUN/adapter.safetensors of step 3
+    old = tmp_path / "old"
+    old.mkdir()
+    for name in ("adapter.safetensors", "adapter_config.json"):
+        shutil.copyfile(run / name, old / name)
+    with pytest.raises(KeyboardInterrupt):  # --resume --steps 6, stopped after step 4
+        _train(weights, run, steps=6, resume=True, save_every=1, source=StopAt(4))
+    assert not (run / "adapter.safetensors").exists()
+    assert not (run / "adapter_config.json").exists()
+    assert find_adapter(run) == checkpoint_dir(run, 4) and adapter_step(run) == 4
+    assert "using its checkpoint of step 4 of 6" in unfinished_note(run)
+    exported = export(run, tmp_path / "export").flow.state_dict()
+    newer, older = _merged(weights, checkpoint_dir(run, 4)), _merged(weights, old)
+    assert all(torch.equal(exported[k], newer[k]) for k in newer)
+    assert not all(torch.equal(exported[k], older[k]) for k in older)
+    result = _cli(run, "--out", tmp_path / "export2")
+    assert result.exit_code == 0 and "checkpoint of step 4 of 6" in result.stderr

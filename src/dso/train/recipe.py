@@ -48,7 +48,7 @@ from dso.train.dataset_checks import (
 )
 from dso.train.guardrails import EvalFn, GeometryGuard, run_eval
 from dso.train.logging import EVAL_FILE, LOG_FILE, RunLog, read_log, truncate_log
-from dso.train.lora import ADAPTER_CONFIG, LoraSpec, apply_lora, save_adapter
+from dso.train.lora import ADAPTER_CONFIG, ADAPTER_FILE, LoraSpec, apply_lora, save_adapter
 
 
 @dataclass
@@ -192,6 +192,15 @@ class Recipe:
         if self.writes:
             truncate_log(self.run_dir, self.start_step)
             truncate_log(self.run_dir, self.start_step, EVAL_FILE)
+            if self.start_step < self.config.steps:
+                self._drop_final_adapter()
+
+    def _drop_final_adapter(self) -> None:
+        """Remove the final adapter of the run's earlier end (a resume with more --steps): until
+        this run ends, `find_adapter` then takes its latest checkpoint, not that older adapter.
+        The adapter file first: its presence is what says the run finished."""
+        for name in (ADAPTER_FILE, ADAPTER_CONFIG):
+            (self.run_dir / name).unlink(missing_ok=True)
 
     # ----------------------------------------------------------------- loop
     def _autocast(self) -> contextlib.AbstractContextManager:
