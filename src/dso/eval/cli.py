@@ -19,14 +19,45 @@ def _open_world(path: Path):
     return World.open(path)
 
 
+def _run_base(adapter: Path, generator: str | None, weights: Path | None
+              ) -> tuple[str | None, Path | None, str | None]:
+    """--generator and --weights for an --adapter: those given, else the ones its run was
+    trained on (RUN/config.json; the weights only for the run's generator), and a line saying
+    what was taken from the run (None: nothing)."""
+    from dso.train.checkpoint import run_of
+    from dso.train.config import TrainConfig
+
+    if generator is not None and weights is not None:
+        return generator, weights, None
+    run = run_of(adapter)
+    try:
+        cfg = TrainConfig.load(run)
+    except FileNotFoundError:  # an adapter folder without its run: the defaults
+        return generator, weights, None
+    taken = []
+    if generator is None:
+        generator = cfg.generator
+        taken.append(f"--generator {generator}")
+    if weights is None and generator == cfg.generator and cfg.weights is not None:
+        weights = Path(cfg.weights)
+        taken.append(f"--weights {weights}")
+    if not taken:
+        return generator, weights, None
+    return generator, weights, (f"using the {' '.join(taken)} that {run} was trained with "
+                                "(its config.json)")
+
+
 @user_errors(on_interrupt=RERUN_RESUMES)
 def eval_command(
-    generator: str = typer.Option("dso-tiny", "--generator", "-g", help="generator name"),
+    generator: str | None = typer.Option(None, "--generator", "-g", help="generator name "
+                                         "(default: with --adapter the run's, else dso-tiny)"),
     out: Path = typer.Option(..., "--out", "-o", help="report folder (results.json, report.md, "
                              "figures)"),
     split: str = typer.Option("eval", "--split", help="eval | wild | synthetic | val (choose "
                               "settings on val, report on eval and wild)"),
-    weights: Path | None = typer.Option(None, "--weights", help="generator weights folder"),
+    weights: Path | None = typer.Option(None, "--weights", help="generator weights folder "
+                                        "(default: with --adapter the run's, else the "
+                                        "generator's shipped)"),
     adapter: Path | None = typer.Option(None, "--adapter", help="training run (LoRA adapter)"),
     world: Path = typer.Option(..., "--world", help="world folder (`dso world build DIR`)"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="at most N prompt images"),
@@ -71,6 +102,11 @@ def eval_command(
 
     check_out(out, force, REPORT_FILES)
     world_index = _open_world(world)  # a bad --world fails before any model is loaded
+    if adapter is not None:
+        generator, weights, note = _run_base(adapter, generator, weights)
+        if note is not None:
+            typer.echo(f"note: {note}", err=True)
+    generator = generator or "dso-tiny"
     gen = get_generator(generator, weights=weights, guidance=guidance)
     base_weights = weights_fingerprint(gen)
     label, overlap = generator, None
@@ -81,9 +117,9 @@ def eval_command(
         if overlap is not None:
             typer.echo(f"warning: {overlap_line(overlap, split)}", err=True)
         from dso.train import load_adapter
-        from dso.train.checkpoint import unfinished_note
+        from dso.train.checkpoint import base_label, unfinished_note
 
-        load_adapter(gen, adapter)
+        load_adapter(gen, adapter, given=base_label(generator, weights))
         label = f"{generator}+{adapter.name}"
         if (note := unfinished_note(adapter)) is not None:
             typer.echo(f"note: {note}", err=True)

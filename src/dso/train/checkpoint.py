@@ -166,41 +166,71 @@ def unfinished_note(run_or_ckpt_dir: str | Path) -> str | None:
             f"{step}{planned}; finish it with dso train --resume")
 
 
-def load_adapter(generator: Any, run_or_ckpt_dir: str | Path, *, merge: bool = True) -> Any:
+def load_adapter(generator: Any, run_or_ckpt_dir: str | Path, *, merge: bool = True,
+                 given: str | None = None) -> Any:
     """Put a trained adapter on `generator.flow` (in place) and return the generator.
 
     `run_or_ckpt_dir` is a run folder (its final adapter, else its latest checkpoint) or a
     checkpoint folder. With `merge` the LoRA weights are folded into the base Linear layers
-    (no runtime cost); otherwise `generator.flow` becomes the PEFT model.
+    (no runtime cost); otherwise `generator.flow` becomes the PEFT model. `given`: how the
+    caller's base weights are named in an error (`base_label`).
     """
     from peft import PeftModel
 
     if isinstance(generator.flow, PeftModel):
         raise ValueError("generator.flow already carries an adapter")
-    model, _ = adapt(generator.flow, run_or_ckpt_dir)
+    model, _ = adapt(generator.flow, run_or_ckpt_dir, given=given)
     generator.flow = model.merge_and_unload() if merge else model
     return generator
 
 
-def adapt(flow: torch.nn.Module, run_or_ckpt_dir: str | Path) -> tuple[Any, LoraSpec]:
+def adapt(flow: torch.nn.Module, run_or_ckpt_dir: str | Path, *, given: str | None = None
+          ) -> tuple[Any, LoraSpec]:
     """`flow` wrapped in PEFT with the run's adapter loaded (eval mode), and its LoRA spec."""
     from dso.models.loading import state_fingerprint
 
     folder = find_adapter(run_or_ckpt_dir)
     spec = LoraSpec.from_json(json.loads((folder / ADAPTER_CONFIG).read_text()))
     if spec.base is not None:  # adapters written before the base was recorded: unchecked
-        check_base(spec, state_fingerprint(flow), folder)
+        check_base(spec, state_fingerprint(flow), folder, given)
     model = apply_lora(flow, spec)
     load_adapter_state(model, folder)
     return model.eval(), spec
 
 
-def check_base(spec: LoraSpec, fingerprint: str | None, folder: str | Path) -> None:
+def base_label(generator: str, weights: str | Path | None) -> str:
+    """How messages name a generator's base weights: 'G with --weights DIR' or 'G's shipped'."""
+    if weights is None:
+        return f"{generator}'s shipped weights"
+    return f"{generator} with --weights {Path(weights).resolve()}"
+
+
+def trained_on(folder: str | Path) -> str | None:
+    """`base_label` of the weights the run of `folder` was trained on (its config.json), or
+    None when that cannot be read."""
+    from dso.train.config import CONFIG_FILE
+
+    try:
+        cfg = json.loads((run_of(folder) / CONFIG_FILE).read_text())
+        return base_label(str(cfg["generator"]), cfg.get("weights"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def check_base(spec: LoraSpec, fingerprint: str | None, folder: str | Path,
+               given: str | None = None) -> None:
     """ValueError unless `fingerprint` (`dso.models.loading.state_fingerprint` of a flow) is
     that of the flow the adapter of `spec` was trained on, when both are known: LoRA on other
     base weights is another model, and on a flow that already carries the merged adapter (an
-    export copied over the base) it applies twice."""
-    if None not in (spec.base, fingerprint) and fingerprint != spec.base:
+    export copied over the base) it applies twice. `given`: the `base_label` of that flow."""
+    if None in (spec.base, fingerprint) or fingerprint == spec.base:
+        return
+    trained = trained_on(folder)
+    if trained is not None and given is not None and given != trained:
         raise ValueError(f"the adapter in {folder} was trained on other base weights than "
-                         "these: has the base flow been replaced (e.g. by a merged export "
-                         "copied over it)? Use the weights the run was trained on")
+                         f"these: on {trained}, not {given}; use the weights the run was "
+                         "trained on")
+    named = f" ({trained})" if trained is not None else ""
+    raise ValueError(f"the adapter in {folder} was trained on other base weights than "
+                     f"these{named}: has the base flow been replaced (e.g. by a merged export "
+                     "copied over it)? Use the weights the run was trained on")

@@ -193,13 +193,14 @@ def _check_out_safe(out: Path, run: Path, source: FlowSource, weights: str | Pat
                               "--force replaces an earlier export only; choose another --out")
 
 
-def _adapted(source: FlowSource, run: Path):
+def _adapted(source: FlowSource, run: Path, weights: str | Path | None):
     """(json of the source flow, PEFT-wrapped flow carrying the run's adapter, spec)."""
     from dso.models.loading import load_model, read_config
-    from dso.train.checkpoint import adapt
+    from dso.train.checkpoint import adapt, base_label
 
     raw = read_config(source.directory, source.name)
-    model, spec = adapt(load_model(source.directory, source.name), run)
+    model, spec = adapt(load_model(source.directory, source.name), run,
+                        given=base_label(source.generator, weights))
     return raw, model, spec
 
 
@@ -223,7 +224,7 @@ def export(run: str | Path, out: str | Path, *, format: str = "released", force:
     _check_out_safe(out, run, source, cfg.weights)
     bar = tqdm(total=3, desc=f"export {format}", disable=not progress, unit="stage")
     try:
-        raw, model, spec = _adapted(source, run)
+        raw, model, spec = _adapted(source, run, cfg.weights)
     except (FileNotFoundError, ValueError) as err:  # ModelLoadError, an adapter that won't fit
         raise ExportError(str(err)) from err
     bar.update(1)

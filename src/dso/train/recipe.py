@@ -29,6 +29,7 @@ from dso.models.loading import state_fingerprint
 from dso.models.rectified_flow import per_sample_error, sample_t
 from dso.objectives import Batch, make_objective, pair_up
 from dso.train.checkpoint import (
+    base_label,
     check_base,
     check_world_size,
     latest_checkpoint,
@@ -187,7 +188,8 @@ class Recipe:
         ckpt = latest_checkpoint(self.run_dir)
         if ckpt is not None:
             done = LoraSpec.from_json(json.loads((ckpt / ADAPTER_CONFIG).read_text()))
-            check_base(done, self.spec.base, ckpt)  # resumed on the weights it started from
+            check_base(done, self.spec.base, ckpt,  # resumed on the weights it started from
+                       base_label(self.config.generator, self.config.weights))
             self.start_step = load_checkpoint(ckpt, self.model, self.optimizer, self.scheduler)
         if self.writes:
             truncate_log(self.run_dir, self.start_step)
