@@ -160,3 +160,44 @@ def test_a_longer_resume_stopped_early_is_used_from_its_checkpoint_not_the_old_e
     assert not all(torch.equal(exported[k], older[k]) for k in older)
     result = _cli(run, "--out", tmp_path / "export2")
     assert result.exit_code == 0 and "checkpoint of step 4 of 6" in result.stderr
+
+
+@pytest.mark.parametrize("content, reason", [
+    (None, "No such file or directory"),
+    ('{"format": "dso-lora-v1", "rank": 4,', "Expecting"),  # cut short
+    ('{"format": "dso-lora-v1"}', "no field 'rank'"),
+    ("[1, 2]", "'list' object has no attribute"),
+])
+def test_a_missing_or_corrupt_adapter_config_is_named(run, content, reason):
+    path = run.run / "adapter_config.json"
+    if content is None:
+        path.unlink()
+    else:
+        path.write_text(content)
+    result = _cli(run.run, "--out", run.root / "export")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"error: {path} is missing or corrupt (")
+    assert reason in result.stderr and not (run.root / "export").exists()
+    with pytest.raises(ValueError, match="is missing or corrupt"):
+        load_adapter(get_generator("dso-tiny", weights=run.weights), run.run)
+
+
+def test_a_peft_adapter_config_over_dso_s_is_named(run):
+    path = run.run / "adapter_config.json"
+    path.write_text('{"format": "peft", "r": 4}')
+    result = _cli(run.run, "--out", run.root / "export")
+    assert result.exit_code == 2
+    assert f"error: {path} is not dso's adapter config (not a dso-lora-v1 adapter config: " \
+           "format='peft')" in result.stderr
+
+
+def test_resume_names_a_corrupt_checkpoint_adapter_config(tmp_path):
+    weights = write_tiny_weights(tmp_path / "weights")
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):  # stopped after step 2: no final adapter
+        _train(weights, run, steps=4, save_every=1, source=StopAt(2))
+    (checkpoint_dir(run, 2) / "adapter_config.json").write_text("{")
+    with pytest.raises(ValueError, match=r"step_00000002/adapter_config.json is missing or "
+                                         r"corrupt \(Expecting"):
+        _train(weights, run, steps=4, resume=True, save_every=1)

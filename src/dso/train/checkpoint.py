@@ -18,6 +18,7 @@ import torch
 from dso.train.lora import (
     ADAPTER_CONFIG,
     ADAPTER_FILE,
+    FORMAT,
     LoraSpec,
     apply_lora,
     load_adapter_state,
@@ -184,13 +185,32 @@ def load_adapter(generator: Any, run_or_ckpt_dir: str | Path, *, merge: bool = T
     return generator
 
 
+def read_spec(folder: str | Path) -> LoraSpec:
+    """The LoraSpec in `folder`/adapter_config.json; ValueError naming the file when it is
+    missing, unreadable or not dso's."""
+    path = Path(folder) / ADAPTER_CONFIG
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:  # JSONDecodeError, UnicodeDecodeError
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+        raise ValueError(f"{path} is missing or corrupt ({reason})") from err
+    try:
+        return LoraSpec.from_json(data)
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        if isinstance(data, dict) and data.get("format") not in (None, FORMAT):
+            # another format tag, e.g. PEFT's own adapter_config.json copied over it
+            raise ValueError(f"{path} is not dso's adapter config ({err})") from err
+        what = f"no field {err}" if isinstance(err, KeyError) else err
+        raise ValueError(f"{path} is missing or corrupt ({what})") from err
+
+
 def adapt(flow: torch.nn.Module, run_or_ckpt_dir: str | Path, *, given: str | None = None
           ) -> tuple[Any, LoraSpec]:
     """`flow` wrapped in PEFT with the run's adapter loaded (eval mode), and its LoRA spec."""
     from dso.models.loading import state_fingerprint
 
     folder = find_adapter(run_or_ckpt_dir)
-    spec = LoraSpec.from_json(json.loads((folder / ADAPTER_CONFIG).read_text()))
+    spec = read_spec(folder)
     if spec.base is not None:  # adapters written before the base was recorded: unchecked
         check_base(spec, state_fingerprint(flow), folder, given)
     model = apply_lora(flow, spec)

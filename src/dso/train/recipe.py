@@ -12,7 +12,6 @@ to wrap the model and pass them in.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 import warnings
@@ -34,6 +33,7 @@ from dso.train.checkpoint import (
     check_world_size,
     latest_checkpoint,
     load_checkpoint,
+    read_spec,
     save_checkpoint,
 )
 from dso.train.config import CONFIG_FILE, TrainConfig, check_resume
@@ -187,7 +187,7 @@ class Recipe:
     def _resume(self) -> None:
         ckpt = latest_checkpoint(self.run_dir)
         if ckpt is not None:
-            done = LoraSpec.from_json(json.loads((ckpt / ADAPTER_CONFIG).read_text()))
+            done = read_spec(ckpt)
             check_base(done, self.spec.base, ckpt,  # resumed on the weights it started from
                        base_label(self.config.generator, self.config.weights))
             self.start_step = load_checkpoint(ckpt, self.model, self.optimizer, self.scheduler)
