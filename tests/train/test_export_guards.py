@@ -7,7 +7,10 @@ Real runs of the tiny dso-tiny-format model (3 steps), real files; nothing is mo
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -201,3 +204,34 @@ def test_resume_names_a_corrupt_checkpoint_adapter_config(tmp_path):
     with pytest.raises(ValueError, match=r"step_00000002/adapter_config.json is missing or "
                                          r"corrupt \(Expecting"):
         _train(weights, run, steps=4, resume=True, save_every=1)
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has run and been reaped."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_folders_of_killed_exports_are_removed_by_the_next_one(run):
+    dead = _dead_pid()
+    out = run.root / "export"
+    stale = run.root / f".export.tmp-{dead}-k1ll"
+    stale.mkdir()
+    (stale / "flow.safetensors").write_bytes(b"x" * 1000)  # half written
+    kept = [run.root / f".export.tmp-{os.getpid()}-live",  # a live export's
+            run.root / f".other.tmp-{dead}-abcd",  # another --out's
+            run.root / ".export.tmp-nopid"]  # no pid in the name: unknown owner
+    for path in kept:
+        path.mkdir()
+    result = _cli(run.run, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert f"note: removed 1 folder(s) left by killed exports to {out}: {stale.name}" \
+        in result.stderr
+    assert not stale.exists() and all(path.is_dir() for path in kept)
+    assert (out / "flow.safetensors").is_file()
+    assert sorted(p.name for p in run.root.iterdir() if p.name.startswith(".export.")) == \
+        sorted(p.name for p in kept if p.name.startswith(".export."))
+    again = run.root / f".export.tmp-{dead}-2nd"  # the Python API clears them too
+    again.mkdir()
+    assert export(run.run, out, force=True).removed == [again] and not again.exists()

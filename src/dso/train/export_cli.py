@@ -27,10 +27,13 @@ def export_command(
     Exit code 0: written; 2: bad run, source weights or output folder (nothing is written).
     """
     from dso.train.checkpoint import unfinished_note
-    from dso.train.exporter import export
+    from dso.train.exporter import export, remove_stale_temps
 
     if run.is_dir() and (note := unfinished_note(run)) is not None:
         typer.echo(f"note: {note}", err=True)
+    if removed := remove_stale_temps(out):  # export() clears them too; here they are named
+        typer.echo(f"note: removed {len(removed)} folder(s) left by killed exports to {out}: "
+                   f"{', '.join(p.name for p in removed)}", err=True)
     result = export(run, out, format=format, force=force, progress=not quiet)  # ExportError: 2
     typer.echo(f"exported {result.generator} flow ({result.format}, "
                f"{result.stats['parameters'] / 1e6:.1f}M parameters) to {result.out} in "

@@ -16,14 +16,16 @@ Formats:
   `get_peft_model(flow, LoraConfig(...)).load_state_dict(...)` loads strictly, plus
   `peft_config.json` with the LoraConfig arguments and the source model's json.
 
-The output folder is written under a temporary name beside it and renamed when complete, so a
-killed export leaves no half-written folder.
+The output folder is written under a temporary name beside it (`.OUT.tmp-PID-XXXX`) and renamed
+when complete, so a killed export leaves no half-written folder; the temporary folders of
+exports whose process is gone (SIGKILL, a crash) are removed by the next export to OUT.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -68,6 +70,7 @@ class ExportResult:
     flow: nn.Module
     seconds: float
     stats: dict[str, int] = field(default_factory=dict)
+    removed: list[Path] = field(default_factory=list)  # killed exports' folders cleared
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,33 @@ def _publish(tmp: Path, out: Path, force: bool) -> None:
         tmp.rename(out)
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process `pid` exists (one of another user counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # gone, or no pid at all
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(out: str | Path) -> list[Path]:
+    """Remove the `.OUT.tmp-PID-*` folders beside `out` whose process PID is gone (exports
+    killed before their rename); return them. A live PID's folder is left alone."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        return []
+    pattern = re.compile(rf"^\.{re.escape(out.name)}\.tmp-(\d+)-")
+    removed = []
+    for path in sorted(out.parent.iterdir()):
+        match = pattern.match(path.name)
+        if match and path.is_dir() and not path.is_symlink() and not _alive(int(match[1])):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 def _check_out(out: Path, force: bool) -> None:
     if out.exists() and not force:
         raise ExportError(f"{out} already exists; pass --force to replace it")
@@ -229,7 +259,8 @@ def export(run: str | Path, out: str | Path, *, format: str = "released", force:
         raise ExportError(str(err)) from err
     bar.update(1)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    removed = remove_stale_temps(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     tmp.chmod(default_mode(directory=True))  # mkdtemp's folder is owner-only
     try:
         if format == "released":
@@ -245,7 +276,7 @@ def export(run: str | Path, out: str | Path, *, format: str = "released", force:
     bar.close()
     n_params = sum(p.numel() for p in flow.parameters())
     return ExportResult(out, format, cfg.generator, files, flow, time.perf_counter() - began,
-                        {"parameters": n_params})
+                        {"parameters": n_params}, removed)
 
 
 def _write_released(source: FlowSource, raw: dict, model, tmp: Path):
