@@ -12,7 +12,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from dso.cli import app
-from dso.physics.render import RenderUnavailable, render_checks
+from dso.physics.config import OracleConfig
+from dso.physics.oracle import evaluate
+from dso.physics.render import RenderUnavailable, caption, recording_config, render_checks
 from tests.physics.oracle_shapes import cantilever, mesh_of, table, topple_deg
 
 DATA = Path(__file__).parent / "data"
@@ -209,6 +211,45 @@ def test_render_gif_shows_the_fall(tmp_path):
 def test_render_without_a_working_backend_says_what_to_install(tmp_path):
     with pytest.raises(RenderUnavailable, match="apt-get install libosmesa6"):
         render_checks([STABLE], tmp_path / "x.png", backends=["no-such-gl"])
+
+
+def _edge_box() -> trimesh.Trimesh:
+    """A box balanced on an edge: it stands only because nothing disturbs it."""
+    box = trimesh.creation.box((0.3, 0.5, 0.5))
+    box.apply_transform(trimesh.transformations.rotation_matrix(np.radians(45), (1, 0, 0)))
+    return box
+
+
+def _roller() -> trimesh.Trimesh:
+    """A ball with a heavy block on its upper side: it rolls past 90 deg, then on to rest."""
+    block = trimesh.creation.box((0.3, 0.3, 0.3))
+    block.apply_translation((0.2, 0, 0.3))
+    return trimesh.util.concatenate([trimesh.creation.icosphere(3, radius=0.35), block])
+
+
+def test_a_perturbed_verdict_is_captioned_unstable_not_by_the_upright_rerun():
+    config = OracleConfig.from_preset(perturb_deg=2.0)
+    table_row = evaluate(_edge_box(), config, path="edge.obj").result
+    shown = evaluate(_edge_box(), recording_config(config, gif=False), path="edge.obj").result
+    assert (table_row.stable, table_row.reason, shown.stable) == (False, "perturbed", True)
+    text = caption(table_row, shown)
+    assert text.startswith("edge.obj: FALLS, tilt 0.0 deg\nperturbed starts: ")
+    assert "stable" not in text
+
+
+def test_the_dso_presets_caption_names_its_angle():
+    row = evaluate(_roller(), OracleConfig.from_preset("dso"), path="r.obj").result
+    assert caption(row) == f"r.obj: FALLS, 2acos(w) {row.dso_angle_deg:.1f} deg"
+
+
+def test_render_checks_simulates_under_the_commands_config(tmp_path):
+    mug = str(DATA / "pybullet/mug.obj")  # 864 faces: refused over a cap of 300
+    config = OracleConfig.from_preset(max_faces=300, on_too_many_faces="refuse")
+    with pytest.raises(RenderUnavailable, match="no mesh could be evaluated"):
+        render_checks([mug], tmp_path / "x.png", config=config, backends=["software"])
+    kept = recording_config(OracleConfig.from_preset("dso", max_faces=300, perturb_deg=1.0), True)
+    assert (kept.preset, kept.max_faces, kept.perturb_deg, kept.fallen_deg) == (
+        "dso", 300, 0.0, 179.0)
 
 
 def test_cli_render_writes_the_picture_with_whatever_backend_works(tmp_path):

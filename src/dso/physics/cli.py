@@ -122,8 +122,7 @@ def check(
     else:
         typer.echo("\n".join(summary_lines(results)))
     code = 0 if all(r.status == "ok" for r in results) else 1
-    if render is not None and not _render(paths, results, render, up.value, preset.value,
-                                          threshold):
+    if render is not None and not _render(paths, results, render, config):
         code = 1
     raise typer.Exit(code)
 
@@ -149,16 +148,17 @@ def expand_paths(meshes: list[Path]) -> list[str]:
     return paths
 
 
-def _render(paths: list[str], results: list, out: Path, up: str, preset: str,
-            threshold: float) -> bool:
+def _render(paths: list[str], results: list, out: Path, config: Any) -> bool:
+    """Draw the evaluated meshes under the command's `config`, captioned with `results`."""
     from dso.physics.render import RenderUnavailable, render_checks
 
-    good = [p for p, r in zip(paths, results, strict=True) if r.status == "ok"]
+    good = [(p, r) for p, r in zip(paths, results, strict=True) if r.status == "ok"]
     if not good:
         typer.echo("--render: no mesh could be evaluated, nothing to draw", err=True)
         return False
     try:
-        backend = render_checks(good, out, up=up, preset=preset, threshold=threshold)
+        backend = render_checks([p for p, _ in good], out, config=config,
+                                results=[r for _, r in good])
     except RenderUnavailable as err:
         typer.echo(f"--render: {err}", err=True)
         return False

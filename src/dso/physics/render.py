@@ -1,9 +1,10 @@
 """`--render FILE.png|FILE.gif`: pictures of the start and end pose, or of the whole fall.
 
-The meshes are simulated again with their poses recorded (the early stop for "fallen" is lifted
-so the picture shows where the object ends up), then drawn by MuJoCo's offscreen renderer when a
-GL backend works (EGL, or OSMesa; tried in a child process so a broken GL cannot take this one
-down) and otherwise by dso's pure-numpy renderer. Frames are composed with Pillow.
+The meshes are simulated again under the command's settings with their poses recorded (the
+early stop for "fallen" is lifted so the picture shows where the object ends up), then drawn by
+MuJoCo's offscreen renderer when a GL backend works (EGL, or OSMesa; tried in a child process so
+a broken GL cannot take this one down) and otherwise by dso's pure-numpy renderer. Frames are
+composed with Pillow. The captions give the verdict the table printed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import trimesh
 from dso.physics.config import OracleConfig
 from dso.physics.oracle import Evaluation, evaluate
 from dso.physics.render_mujoco import MujocoUnavailable, render_with_mujoco
+from dso.physics.result import CheckResult
 
 MAX_MESHES = 12  # meshes drawn in one picture
 GIF_FPS = 10
@@ -46,10 +48,12 @@ def posed_vertices(vertices: np.ndarray, qpos: np.ndarray) -> np.ndarray:
     return np.asarray(vertices) @ quat_to_matrix(qpos[3:7]).T + np.asarray(qpos[:3])
 
 
-def _record(paths: list[str], config: OracleConfig, gif: bool) -> list[Evaluation]:
-    record = dataclasses.replace(config, fallen_deg=179.0,
-                                 record_every_s=1.0 / GIF_FPS if gif else config.horizon_s)
-    return [evaluate(p, record) for p in paths[:MAX_MESHES]]
+def recording_config(config: OracleConfig, gif: bool) -> OracleConfig:
+    """`config` as the picture's rollout runs it: poses recorded, no early stop for "fallen"
+    (to show where the object ends up), no tilted starts (their rollouts are not drawn; the
+    verdict they decided comes from the table's result)."""
+    return dataclasses.replace(config, fallen_deg=179.0, perturb_deg=0.0,
+                               record_every_s=1.0 / GIF_FPS if gif else config.horizon_s)
 
 
 def _floor_tiles(centre: np.ndarray, parity: int, half: float = 1.6, tile: float = 0.2):
@@ -119,33 +123,60 @@ def _label(image: np.ndarray, text: str) -> np.ndarray:
     return np.asarray(pil)
 
 
-def _caption(evaluation: Evaluation) -> str:
-    r = evaluation.result
-    name = Path(r.path).name if r.path else "mesh"
-    pieces = f", {r.pieces} pieces" if r.verdict == "PIECES" else ""
-    return f"{name}: {r.verdict}, tilt {r.tilt_deg:.1f} deg{pieces}"
+def _verdict_angle(result: CheckResult) -> tuple[str, float]:
+    """The name and value of the angle `result`'s preset decides with."""
+    if OracleConfig.from_preset(result.preset).verdict_angle == "dso":
+        return "2acos(w)", result.dso_angle_deg
+    return "tilt", result.tilt_deg
+
+
+def caption(result: CheckResult, shown: CheckResult | None = None) -> str:
+    """The picture's caption: the table's verdict and its angle (pieces, or the tilted starts'
+    angle on a second line when they decided it: the picture shows the upright start)."""
+    name = Path(result.path).name if result.path else "mesh"
+    label, angle = _verdict_angle(result)
+    text = f"{name}: {result.verdict}, {label} {angle:.1f} deg"
+    if result.verdict == "PIECES":
+        text += f", {result.pieces} pieces"
+    if result.reason == "perturbed":
+        return text + f"\nperturbed starts: {result.perturbed_deg:.1f} deg (shown: upright)"
+    return text
+
+
+def _caption(evaluation: Evaluation, table: CheckResult | None = None) -> str:
+    return caption(table or evaluation.result, evaluation.result if table else None)
 
 
 def render_checks(paths: list[str], out: Path, *, up: str = "auto", preset: str = "accurate",
-                  threshold: float = 20.0, backends: list[str] | None = None) -> str:
-    """Draw the meshes' start and end poses (.png) or their fall (.gif) to `out`.
+                  threshold: float = 20.0, backends: list[str] | None = None,
+                  config: OracleConfig | None = None,
+                  results: list[CheckResult] | None = None) -> str:
+    """Draw the first MAX_MESHES meshes' start and end poses (.png) or their fall (.gif).
 
-    One row per mesh in a PNG (start | end), meshes side by side in a GIF. `backends` are tried
-    in order (default: MUJOCO_GL's if set, else egl, osmesa, then "software"). Returns the
-    backend used; raises RenderUnavailable, saying what to install, when none works.
+    One row per mesh in a PNG (start | end), meshes side by side in a GIF. The rollouts run
+    under `config` (default: built from up, preset, threshold) as `recording_config` changes
+    it; `results`, when given (one per path: the table's), caption the pictures. `backends`
+    are tried in order (default: MUJOCO_GL's if set, else egl, osmesa, then "software").
+    Returns the backend used; raises RenderUnavailable, saying what to install, when none
+    works.
     """
     from PIL import Image
 
-    config = OracleConfig.from_preset(preset, up=up, threshold_deg=threshold)
+    if config is None:
+        config = OracleConfig.from_preset(preset, up=up, threshold_deg=threshold)
     gif = Path(out).suffix.lower() == ".gif"
-    evaluations = [e for e in _record(paths, config, gif) if e.result.status == "ok"]
-    if not evaluations:
+    record = recording_config(config, gif)
+    tables = list(results or [None] * len(paths))[:MAX_MESHES]
+    pairs = [(evaluate(p, record), t) for p, t in zip(paths[:MAX_MESHES], tables, strict=True)]
+    pairs = [(e, t) for e, t in pairs if e.result.status == "ok"]
+    if not pairs:
         raise RenderUnavailable("no mesh could be evaluated, nothing to draw")
+    evaluations = [e for e, _ in pairs]
     n_frames = max(len(e.frames or []) for e in evaluations) if gif else 2
     indices = [list(range(n_frames)) if gif else [0, len(e.frames or [1]) - 1]
                for e in evaluations]
     drawn, backend = _draw(evaluations, indices, _backends() if backends is None else backends)
-    captions = [_caption(e) for e in evaluations]
+    captions = [_caption(e, t) for e, t in pairs]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     if gif:
         frames = [np.concatenate([_label(d[t], c) for d, c in zip(drawn, captions, strict=True)],
