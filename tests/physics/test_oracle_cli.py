@@ -237,6 +237,17 @@ def test_a_perturbed_verdict_is_captioned_unstable_not_by_the_upright_rerun():
     assert "stable" not in text
 
 
+def test_the_caption_gives_the_tables_angle_and_says_what_the_end_picture_shows():
+    config = OracleConfig.from_preset()
+    table_row = evaluate(_roller(), config, path="roller.obj").result
+    shown = evaluate(_roller(), recording_config(config, gif=False), path="roller.obj").result
+    assert table_row.stop_reason == "fallen" and shown.stop_reason == "settled"
+    first, second = caption(table_row, shown).split("\n")
+    assert first == f"roller.obj: FALLS, tilt {table_row.tilt_deg:.1f} deg"
+    assert second.startswith("(shown: at rest after ") and f"{shown.tilt_deg:.1f} deg)" in second
+    assert "\n" not in caption(table_row, table_row)  # the end pose is the verdict's: one line
+
+
 def test_the_dso_presets_caption_names_its_angle():
     row = evaluate(_roller(), OracleConfig.from_preset("dso"), path="r.obj").result
     assert caption(row) == f"r.obj: FALLS, 2acos(w) {row.dso_angle_deg:.1f} deg"

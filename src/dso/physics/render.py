@@ -4,7 +4,8 @@ The meshes are simulated again under the command's settings with their poses rec
 early stop for "fallen" is lifted so the picture shows where the object ends up), then drawn by
 MuJoCo's offscreen renderer when a GL backend works (EGL, or OSMesa; tried in a child process so
 a broken GL cannot take this one down) and otherwise by dso's pure-numpy renderer. Frames are
-composed with Pillow. The captions give the verdict the table printed.
+composed with Pillow. The captions give the verdict the table printed; a second line says what
+the end picture shows when its pose is not the one the verdict was read at.
 """
 
 from __future__ import annotations
@@ -130,9 +131,18 @@ def _verdict_angle(result: CheckResult) -> tuple[str, float]:
     return "tilt", result.tilt_deg
 
 
+def _shown(shown: CheckResult) -> str:
+    """What the end picture shows: the recorded rollout's stop and angle."""
+    when = {"settled": f"at rest after {shown.sim_seconds:.1f} s",
+            "fallen": f"upside down at {shown.sim_seconds:.1f} s"}.get(
+        shown.stop_reason or "", f"after {shown.sim_seconds:.1f} s")
+    return f"(shown: {when}, {_verdict_angle(shown)[1]:.1f} deg)"
+
+
 def caption(result: CheckResult, shown: CheckResult | None = None) -> str:
     """The picture's caption: the table's verdict and its angle (pieces, or the tilted starts'
-    angle on a second line when they decided it: the picture shows the upright start)."""
+    angle when they decided it); a second line when the end picture (`shown`, the recorded
+    rollout) is not at the verdict's angle, or shows the upright start of a perturbed verdict."""
     name = Path(result.path).name if result.path else "mesh"
     label, angle = _verdict_angle(result)
     text = f"{name}: {result.verdict}, {label} {angle:.1f} deg"
@@ -140,6 +150,8 @@ def caption(result: CheckResult, shown: CheckResult | None = None) -> str:
         text += f", {result.pieces} pieces"
     if result.reason == "perturbed":
         return text + f"\nperturbed starts: {result.perturbed_deg:.1f} deg (shown: upright)"
+    if shown is not None and abs(_verdict_angle(shown)[1] - angle) > 0.5:
+        text += "\n" + _shown(shown)
     return text
 
 
