@@ -65,7 +65,8 @@ def eval_command(
     seed: int = typer.Option(0, "--seed"),
     workers: int | None = typer.Option(None, "--workers", help="oracle worker processes"),
     preset: str = typer.Option("accurate", "--preset", help="oracle preset: accurate | dso"),
-    threshold: float = typer.Option(20.0, "--threshold", help="stable iff tilt < this (deg)"),
+    threshold: float = typer.Option(20.0, "--threshold", help="stable iff the preset's angle < "
+                                    "this (deg): tilt (accurate), 2*acos(w) (dso)"),
     points: int = typer.Option(10000, "--points", min=1, help="surface points per mesh for CD / F "
                                "(10k for final tables; CD has a sampling floor that depends on "
                                "it)"),

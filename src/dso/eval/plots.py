@@ -12,14 +12,17 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from dso.eval.summary import ANGLE_NAMES, ANGLES, angle_of_result, pieces_rule
 from dso.interrupts import reraise_if_interrupted
 
 __all__ = [
+    "chamfer_vs_tilt_figure",
     "plot_chamfer_vs_tilt",
     "plot_stability_over_steps",
     "plot_tilt_histograms",
     "picture_grid",
     "read_eval_log",
+    "tilt_histogram_figure",
 ]
 
 EVAL_LOG = "eval.jsonl"  # written by dso.train in each run folder: {"step", "stable_pct", ...}
@@ -86,9 +89,16 @@ def _meta(results: Mapping[str, Mapping[str, Any]], key: str) -> Any:
                  is not None), None)
 
 
-def _in_pieces(result: Mapping[str, Any]) -> int | None:
+def _angle(results: Mapping[str, Mapping[str, Any]]) -> tuple[str, str]:
+    """The item key of the angle the first result's verdicts used, and the axis label."""
+    angle = angle_of_result(next(iter(results.values()), {}))
+    label = "equilibrium tilt" if angle == "tilt" else f"final rotation {ANGLE_NAMES[angle]}"
+    return ANGLES[angle], f"{label} (deg)"
+
+
+def _in_pieces(result: Mapping[str, Any], key: str = "tilt_deg") -> int | None:
     """Outputs of several pieces (unstable whatever their tilt); None without a pieces count."""
-    counts = [r.get("pieces") for r in result["items"] if r.get("tilt_deg") is not None]
+    counts = [r.get("pieces") for r in result["items"] if r.get(key) is not None]
     if not any(c is not None for c in counts):
         return None
     return sum(1 for c in counts if c is not None and c > 1)
@@ -101,9 +111,22 @@ def plot_tilt_histograms(
     threshold: float | None = None,
     bins: int = 36,
 ) -> Path:
-    """Overlaid histograms of equilibrium tilt (deg) per model; dashed line at the threshold
-    (default: the one the reports were labelled with). The legend counts each model's outputs
-    in several pieces, which are unstable whatever their tilt, and the title names the split."""
+    """`tilt_histogram_figure` saved to `out`."""
+    return _save(tilt_histogram_figure(results, threshold=threshold, bins=bins), out)
+
+
+def tilt_histogram_figure(
+    results: Mapping[str, Mapping[str, Any]],
+    *,
+    threshold: float | None = None,
+    bins: int = 36,
+) -> Figure:
+    """Overlaid histograms of the equilibrium angle the verdicts used (tilt; 2*acos(w) for the
+    dso preset) per model; dashed line at the threshold (default: the one the reports were
+    labelled with). The legend counts each model's outputs in several pieces, which are
+    unstable whatever their tilt where the preset says so, and the title names the split."""
+    key, label = _angle(results)
+    pieces_unstable = pieces_rule(next(iter(results.values()), {}))
     if threshold is None:
         threshold = _meta(results, "threshold_deg") or 20.0
     fig = Figure(figsize=(5.5, 3.6))
@@ -111,8 +134,8 @@ def plot_tilt_histograms(
     edges = np.linspace(0.0, 180.0, bins + 1)
     widths = np.linspace(2.8, 1.2, max(2, len(results)))  # outlines that coincide stay visible
     for (name, result), width in zip(results.items(), widths, strict=False):
-        tilts = _column(result, "tilt_deg")
-        pieces = _in_pieces(result)
+        tilts = _column(result, key)
+        pieces = _in_pieces(result, key)
         extra = "" if pieces is None else f", {pieces} in pieces"
         ax.hist(np.clip(tilts, 0, 180), bins=edges, histtype="step", linewidth=width,
                 label=f"{name} (n={len(tilts)}{extra})")
@@ -121,22 +144,30 @@ def plot_tilt_histograms(
     ax.set_ylim(bottom=0.5)  # a bin of one sample shows as a bar, however few the samples
     ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("equilibrium tilt (deg)")
+    ax.set_xlabel(label)
     ax.set_ylabel("samples")
     split = _meta(results, "split")
-    ax.set_title(("" if split is None else f"{split} split: ") + "tilt of every output "
-                 "(in pieces: unstable at any tilt)", fontsize=9)
+    what = "tilt" if key == "tilt_deg" else ANGLE_NAMES["dso"]
+    ax.set_title(("" if split is None else f"{split} split: ") + f"{what} of every output"
+                 + (" (in pieces: unstable at any tilt)" if pieces_unstable else ""), fontsize=9)
     ax.legend(fontsize=8)
-    return _save(fig, out)
+    return fig
 
 
 def plot_chamfer_vs_tilt(results: Mapping[str, Mapping[str, Any]], out: str | Path) -> Path:
-    """Per-sample Chamfer distance against equilibrium tilt, one colour per model."""
+    """`chamfer_vs_tilt_figure` saved to `out`."""
+    return _save(chamfer_vs_tilt_figure(results), out)
+
+
+def chamfer_vs_tilt_figure(results: Mapping[str, Mapping[str, Any]]) -> Figure:
+    """Per-sample Chamfer distance against the equilibrium angle the verdicts used (tilt;
+    2*acos(w) for the dso preset), one colour per model."""
+    key, label = _angle(results)
     fig = Figure(figsize=(5.5, 3.6))
     ax = fig.add_subplot(1, 1, 1)
     for name, result in results.items():
-        pts = [(r["tilt_deg"], r["cd"]) for r in result["items"]
-               if r.get("tilt_deg") is not None and r.get("cd") is not None]
+        pts = [(r[key], r["cd"]) for r in result["items"]
+               if r.get(key) is not None and r.get("cd") is not None]
         if pts:
             tilt, cd = np.array(pts, dtype=float).T
             ax.scatter(tilt, cd, s=8, alpha=0.5, label=name)
@@ -145,14 +176,14 @@ def plot_chamfer_vs_tilt(results: Mapping[str, Mapping[str, Any]], out: str | Pa
     if threshold is not None:
         ax.axvline(float(threshold), color="k", lw=0.8, ls="--",
                    label=f"stable below {float(threshold):g} deg")
-    ax.set_xlabel("equilibrium tilt (deg)")
+    ax.set_xlabel(label)
     ax.set_ylabel("Chamfer distance (unit cube)")
     # CD's sampling floor depends on the points and the ICP protocol: name them
     ax.set_title(f"split {meta.get('split', '?')}: {meta.get('n_points', '?')} points, "
                  f"ICP {meta.get('protocol', '?')}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, out)
+    return fig
 
 
 def _render_or_blank(mesh, size: int) -> tuple[np.ndarray, str | None]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dso.eval.intervals import CI_METRICS, DEFAULT_RESAMPLES, paired_difference
-from dso.eval.summary import METRICS
+from dso.eval.summary import ANGLE_NAMES, METRICS, angle_of_result
 
 __all__ = [
     "comparison_table",
@@ -239,9 +239,10 @@ def markdown_report(result: Mapping[str, Any], title: str | None = None) -> str:
     """A Markdown page for one evaluation: settings, per-family table, failures."""
     meta = result.get("meta", {})
     title = title or f"Evaluation of {meta.get('generator', '?')} on split {meta.get('split', '?')}"
+    verdict_angle = "tilt" if angle_of_result(result) == "tilt" else ANGLE_NAMES["dso"]
     settings = (f"seed {meta.get('seed')}, {meta.get('samples_per_image')} sample(s) per image, "
                 f"oracle preset `{meta.get('preset')}`, stable iff "
-                f"{'one piece and ' if meta.get('preset') == 'accurate' else ''}tilt < "
+                f"{'one piece and ' if meta.get('preset') == 'accurate' else ''}{verdict_angle} < "
                 f"{meta.get('threshold_deg')} deg, geometry on {meta.get('n_points')} points "
                 f"per surface (unit cube, ICP protocol `{meta.get('protocol', 'dso-v1')}`), "
                 "F-score@0.05 in percent.")

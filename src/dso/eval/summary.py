@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["ANGLES", "METRICS", "angle_of_preset", "count_prompts", "summarize", "summarize_rows"]
+__all__ = ["ANGLES", "ANGLE_NAMES", "METRICS", "angle_of_preset", "angle_of_result",
+           "count_prompts", "pieces_rule", "summarize", "summarize_rows"]
 
 # The headline numbers, in table order, and how to print them.
 METRICS = ("output_pct", "stable_pct", "one_piece_pct", "rot_deg", "cd", "fscore")
 # Rot. can be either angle the oracle reports per row: "tilt" (tilt of the up axis, dso's) or
 # "dso" (the release's 2*acos(w), yaw included); the headline follows the preset's verdict.
 ANGLES = {"tilt": "tilt_deg", "dso": "dso_angle_deg"}
+ANGLE_NAMES = {"tilt": "tilt", "dso": "2*acos(w)"}  # how figures and reports name them
 
 
 def angle_of_preset(preset: str) -> str:
@@ -19,6 +21,27 @@ def angle_of_preset(preset: str) -> str:
     from dso.physics import OracleConfig
 
     return OracleConfig.from_preset(preset).verdict_angle
+
+
+def angle_of_result(result: Mapping[str, Any]) -> str:
+    """The angle an evaluation result's verdicts used: the `rot_angle` it recorded, else its
+    meta's preset's, else "tilt"."""
+    meta = result.get("meta", {})
+    angle = result.get("overall", {}).get("rot_angle") or meta.get("rot_angle")
+    if angle in ANGLES:
+        return angle
+    from dso.physics import PRESETS
+
+    return angle_of_preset(meta["preset"]) if meta.get("preset") in PRESETS else "tilt"
+
+
+def pieces_rule(result: Mapping[str, Any]) -> bool:
+    """Whether the result's preset makes an output of several pieces unstable (True when the
+    meta names no preset)."""
+    from dso.physics import PRESETS, OracleConfig
+
+    preset = result.get("meta", {}).get("preset")
+    return preset not in PRESETS or OracleConfig.from_preset(preset).pieces
 
 
 def count_prompts(rows: Sequence[Mapping[str, Any]]) -> int:
