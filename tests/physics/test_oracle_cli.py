@@ -270,6 +270,19 @@ def test_cli_render_writes_the_picture_with_whatever_backend_works(tmp_path):
     assert Image.open(out).size == (512, 256)
 
 
+def test_cli_render_says_when_it_drew_only_the_first_meshes(tmp_path, monkeypatch):
+    import dso.physics.render as drawing
+
+    monkeypatch.setattr(drawing, "MAX_MESHES", 1)  # 12 in use: 13 real meshes are slow here
+    out = tmp_path / "two.png"
+    result = _run(STABLE, FALLS, "--render", str(out), "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert "drew 1 of 2 meshes in PNG" in result.output
+    assert Image.open(out).size == (512, 256)  # one row: the first mesh
+    alone = _run(STABLE, "--render", str(tmp_path / "one.png"), "--workers", "1")
+    assert "drew" not in alone.output
+
+
 def test_max_faces_decimates_and_refuse_over_cap_reports_an_error():
     mug = str(DATA / "pybullet/mug.obj")  # 864 faces
     decimated = _run(mug, "--json", "--workers", "1", "--max-faces", "300")

@@ -86,7 +86,8 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per mesh per line "
                                  "(every key: docs/oracle.md, JSON output)."),
     render: Path = typer.Option(None, "--render", metavar="FILE",
-                                help="Write FILE.png (start and end pose) or FILE.gif (the fall)."),
+                                help="Write FILE.png (start and end pose) or FILE.gif (the fall) "
+                                     "of the first 12 meshes evaluated."),
     perturb: float = typer.Option(0.0, "--perturb", min=0.0, max=2.0, metavar="DEG",
                                   help="Also roll out from starts tilted DEG (at most 2) either "
                                        "way about x and y; stable only if every one stays up, "
@@ -150,6 +151,7 @@ def expand_paths(meshes: list[Path]) -> list[str]:
 
 def _render(paths: list[str], results: list, out: Path, config: Any) -> bool:
     """Draw the evaluated meshes under the command's `config`, captioned with `results`."""
+    from dso.physics import render as drawing
     from dso.physics.render import RenderUnavailable, render_checks
 
     good = [(p, r) for p, r in zip(paths, results, strict=True) if r.status == "ok"]
@@ -163,6 +165,9 @@ def _render(paths: list[str], results: list, out: Path, config: Any) -> bool:
         typer.echo(f"--render: {err}", err=True)
         return False
     typer.echo(f"wrote {out} ({backend} renderer)", err=True)
+    if len(good) > drawing.MAX_MESHES:  # the picture holds the first MAX_MESHES only
+        typer.echo(f"drew {drawing.MAX_MESHES} of {len(good)} meshes in "
+                   f"{out.suffix[1:].upper()}", err=True)
     return True
 
 
