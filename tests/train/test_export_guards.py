@@ -186,6 +186,22 @@ def test_a_missing_or_corrupt_adapter_config_is_named(run, content, reason):
         load_adapter(get_generator("dso-tiny", weights=run.weights), run.run)
 
 
+def test_an_adapter_with_nan_weights_is_refused(run):
+    from dso.models.loading import read_safetensors, save_safetensors
+    from dso.train.lora import ADAPTER_FILE, FORMAT
+
+    path = run.run / ADAPTER_FILE
+    state = read_safetensors(path)
+    first = sorted(state)[0]
+    state[first] = state[first].clone()
+    state[first].view(-1)[0] = float("nan")
+    save_safetensors(state, path, {"format": FORMAT})
+    result = _cli(run.run, "--out", run.root / "export")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "holds NaN or infinite values in 1 tensors" in result.stderr
+    assert first in result.stderr and not (run.root / "export").exists()
+
+
 def test_a_peft_adapter_config_over_dso_s_is_named(run):
     path = run.run / "adapter_config.json"
     path.write_text('{"format": "peft", "r": 4}')

@@ -102,6 +102,11 @@ def load_adapter_state(model: Any, folder: str | Path) -> None:
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
     state = read_safetensors(Path(folder) / ADAPTER_FILE)
+    not_finite = sorted(k for k, v in state.items() if not bool(torch.isfinite(v).all()))
+    if not_finite:  # merged into the base, they would make every output NaN
+        raise ValueError(f"adapter in {folder} holds NaN or infinite values in "
+                         f"{len(not_finite)} tensors, e.g. {not_finite[:2]}: it cannot be used; "
+                         "take an earlier checkpoint (RUN/checkpoints)")
     missing = sorted(set(get_peft_model_state_dict(model)) - set(state))
     if missing:  # PEFT would leave those layers at their initialisation, silently
         raise ValueError(f"adapter in {folder} does not fit this network: it has no weights "
