@@ -47,3 +47,17 @@ def test_a_world_of_held_out_families_only_is_said_and_an_empty_one_fails(tmp_pa
     assert empty.exit_code == 2 and "holds no object" in empty.output
     bad = CliRunner().invoke(app, ["world", "build", str(tmp_path / "b"), "--workers", "0"])
     assert bad.exit_code == 2
+
+
+def test_a_folder_holding_something_else_or_a_file_is_refused(tmp_path):
+    other = tmp_path / "dataset"
+    other.mkdir()
+    (other / "index.sqlite").write_bytes(b"not a world")
+    result = CliRunner().invoke(app, ["world", "build", str(other), "--n", "1"])
+    assert result.exit_code == 2 and "is not empty and holds no world" in result.output
+    assert sorted(p.name for p in other.iterdir()) == ["index.sqlite"]  # nothing written
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    result = CliRunner().invoke(app, ["world", "build", str(a_file), "--n", "1"])
+    assert result.exit_code == 2 and "is a file, not a folder" in result.output
+    assert "Traceback" not in result.output and "Errno" not in result.output

@@ -34,6 +34,17 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _check_folder(root: Path) -> None:
+    """Refuse a file, or a folder holding something other than a world (a dataset, a run):
+    a build would mix its meshes and images into it."""
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{root} is a file, not a folder: pick another folder for the world")
+    if root.is_dir() and not (root / META_NAME).exists() and \
+            any(p.name != LOCK_NAME for p in root.iterdir()):
+        raise ValueError(f"{root} is not empty and holds no world (no {META_NAME}): pick "
+                         "another folder")
+
+
 def _check_compatible(root: Path, config: WorldConfig) -> None:
     meta_path = root / META_NAME
     if not meta_path.exists():
@@ -160,6 +171,7 @@ def build_world(
                       "train, eval, val and synthetic splits stay empty (held-out families go "
                       "to the wild split only)", stacklevel=2)
     root = Path(out)
+    _check_folder(root)
     root.mkdir(parents=True, exist_ok=True)
     taken = ValueError(f"{root} is being built by another process (two builds into one "
                        "folder would record every object twice): wait for it, or build "
