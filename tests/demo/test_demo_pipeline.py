@@ -201,3 +201,14 @@ def test_a_folder_of_other_settings_or_an_older_oracle_is_refused(demo, tmp_path
     with pytest.raises(DemoError, match="oracle_version"):
         run_demo(old, cfg, progress=False, log=lambda _: None)
     assert not (old / "world").exists()  # refused before any work
+
+
+def test_a_folder_holding_something_else_is_refused(tmp_path):
+    from dso.demo.pipeline import DemoError
+
+    other = tmp_path / "dataset"
+    other.mkdir()
+    (other / "index.sqlite").write_bytes(b"a dataset")
+    with pytest.raises(DemoError, match="is not empty and holds no demo"):
+        run_demo(other, DemoConfig.quick(**SETTINGS), progress=False, log=lambda _: None)
+    assert sorted(p.name for p in other.iterdir()) == ["index.sqlite"]  # nothing written

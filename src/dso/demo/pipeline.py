@@ -121,6 +121,9 @@ def _record(out: Path, cfg: DemoConfig) -> None:
 
     path = out / "demo_config.json"
     want = {**cfg.to_dict(), "oracle_version": ORACLE_VERSION}
+    if not path.exists() and any(out.iterdir()):  # a dataset, a world, a run: never mixed in
+        raise DemoError(f"{out} is not empty and holds no demo (no {path.name}): pick another "
+                        "--out")
     if path.exists():
         got = json.loads(path.read_text())
         diff = sorted(k for k in set(got) | set(want)
