@@ -164,6 +164,16 @@ def test_a_failed_run_leaves_the_previous_weights_intact(tmp_path: Path, monkeyp
     assert (out / "notes.txt").read_text() == "mine"
 
 
+def test_a_folder_holding_something_else_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "dataset"
+    other.mkdir()
+    (other / "index.sqlite").write_bytes(b"a dataset")
+    with pytest.raises(ValueError, match="is not empty and holds no dso-tiny weights"):
+        _run(other, TINY)
+    assert [p.name for p in other.iterdir()] == ["index.sqlite"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset"]  # no temporary folder
+
+
 def test_cli_refuses_to_pretrain_on_a_held_out_split(tmp_path: Path) -> None:
     from dso.world.plan import HELD_OUT_SPLITS
 

@@ -262,6 +262,9 @@ def pretrain(
     latent_res = cfg.latent_resolution(data.grids.shape[1])
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} is a file, not a folder for the weights")
+    if out.is_dir() and any(out.iterdir()) and not any((out / n).exists() for n in WRITTEN):
+        raise ValueError(f"{out} is not empty and holds no dso-tiny weights (none of the files "
+                         "pretrain writes): pick another --out")  # a dataset, a world, a run
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
