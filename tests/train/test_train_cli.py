@@ -56,6 +56,21 @@ def test_dpo_run_from_the_command_line(setup, tmp_path):
     assert more.exit_code == 0, more.output
     assert "resumed from step 3" in more.output
     assert [r["step"] for r in read_log(out)] == [1, 2, 3, 4, 5]
+    done = CliRunner().invoke(app, _args(ds, weights, out, "--resume"))
+    assert done.exit_code == 0 and "no step left to run" in done.output
+    assert "nan" not in done.output
+
+
+def test_resume_of_a_missing_run_says_it_starts_a_new_one(setup, tmp_path):
+    ds, weights = setup
+    out = tmp_path / "typo"
+    result = CliRunner().invoke(app, _args(ds, weights, out, "--objective", "sft", "--steps",
+                                           "1", "--resume"))
+    assert result.exit_code == 0, result.output
+    assert f"note: no run in {out} to resume (no config.json): starting a new one" in \
+        result.stderr
+    assert "resumed from step" not in result.output
+    assert [r["step"] for r in read_log(out)] == [1]
 
 
 def test_bad_flags_fail_with_one_line(setup, tmp_path):

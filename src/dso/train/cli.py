@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,11 @@ def train_command(
     Writes RUN/config.json, RUN/log.jsonl (one line per step), RUN/checkpoints/ and the final
     RUN/adapter.safetensors. Killing it and rerunning with --resume continues exactly.
     """
+    fresh = resume and not (out / "config.json").is_file()
     config = _config(dataset, objective, out, resume, given)
+    if fresh:  # --resume on a missing run starts one (a preemptible job's first start); say so
+        typer.echo(f"note: no run in {out} to resume (no config.json): starting a new one",
+                   err=True)
     eval_fn = _eval_fn(world, eval_limit, config.eval_every)
     from dso.train.recipe import train
 
@@ -89,11 +94,12 @@ def train_command(
     if env_ranks()[0] != 0:  # under torchrun, rank 0 alone reports (dso.scale)
         return
     last = read_log(out)[-1:] or [{}]
-    if resume:
+    if resume and not fresh:
         typer.echo(f"resumed from step {result.resumed_from}")
-    typer.echo(f"trained {config.objective} to step {result.steps} "
-               f"({result.seconds_per_step:.3f} s/step); last loss {last[0].get('loss')}; "
-               f"adapter in {out}")
+    speed = (f"{result.seconds_per_step:.3f} s/step" if math.isfinite(result.seconds_per_step)
+             else "no step left to run")
+    typer.echo(f"trained {config.objective} to step {result.steps} ({speed}); last loss "
+               f"{last[0].get('loss')}; adapter in {out}")
 
 
 def register(app: typer.Typer) -> None:
