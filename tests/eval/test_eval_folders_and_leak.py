@@ -55,6 +55,8 @@ def test_an_earlier_report_is_replaced_only_with_force_and_only_when_done(tmp_pa
     (out / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="no report writes .notes.txt"):
         check_out(out, True, REPORT_FILES)
+    with pytest.raises(FileExistsError, match="no report writes .notes.txt"):
+        check_out(out, False, REPORT_FILES)  # not "add --force": it would not help
     clear_out(out, REPORT_FILES)
     assert (out / "notes.txt").read_text() == "mine"
     killed = tmp_path / "killed"  # a killed run left only its rows: the rerun resumes there

@@ -27,11 +27,11 @@ def check_out(out: str | Path, force: bool, names: Sequence[str]) -> None:
     held = sorted(p.name for p in folder.iterdir() if p.name not in own) if folder.is_dir() else []
     if not held:
         return
-    if not force:
+    others = [n for n in held if not any(fnmatch.fnmatch(n, pat) for pat in names)]
+    if not force and not others:
         raise FileExistsError(f"--out {folder} already holds a report ({', '.join(held[:4])}): "
                               "add --force to replace it, or choose a new --out")
-    others = [n for n in held if not any(fnmatch.fnmatch(n, pat) for pat in names)]
-    if others:
+    if others:  # a world, a run, a dataset: --force would not help
         raise FileExistsError(f"--out {folder} holds files that no report writes "
                               f"({', '.join(others[:4])}): choose a new --out")
 
