@@ -1,4 +1,5 @@
-"""Sizes of the demo: the full run (4 min 50 s on 2 cores, 2026-12-01) and a quick smoke run."""
+"""Sizes of the demo: the full run (5 to 8 minutes on 2 cores; the README has the measured time)
+and a quick smoke run."""
 
 from __future__ import annotations
 
