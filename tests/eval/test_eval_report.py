@@ -18,6 +18,7 @@ from dso.eval.report import (
     comparison_table,
     family_table,
     load_result,
+    markdown_report,
     paired_table,
     results_summary,
     write_report,
@@ -206,3 +207,10 @@ def test_an_older_reports_intervals_are_recomputed_over_objects():
     assert after == bootstrap_intervals(rows, n_resamples=200)["stable_pct"]
     assert after[1] - after[0] > 1.5 * (before[1] - before[0])  # 4 views share their fate
     assert old["overall"]["stable_pct"] == 50.0 and not refresh_intervals(old)
+
+
+def test_the_report_names_the_guidance():
+    res = _result()
+    assert "guidance" not in markdown_report(res)  # not recorded: not said
+    res["meta"]["sampler"] = {"guidance": 3.0}
+    assert "1 sample(s) per image, guidance 3, oracle preset" in markdown_report(res)

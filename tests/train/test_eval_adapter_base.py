@@ -76,3 +76,23 @@ def test_the_python_api_names_the_run_s_weights_too(trained):
     assert f"on dso-tiny with --weights {trained.weights.resolve()}" in str(err.value)
     with pytest.raises(ValueError, match=r"\(dso-tiny with --weights .*has the base flow been"):
         load_adapter(get_generator("dso-tiny"), trained.run)  # no `given`: the run's named
+
+
+def test_eval_says_when_the_run_was_trained_at_another_guidance(tmp_path):
+    from dso.eval.cli import _guidance_note
+    from tests.train.train_fixtures import build_store
+
+    weights = write_tiny_weights(tmp_path / "weights")
+    ds = build_store(tmp_path / "ds", weights, prompts=2, n=2, guidance=3.0)
+    run = tmp_path / "run"
+    cfg = TrainConfig(dataset=str(ds), out=str(run), objective="sft", weights=str(weights),
+                      steps=1, batch_size=2, warmup=0, lora_rank=4, save_every=100)
+    train(cfg, progress=False)
+    other = get_generator("dso-tiny", weights=weights, guidance=7.5)
+    note = _guidance_note(run, other)
+    assert note is not None and "trained on samples made at guidance 3" in note
+    assert "samples at 7.5 (pass --guidance 3" in note
+    assert _guidance_note(run, get_generator("dso-tiny", weights=weights, guidance=3.0)) is None
+    (tmp_path / "ds").rename(tmp_path / "moved")  # dataset not at hand: nothing to say
+    assert _guidance_note(run, other) is None
+

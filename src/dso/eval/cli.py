@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from dso.cli_errors import RERUN_RESUMES, user_errors
+from dso.interrupts import reraise_if_interrupted
 from dso.models.cli import guidance_option
 
 SPLITS = ("eval", "wild", "synthetic", "val")
@@ -45,6 +46,28 @@ def _run_base(adapter: Path, generator: str | None, weights: Path | None
         return generator, weights, None
     return generator, weights, (f"using the {' '.join(taken)} that {run} was trained with "
                                 "(its config.json)")
+
+
+def _guidance_note(adapter: Path, generator) -> str | None:
+    """A line when the run's dataset was sampled at another guidance than the generator's
+    (None when they agree or the dataset is not at hand)."""
+    from dso.data import SampleStore
+    from dso.train.checkpoint import run_of
+    from dso.train.config import TrainConfig
+    from dso.train.dataset_checks import dataset_guidance
+
+    try:
+        with SampleStore.open(TrainConfig.load(run_of(adapter)).dataset) as store:
+            trained = dataset_guidance(store.meta())
+    except Exception:  # noqa: BLE001 - no config, a moved dataset: nothing to compare
+        reraise_if_interrupted()
+        return None
+    own = getattr(getattr(generator, "sampler", None), "guidance", None)
+    if trained is None or own is None or float(own) == trained:
+        return None
+    return (f"{run_of(adapter)} was trained on samples made at guidance {trained:g}; this "
+            f"evaluation samples at {float(own):g} (pass --guidance {trained:g} to evaluate "
+            "where it was trained)")
 
 
 @user_errors(on_interrupt=RERUN_RESUMES)
@@ -121,6 +144,8 @@ def eval_command(
         from dso.train.checkpoint import base_label, unfinished_note
 
         load_adapter(gen, adapter, given=base_label(generator, weights))
+        if guidance is None and (note := _guidance_note(adapter, gen)) is not None:
+            typer.echo(f"note: {note}", err=True)
         label = f"{generator}+{adapter.name}"
         if (note := unfinished_note(adapter)) is not None:
             typer.echo(f"note: {note}", err=True)

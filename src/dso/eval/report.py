@@ -240,7 +240,9 @@ def markdown_report(result: Mapping[str, Any], title: str | None = None) -> str:
     meta = result.get("meta", {})
     title = title or f"Evaluation of {meta.get('generator', '?')} on split {meta.get('split', '?')}"
     verdict_angle = "tilt" if angle_of_result(result) == "tilt" else ANGLE_NAMES["dso"]
+    guidance = (meta.get("sampler") or {}).get("guidance")
     settings = (f"seed {meta.get('seed')}, {meta.get('samples_per_image')} sample(s) per image, "
+                + (f"guidance {guidance:g}, " if guidance is not None else "") +
                 f"oracle preset `{meta.get('preset')}`, stable iff "
                 f"{'one piece and ' if meta.get('preset') == 'accurate' else ''}{verdict_angle} < "
                 f"{meta.get('threshold_deg')} deg, geometry on {meta.get('n_points')} points "
