@@ -97,7 +97,7 @@ def test_clear_errors(store):
         BatchSource(store, "dro", batch_size=3, seed=0, paired_dro=True)
     with pytest.raises(ValueError, match="rank"):
         BatchSource(store, "sft", batch_size=3, seed=0, rank=2, world_size=2)
-    with pytest.raises(ValueError, match="0 labelled rows"):
+    with pytest.raises(ValueError, match=r"0 labelled rows.*is the dataset labelled .`dso label"):
         BatchSource(store, "dro", batch_size=4, seed=0, split="eval")
 
 

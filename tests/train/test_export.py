@@ -209,6 +209,8 @@ def test_export_cli_writes_once_and_reports_bad_input(tiny_run, tmp_path):
     assert (out / "flow.safetensors").read_bytes() == first  # deterministic
     for args, message in [((tmp_path / "nope", "--out", tmp_path / "x"), "run folder not found"),
                           ((tiny_run.weights, "--out", tmp_path / "x"), "not a training run"),
+                          ((tiny_run.run / "adapter.safetensors", "--out", tmp_path / "x"),
+                           "is a file: give the run's folder"),
                           ((tiny_run.run, "--out", tmp_path / "x", "--format", "onnx"),
                            "unknown format")]:
         bad = _cli(*args)

@@ -117,7 +117,7 @@ def _check_config(store: SampleStore, preset: str, threshold: float, version: st
             raise DatasetError(
                 f"{store.root} holds labels made with {why}: (preset, threshold, version) "
                 f"{other}, not {want}. Labels of two settings are never mixed: rerun with "
-                "--relabel (relabel=True) to discard them and label every sample again")
+                "--relabel (relabel=True in Python) to discard them and label every sample again")
         store.clear_labels()
 
 

@@ -86,7 +86,8 @@ class BatchSource:
 
     def _check_pools(self, n_rows: int) -> None:
         have = (f"{n_rows} labelled rows: {len(self.stable)} stable, {len(self.unstable)} "
-                f"unstable, {len(self._pairs)} prompts with both")
+                f"unstable, {len(self._pairs)} prompts with both"
+                + ("; is the dataset labelled (`dso label DS`)?" if n_rows == 0 else ""))
         name, layout = self.objective.name, self.objective.layout
         if layout == PAIRS and not self._pairs:
             raise ValueError(f"{name} needs prompts with both outcomes; {have}")

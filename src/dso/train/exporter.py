@@ -243,6 +243,8 @@ def export(run: str | Path, out: str | Path, *, format: str = "released", force:
     if format not in FORMATS:
         raise ExportError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     run, out = Path(run), Path(out)
+    if run.is_file():
+        raise ExportError(f"{run} is a file: give the run's folder ({run.parent})")
     if not run.is_dir():
         raise ExportError(f"run folder not found: {run}")
     _check_out(out, force)
