@@ -27,14 +27,14 @@ def export_command(
     Exit code 0: written; 2: bad run, source weights or output folder (nothing is written).
     """
     from dso.train.checkpoint import unfinished_note
-    from dso.train.exporter import export, remove_stale_temps
+    from dso.train.exporter import export
 
     if run.is_dir() and (note := unfinished_note(run)) is not None:
         typer.echo(f"note: {note}", err=True)
-    if removed := remove_stale_temps(out):  # export() clears them too; here they are named
-        typer.echo(f"note: removed {len(removed)} folder(s) left by killed exports to {out}: "
-                   f"{', '.join(p.name for p in removed)}", err=True)
     result = export(run, out, format=format, force=force, progress=not quiet)  # ExportError: 2
+    if result.removed:
+        typer.echo(f"note: removed {len(result.removed)} folder(s) left by killed exports to "
+                   f"{out}: {', '.join(p.name for p in result.removed)}", err=True)
     typer.echo(f"exported {result.generator} flow ({result.format}, "
                f"{result.stats['parameters'] / 1e6:.1f}M parameters) to {result.out} in "
                f"{result.seconds:.1f} s: {', '.join(result.files)}")
