@@ -125,6 +125,11 @@ def build_model(cfg: dict, device: str | torch.device = "cpu") -> nn.Module:
         raise ModelLoadError(f"bad arguments for {cfg['name']}: {err}") from err
 
 
+def non_finite(state: dict[str, torch.Tensor]) -> list[str]:
+    """The names of the tensors in `state` holding a NaN or an infinity, sorted."""
+    return sorted(k for k, v in state.items() if not bool(torch.isfinite(v).all()))
+
+
 def check_state_dict(
     model: nn.Module, state: dict[str, torch.Tensor], allow_cast: bool = True,
     source: str | Path | None = None,
@@ -151,7 +156,7 @@ def check_state_dict(
                        and not (v.is_complex() and k in own and own[k].is_complex()))
     if not_float:
         problems.append(f"non-float tensors: {_short(not_float)}")
-    not_finite = sorted(k for k, v in state.items() if not bool(torch.isfinite(v).all()))
+    not_finite = non_finite(state)
     if not_finite:
         problems.append(f"NaN or infinite values in {_short(not_finite)}")
     derived = [k for k in DERIVED_BUFFERS if k in state and k in own and not own[k].is_meta

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from dso.models.loading import read_safetensors, save_safetensors
+from dso.models.loading import non_finite, read_safetensors, save_safetensors
 
 ADAPTER_FILE = "adapter.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -102,7 +102,7 @@ def load_adapter_state(model: Any, folder: str | Path) -> None:
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
     state = read_safetensors(Path(folder) / ADAPTER_FILE)
-    not_finite = sorted(k for k, v in state.items() if not bool(torch.isfinite(v).all()))
+    not_finite = non_finite(state)
     if not_finite:  # merged into the base, they would make every output NaN
         raise ValueError(f"adapter in {folder} holds NaN or infinite values in "
                          f"{len(not_finite)} tensors, e.g. {not_finite[:2]}: it cannot be used; "
