@@ -89,14 +89,14 @@ def _meta(results: Mapping[str, Mapping[str, Any]], key: str) -> Any:
                  is not None), None)
 
 
-def _angle(results: Mapping[str, Mapping[str, Any]]) -> tuple[str, str]:
-    """The item key of the angle the first result's verdicts used, and the axis label."""
+def _angle(results: Mapping[str, Mapping[str, Any]]) -> tuple[str, str, str]:
+    """The angle the first result's verdicts used: its item key, its name, the axis label."""
     angle = angle_of_result(next(iter(results.values()), {}))
     label = "equilibrium tilt" if angle == "tilt" else f"final rotation {ANGLE_NAMES[angle]}"
-    return ANGLES[angle], f"{label} (deg)"
+    return ANGLES[angle], ANGLE_NAMES[angle], f"{label} (deg)"
 
 
-def _in_pieces(result: Mapping[str, Any], key: str = "tilt_deg") -> int | None:
+def _in_pieces(result: Mapping[str, Any], key: str) -> int | None:
     """Outputs of several pieces (unstable whatever their tilt); None without a pieces count."""
     counts = [r.get("pieces") for r in result["items"] if r.get(key) is not None]
     if not any(c is not None for c in counts):
@@ -125,7 +125,7 @@ def tilt_histogram_figure(
     dso preset) per model; dashed line at the threshold (default: the one the reports were
     labelled with). The legend counts each model's outputs in several pieces, which are
     unstable whatever their tilt where the preset says so, and the title names the split."""
-    key, label = _angle(results)
+    key, what, label = _angle(results)
     pieces_unstable = pieces_rule(next(iter(results.values()), {}))
     if threshold is None:
         threshold = _meta(results, "threshold_deg") or 20.0
@@ -147,7 +147,6 @@ def tilt_histogram_figure(
     ax.set_xlabel(label)
     ax.set_ylabel("samples")
     split = _meta(results, "split")
-    what = "tilt" if key == "tilt_deg" else ANGLE_NAMES["dso"]
     ax.set_title(("" if split is None else f"{split} split: ") + f"{what} of every output"
                  + (" (in pieces: unstable at any tilt)" if pieces_unstable else ""), fontsize=9)
     ax.legend(fontsize=8)
@@ -162,7 +161,7 @@ def plot_chamfer_vs_tilt(results: Mapping[str, Mapping[str, Any]], out: str | Pa
 def chamfer_vs_tilt_figure(results: Mapping[str, Mapping[str, Any]]) -> Figure:
     """Per-sample Chamfer distance against the equilibrium angle the verdicts used (tilt;
     2*acos(w) for the dso preset), one colour per model."""
-    key, label = _angle(results)
+    key, _, label = _angle(results)
     fig = Figure(figsize=(5.5, 3.6))
     ax = fig.add_subplot(1, 1, 1)
     for name, result in results.items():

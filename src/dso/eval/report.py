@@ -239,7 +239,7 @@ def markdown_report(result: Mapping[str, Any], title: str | None = None) -> str:
     """A Markdown page for one evaluation: settings, per-family table, failures."""
     meta = result.get("meta", {})
     title = title or f"Evaluation of {meta.get('generator', '?')} on split {meta.get('split', '?')}"
-    verdict_angle = "tilt" if angle_of_result(result) == "tilt" else ANGLE_NAMES["dso"]
+    verdict_angle = ANGLE_NAMES[angle_of_result(result)]
     guidance = (meta.get("sampler") or {}).get("guidance")
     settings = (f"seed {meta.get('seed')}, {meta.get('samples_per_image')} sample(s) per image, "
                 + (f"guidance {guidance:g}, " if guidance is not None else "") +
