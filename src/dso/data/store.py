@@ -27,6 +27,7 @@ from typing import Any
 from dso.data import schema
 from dso.data.files import OCCUPANCY, exclusive_lock, lock_held
 from dso.data.schema import LABEL_COLUMNS, PROMPT_COLUMNS, SAMPLE_COLUMNS, SCHEMA_VERSION
+from dso.errors import refuse_foreign_folder
 
 INDEX_NAME = "index.sqlite"
 SUBDIRS = ("latents", "conditions", "meshes")  # the files' folders beside the index
@@ -84,10 +85,10 @@ class SampleStore:
                 raise DatasetError(
                     f"no dataset at {root} (missing {INDEX_NAME}); create one with `dso generate`"
                 )
-            if root.is_dir() and any(not _own_empty(p) for p in root.iterdir()):
-                raise DatasetError(  # a world, a run, anything else is never made a dataset
-                    f"{root} is not empty and holds no dataset (no {INDEX_NAME}); pick another "
-                    "--out")  # (generate removes the files no row names)
+            # a world, a run, anything else is never made a dataset (generate removes the
+            # files no row names)
+            refuse_foreign_folder(root, "dataset", (INDEX_NAME,), own=_own_empty,
+                                  error=DatasetError)
             for sub in ("", *SUBDIRS):
                 (root / sub).mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(index, isolation_level=None, timeout=60.0)

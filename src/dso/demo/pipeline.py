@@ -16,6 +16,7 @@ from typing import Any
 
 from dso.demo.config import COMPARED, MODELS, SPLITS, DemoConfig
 from dso.demo.report import write_outputs
+from dso.errors import refuse_foreign_folder
 
 TIMINGS_FILE = "timings.json"
 
@@ -121,9 +122,7 @@ def _record(out: Path, cfg: DemoConfig) -> None:
 
     path = out / "demo_config.json"
     want = {**cfg.to_dict(), "oracle_version": ORACLE_VERSION}
-    if not path.exists() and any(out.iterdir()):  # a dataset, a world, a run: never mixed in
-        raise DemoError(f"{out} is not empty and holds no demo (no {path.name}): pick another "
-                        "--out")
+    refuse_foreign_folder(out, "demo", (path.name,), error=DemoError)
     if path.exists():
         got = json.loads(path.read_text())
         diff = sorted(k for k in set(got) | set(want)

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from dso.errors import refuse_foreign_folder
 from dso.models.encoders import TinyImageEncoder, images_to_tensor
 from dso.models.flow import SparseStructureFlowModel
 from dso.models.loading import save_model
@@ -262,9 +263,7 @@ def pretrain(
     latent_res = cfg.latent_resolution(data.grids.shape[1])
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} is a file, not a folder for the weights")
-    if out.is_dir() and any(out.iterdir()) and not any((out / n).exists() for n in WRITTEN):
-        raise ValueError(f"{out} is not empty and holds no dso-tiny weights (none of the files "
-                         "pretrain writes): pick another --out")  # a dataset, a world, a run
+    refuse_foreign_folder(out, "dso-tiny weights", WRITTEN)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 import dso
 from dso.data.files import exclusive_lock
+from dso.errors import refuse_foreign_folder
 from dso.interrupts import busy, watch_worker
 from dso.world.families import FAMILIES, TRAIN_FAMILIES, WILD_FAMILIES
 from dso.world.index import INDEX_NAME, META_NAME, World, read_index
@@ -39,10 +40,8 @@ def _check_folder(root: Path) -> None:
     a build would mix its meshes and images into it."""
     if root.exists() and not root.is_dir():
         raise ValueError(f"{root} is a file, not a folder: pick another folder for the world")
-    if root.is_dir() and not (root / META_NAME).exists() and \
-            any(p.name != LOCK_NAME for p in root.iterdir()):
-        raise ValueError(f"{root} is not empty and holds no world (no {META_NAME}): pick "
-                         "another folder")
+    refuse_foreign_folder(root, "world", (META_NAME,), own=lambda p: p.name == LOCK_NAME,
+                          pick="folder")
 
 
 def _check_compatible(root: Path, config: WorldConfig) -> None:
