@@ -85,6 +85,10 @@ def dist_context(
             world_size=world,
             timeout=datetime.timedelta(seconds=timeout_s),
         )
+        # every rank has finished connecting before any can leave: a rank that refuses its
+        # run at once (a foreign --out) would otherwise close the group under a peer still
+        # connecting, which then fails with gloo's "Connection closed by peer", not the refusal
+        dist.barrier()
     return DistContext(dist.get_rank(), dist.get_world_size(), local, dist.get_backend(), dev)
 
 
