@@ -14,7 +14,13 @@ from typer.testing import CliRunner
 from dso.cli import app
 from dso.physics.config import OracleConfig
 from dso.physics.oracle import evaluate
-from dso.physics.render import RenderUnavailable, caption, recording_config, render_checks
+from dso.physics.render import (
+    RenderUnavailable,
+    caption,
+    frame_captions,
+    recording_config,
+    render_checks,
+)
 from tests.physics.oracle_shapes import cantilever, mesh_of, table, topple_deg
 
 DATA = Path(__file__).parent / "data"
@@ -246,6 +252,21 @@ def test_the_caption_gives_the_tables_angle_and_says_what_the_end_picture_shows(
     assert first == f"roller.obj: FALLS, tilt {table_row.tilt_deg:.1f} deg"
     assert second.startswith("(shown: at rest after ") and f"{shown.tilt_deg:.1f} deg)" in second
     assert "\n" not in caption(table_row, table_row)  # the end pose is the verdict's: one line
+
+
+def test_a_gifs_frames_say_what_the_end_shows_only_once_the_fall_reaches_it():
+    config = OracleConfig.from_preset()
+    table_row = evaluate(_roller(), config, path="roller.obj").result
+    recorded = evaluate(_roller(), recording_config(config, gif=True), path="roller.obj")
+    text = caption(table_row, recorded.result)
+    n_frames = len(recorded.frames) + 3  # a longer rollout beside it holds this one's end
+    per_frame = frame_captions(text, recorded, n_frames)
+    assert "\n(shown: at rest" in text and len(recorded.frames) > 5
+    assert per_frame[0] == text.split("\n")[0]  # the start is not at rest yet
+    assert per_frame[len(recorded.frames) - 2] == per_frame[0]
+    assert per_frame[len(recorded.frames) - 1:] == [text] * 4
+    one_line = caption(table_row)
+    assert frame_captions(one_line, recorded, 3) == [one_line] * 3
 
 
 def test_the_dso_presets_caption_names_its_angle():

@@ -159,6 +159,14 @@ def _caption(evaluation: Evaluation, table: CheckResult | None = None) -> str:
     return caption(table or evaluation.result, evaluation.result if table else None)
 
 
+def frame_captions(text: str, evaluation: Evaluation, n_frames: int) -> list[str]:
+    """A GIF's caption per frame: the "(shown: ...)" line describes the end pose, so it appears
+    only once the mesh's recorded rollout has reached its last frame."""
+    head, sep, _ = text.partition("\n(shown:")
+    end = len(evaluation.frames or [None]) - 1
+    return [text if not sep or t >= end else head for t in range(n_frames)]
+
+
 def render_checks(paths: list[str], out: Path, *, up: str = "auto", preset: str = "accurate",
                   threshold: float = 20.0, backends: list[str] | None = None,
                   config: OracleConfig | None = None,
@@ -191,8 +199,11 @@ def render_checks(paths: list[str], out: Path, *, up: str = "auto", preset: str 
     captions = [_caption(e, t) for e, t in pairs]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     if gif:
-        frames = [np.concatenate([_label(d[t], c) for d, c in zip(drawn, captions, strict=True)],
-                                 axis=1) for t in range(n_frames)]
+        per_frame = [frame_captions(c, e, n_frames) for c, e in zip(captions, evaluations,
+                                                                     strict=True)]
+        frames = [np.concatenate([_label(d[t], c[t]) for d, c in zip(drawn, per_frame,
+                                                                    strict=True)], axis=1)
+                  for t in range(n_frames)]
         images = [Image.fromarray(f) for f in frames]
         images[0].save(out, save_all=True, append_images=images[1:], loop=0,
                        duration=int(1000 / GIF_FPS))
