@@ -3,8 +3,8 @@
 import numpy as np
 from PIL import Image
 
-from dso.eval.gallery import compare_gallery, spread_prompts
-from dso.eval.run import select_prompts
+from dso.eval.gallery import compare_gallery, gallery_prompts, spread_prompts
+from dso.eval.run import evaluate, select_prompts
 from tests.eval.conftest import ShapeGenerator, block_grid
 
 
@@ -24,6 +24,20 @@ def test_spread_prompts_cycles_families(toy_world):
     prompts = spread_prompts(select_prompts(toy_world.objects("eval")), 4)
     assert [p.obj.family for p in prompts] == ["block", "topple", "void", "block"]
     assert len(spread_prompts(select_prompts(toy_world.objects("eval")), 100)) == 8
+
+
+def test_the_gallery_draws_the_samples_the_eval_table_counted(toy_world):
+    generator = ShapeGenerator()
+    kw = {"seed": 7, "samples_per_image": 2, "limit": 5}
+    rows = evaluate(generator, toy_world, "eval", workers=1, progress=False, n_points=200,
+                    bootstrap=0, **kw)["items"]
+    seeds = {(r["object_id"], r["view"]): r["seed"] for r in rows if r["sample"] == 0}
+    chosen = gallery_prompts(toy_world, "eval", 4, **kw)
+    assert [p.obj.family for p, _ in chosen] == ["block", "topple", "void", "block"]
+    assert len(gallery_prompts(toy_world, "eval", 100, **kw)) == len(seeds) == 5  # the limit
+    for prompt, seed in chosen:
+        assert seeds[(prompt.obj.id, prompt.view)] == seed
+        assert generator.generate([prompt.image], n=1, seed=seed)[0].seed == seed
 
 
 def test_gallery_png_has_a_column_per_model(tmp_path, toy_world):

@@ -60,7 +60,8 @@ def _figures(out: Path, results: Mapping[str, Mapping[str, Any]], runs: Mapping[
     generators = {model: cfg.generator(runs.get(model)) for model in ("base", "dro")}
     try:
         made["gallery"] = compare_gallery(generators, World.open(out / "world"), "eval",
-                                          figs / "base_vs_dro.png", n_prompts=8)
+                                          figs / "base_vs_dro.png", n_prompts=8, seed=cfg.seed,
+                                          limit=cfg.eval_limit)
     except Exception as err:  # a figure must never lose the numbers
         reraise_if_interrupted()
         log(f"   gallery skipped: {err}")

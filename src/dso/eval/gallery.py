@@ -11,7 +11,7 @@ from dso.eval.plots import picture_grid
 from dso.eval.run import Prompt, select_prompts
 from dso.interrupts import reraise_if_interrupted
 
-__all__ = ["caption", "compare_gallery", "spread_prompts"]
+__all__ = ["caption", "compare_gallery", "gallery_prompts", "spread_prompts"]
 
 
 def spread_prompts(prompts: list[Prompt], n: int) -> list[Prompt]:
@@ -28,6 +28,20 @@ def spread_prompts(prompts: list[Prompt], n: int) -> list[Prompt]:
     return out
 
 
+def gallery_prompts(world: Any, split: str, n_prompts: int, *, seed: int = 0,
+                    samples_per_image: int = 1,
+                    limit: int | None = None) -> list[tuple[Prompt, int]]:
+    """Up to `n_prompts` of the prompts `evaluate(world, split, seed=seed, limit=limit,
+    samples_per_image=...)` scores, spread over families, each with the seed of its first
+    sample there (prompt i's sample 0 has seed `seed + i * samples_per_image`): so a gallery
+    shows samples the eval table counted."""
+    from dso.world.index import round_robin
+
+    prompts = select_prompts(round_robin(world.objects(split)), limit)
+    seeds = {id(p): seed + i * samples_per_image for i, p in enumerate(prompts)}
+    return [(p, seeds[id(p)]) for p in spread_prompts(prompts, n_prompts)]
+
+
 def compare_gallery(
     generators: Mapping[str, Any],
     world: Any,
@@ -36,28 +50,30 @@ def compare_gallery(
     *,
     n_prompts: int = 6,
     seed: int = 0,
+    samples_per_image: int = 1,
+    limit: int | None = None,
     size: int = 96,
     verdicts: bool = True,
 ) -> Path:
-    """Generate one sample per prompt with each generator (same seeds) and draw
-    `prompt | model 1 | model 2 ...` rows, prompts spread over the split's families; with
-    `verdicts`, each render is captioned with the oracle's verdict on it (`accurate` preset:
-    "stable 2°", "FALLS 88°", "PIECES (3)")."""
-    prompts = spread_prompts(select_prompts(world.objects(split)), n_prompts)
-    if not prompts:
+    """Draw `prompt | model 1 | model 2 ...` rows: one sample per prompt from each generator,
+    the one `evaluate` with the same `seed`, `samples_per_image` and `limit` draws first for
+    that prompt (`gallery_prompts`); with `verdicts`, each render is captioned with the
+    oracle's verdict on it (`accurate` preset: "stable 2°", "FALLS 88°", "PIECES (3)")."""
+    chosen = gallery_prompts(world, split, n_prompts, seed=seed,
+                             samples_per_image=samples_per_image, limit=limit)
+    if not chosen:
         raise ValueError(f"split {split!r} has no prompts")
-    images = [p.image for p in prompts]
+    images = [p.image for p, _ in chosen]
     columns: list[list[Any]] = []
     for generator in generators.values():
         try:
-            samples = sorted(generator.generate(images, n=1, seed=seed),
-                             key=lambda s: s.prompt_index)
-            columns.append([s.mesh for s in samples])
+            columns.append([generator.generate([p.image], n=1, seed=s)[0].mesh
+                            for p, s in chosen])
         except Exception:  # a failing model shows as "no output" rather than losing the figure
             reraise_if_interrupted()
             columns.append([None] * len(images))
     rows = [(image, [col[i] for col in columns]) for i, image in enumerate(images)]
-    labels = [f"{p.obj.id}\nview {p.view}" for p in prompts]  # the id names the family
+    labels = [f"{p.obj.id}\nview {p.view}" for p, _ in chosen]  # the id names the family
     return picture_grid(rows, list(generators), out, size=size, row_labels=labels,
                         captions=_captions(rows) if verdicts else None)
 
