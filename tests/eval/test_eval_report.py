@@ -178,6 +178,19 @@ def test_tables_show_intervals_and_paired_differences_vs_base(tmp_path):
     assert "| **overall** | 40 (40 objects) | 100.0 | 50.0 [" in md and "bootstrap intervals" in md
 
 
+def test_a_bold_interval_never_prints_an_end_at_0():
+    vs = {"base": "base", "n_prompts": 40, "n_objects": 40,
+          "stable_pct": {"diff": 1.2, "ci": [0.02, 2.5], "real": True},
+          "cd": {"diff": -0.002, "ci": [-0.0041, -0.00003], "real": True},
+          "fscore": {"diff": 0.5, "ci": [0.0, 1.0], "real": False}}
+    summary = {"base": {"eval": {"stable_pct": 50.0}},
+               "dro": {"eval": {"stable_pct": 51.2, "vs_base": vs}}}
+    row = paired_table(summary, metrics=["stable_pct", "cd", "fscore"]).splitlines()[2]
+    assert "**+1.2 [0.02, 2.5]**" in row
+    assert "**-0.0020 [-0.0041, -3e-05]**" in row
+    assert "| +0.50 [0.00, 1.00] |" in row  # not bold: an end at 0 is printed as 0
+
+
 def test_the_paired_table_says_when_seeds_or_prompts_differ():
     base = _with_ci(_lamp_rows([1.0, 30.0] * 10), "base")
     reseeded = _with_ci([{**r, "seed": r["seed"] + 100} for r in _lamp_rows([1.0, 2.0] * 10)],

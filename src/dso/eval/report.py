@@ -164,13 +164,22 @@ def results_summary(results: Mapping[str, Mapping[str, Mapping[str, Any]]], *,
     return out
 
 
+def _endpoint(metric: str, value: float) -> str:
+    """An interval end at the metric's precision, with more digits when that would print a
+    nonzero end as 0 (a bold interval must visibly exclude 0)."""
+    text = format_value(metric, value)
+    if value and float(text) == 0.0:
+        return f"{value:.1g}"
+    return text
+
+
 def _diff_cell(metric: str, entry: Mapping[str, Any] | None) -> str:
     if not entry or entry.get("diff") is None:
         return "—"
     ci, diff = entry.get("ci"), entry["diff"]
     text = ("+" if diff > 0 else "") + format_value(metric, diff)
     if ci is not None:
-        text += f" [{format_value(metric, ci[0])}, {format_value(metric, ci[1])}]"
+        text += f" [{_endpoint(metric, ci[0])}, {_endpoint(metric, ci[1])}]"
     return f"**{text}**" if entry.get("real") else text
 
 
