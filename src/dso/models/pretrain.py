@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from dso.models.loading import save_model
 from dso.models.pretrain_config import PretrainConfig
 from dso.models.rectified_flow import per_sample_error, sample_t
 from dso.models.vae import SparseStructureDecoder, SparseStructureEncoder
+from dso.publish import replace_folder, temp_folder
 
 Logger = Callable[[dict], None]
 
@@ -238,7 +237,7 @@ def train_flow(
     return flow.eval(), image_encoder.eval()
 
 
-# What a weights folder gets, in the order the files are moved in (the summary last).
+# The files pretraining writes into a weights folder.
 WRITTEN = (*(f"{part}.{ext}" for part in ("flow", "decoder", "encoder", "image_encoder")
              for ext in ("json", "safetensors")), "generator.json", "pretrain_log.jsonl",
            "pretrain.json")
@@ -253,10 +252,12 @@ def pretrain(
 ) -> Path:
     """Train VAE then flow + image encoder; write a dso-tiny weights folder to `out`.
 
-    Everything is written into a temporary folder beside `out`, then moved in file by file
-    (`WRITTEN`): a run that fails (diverges, is interrupted, finds the disk full) leaves the
-    weights already in `out` as they were. `source` (e.g. the world's path and build settings)
-    is recorded in `pretrain.json`."""
+    Everything is written into a temporary folder beside `out`, which then replaces `out`
+    whole (`dso.publish.replace_folder`; files of `out` that pretraining does not write are
+    copied over first): a run that fails (diverges, is interrupted, finds the disk full, is
+    killed while finishing) leaves the weights already in `out` as they were, never a mix of
+    old and new files. `source` (e.g. the world's path and build settings) is recorded in
+    `pretrain.json`."""
     cfg = cfg or PretrainConfig()
     cfg.validate()
     out = Path(out)
@@ -264,16 +265,27 @@ def pretrain(
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} is a file, not a folder for the weights")
     refuse_foreign_folder(out, "dso-tiny weights", WRITTEN)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    staging, _ = temp_folder(out)
     try:
         _pretrain_into(staging, data, cfg, latent_res, progress, source)
-        out.mkdir(exist_ok=True)
-        for name in WRITTEN:
-            os.replace(staging / name, out / name)
+        _keep_others(out, staging)
+        replace_folder(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _keep_others(out: Path, staging: Path) -> None:
+    """Copy what `out` holds besides the files pretraining writes into `staging`."""
+    if not out.is_dir():
+        return
+    for entry in out.iterdir():
+        if entry.name in WRITTEN:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, staging / entry.name, symlinks=True)
+        else:
+            shutil.copy2(entry, staging / entry.name, follow_symlinks=False)
 
 
 def _pretrain_into(folder: Path, data: TrainingSet, cfg: PretrainConfig, latent_res: int,

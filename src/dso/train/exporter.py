@@ -24,10 +24,7 @@ exports whose process is gone (SIGKILL, a crash) are removed by the next export 
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +34,8 @@ from safetensors import safe_open
 from torch import nn
 from tqdm.auto import tqdm
 
-from dso.models.loading import default_mode, save_safetensors
+from dso.models.loading import save_safetensors
+from dso.publish import replace_folder, temp_folder
 
 FORMATS = ("released", "peft")
 PEFT_FILE = "flow_peft.safetensors"
@@ -148,43 +146,10 @@ def _save(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) 
 
 
 def _publish(tmp: Path, out: Path, force: bool) -> None:
-    """Rename the finished `tmp` folder to `out` (replacing it only with `force`)."""
-    if out.exists():
-        if not force:
-            raise ExportError(f"{out} already exists; pass --force to replace it")
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out)
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process `pid` exists (one of another user counts as alive)."""
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):  # gone, or no pid at all
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_temps(out: str | Path) -> list[Path]:
-    """Remove the `.OUT.tmp-PID-*` folders beside `out` whose process PID is gone (exports
-    killed before their rename); return them. A live PID's folder is left alone."""
-    out = Path(out)
-    if not out.parent.is_dir():
-        return []
-    pattern = re.compile(rf"^\.{re.escape(out.name)}\.tmp-(\d+)-")
-    removed = []
-    for path in sorted(out.parent.iterdir()):
-        match = pattern.match(path.name)
-        if match and path.is_dir() and not path.is_symlink() and not _alive(int(match[1])):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
+    """Put the finished `tmp` folder in place of `out` (replacing it only with `force`)."""
+    if out.exists() and not force:
+        raise ExportError(f"{out} already exists; pass --force to replace it")
+    replace_folder(tmp, out)
 
 
 def _check_out(out: Path, force: bool) -> None:
@@ -260,10 +225,7 @@ def export(run: str | Path, out: str | Path, *, format: str = "released", force:
     except (FileNotFoundError, ValueError) as err:  # ModelLoadError, an adapter that won't fit
         raise ExportError(str(err)) from err
     bar.update(1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    removed = remove_stale_temps(out)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
-    tmp.chmod(default_mode(directory=True))  # mkdtemp's folder is owner-only
+    tmp, removed = temp_folder(out)
     try:
         if format == "released":
             flow, files = _write_released(source, raw, model, tmp)

@@ -1,0 +1,114 @@
+"""Putting a finished output folder in place of an old one, so a reader never sees a mix.
+
+A command that writes a folder of files that belong together (dso-tiny weights, an export)
+writes them into `temp_folder(out)` (`.NAME.tmp-PID-XXXXXXXX` beside the destination; the
+ones whose process is gone, left by killed runs, are removed first) and then calls
+`replace_folder`: the old folder is renamed aside (`.NAME.old-PID-XXXXXXXX`), the new one
+renamed in, and the old one removed. Each rename is atomic, so the destination holds either
+every old file or every new one. An exception between the two renames puts the old folder
+back; a process killed there leaves the old folder aside, and `recover_replaced` (run by the
+next write) renames it back when nothing took its place, or removes it when something did.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from dso.models.loading import default_mode
+
+OLD_STYLE_AGE_S = 86400.0  # `.NAME.tmp-XXXXXXXX` of exports before the pid was in the name
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` exists (one of another user counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # gone, or no pid at all
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(out: str | Path) -> list[Path]:
+    """Remove the temporary folders beside `out` that killed runs left (`.NAME.tmp-PID-*`
+    whose process PID is gone, and the pid-less `.NAME.tmp-XXXXXXXX` of older dso exports once
+    a day old); return them. A live PID's folder is left alone."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        return []
+    name = re.escape(out.name)
+    current = re.compile(rf"^\.{name}\.tmp-(\d+)-")
+    old_style = re.compile(rf"^\.{name}\.tmp-\w{{8}}$")
+    removed = []
+    for path in sorted(out.parent.iterdir()):
+        if not path.is_dir() or path.is_symlink():
+            continue
+        match = current.match(path.name)
+        stale = (not pid_alive(int(match[1])) if match else
+                 old_style.match(path.name) is not None
+                 and time.time() - path.stat().st_mtime > OLD_STYLE_AGE_S)
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def temp_folder(out: str | Path) -> tuple[Path, list[Path]]:
+    """A new empty folder beside `out` to write into (the umask's permissions, not mkdtemp's
+    owner-only ones, since it becomes `out`), and the stale ones removed first."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    removed = remove_stale_temps(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
+    tmp.chmod(default_mode(directory=True))
+    return tmp, removed
+
+
+def _aside(out: Path) -> Path:
+    return out.with_name(f".{out.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def recover_replaced(out: str | Path) -> list[Path]:
+    """Deal with the old folders that killed `replace_folder` calls left beside `out`: rename
+    one back to `out` when `out` is missing, remove the others; return them. A live process's
+    folder is left alone."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        return []
+    pattern = re.compile(rf"^\.{re.escape(out.name)}\.old-(\d+)-\w+$")
+    handled = []
+    for path in sorted(out.parent.iterdir()):
+        match = pattern.match(path.name)
+        if not match or not path.is_dir() or path.is_symlink() or pid_alive(int(match[1])):
+            continue
+        if out.exists() or out.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.rename(out)
+        handled.append(path)
+    return handled
+
+
+def replace_folder(new: str | Path, out: str | Path) -> None:
+    """Rename the finished folder `new` to `out`, replacing an existing `out` whole (see the
+    module docstring for what a kill at any point leaves)."""
+    new, out = Path(new), Path(out)
+    recover_replaced(out)
+    if not out.exists():
+        new.rename(out)
+        return
+    old = _aside(out)
+    out.rename(old)
+    try:
+        new.rename(out)
+    except BaseException:
+        old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
