@@ -270,3 +270,29 @@ def test_sampler_meta_leaves_out_the_trellis2_settings_at_their_neutral_values()
     v2 = _sampler_dict(SimpleNamespace(sampler=SamplerConfig(guidance_form="trellis2",
                                                              guidance_rescale=0.7)))
     assert v2 == {**v1, "guidance_form": "trellis2", "guidance_rescale": 0.7}
+
+
+class InterruptedGenerator(ToyGenerator):
+    """Ctrl-C arrives while the second chunk is being generated."""
+
+    calls = 0
+
+    def generate(self, images, **kw):
+        self.calls += 1
+        if self.calls == 2:
+            raise KeyboardInterrupt
+        return super().generate(images, **kw)
+
+
+def test_an_interrupt_closes_the_progress_bar_before_the_message(tmp_path):
+    from tqdm.auto import tqdm
+
+    with pytest.raises(KeyboardInterrupt) as interrupted:
+        generate_dataset(tmp_path / "ds", InterruptedGenerator(), toy_prompts(8), n=2,
+                         batch_size=4, workers=1, progress=True)
+    # the traceback keeps generate_dataset's frame, and so its bar, alive, as while the CLI
+    # prints its "interrupted" line: a bar left open is drawn again after that line
+    assert interrupted.traceback and not [bar for bar in list(tqdm._instances)
+                                          if "generate toy" in str(bar.desc)]
+    with SampleStore.open(tmp_path / "ds") as store:
+        assert len(store.samples()) == 4  # the first chunk was kept

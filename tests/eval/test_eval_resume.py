@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from dso.eval.run import evaluate
 from tests.eval.conftest import ShapeGenerator
 
@@ -47,3 +49,17 @@ def test_rows_of_other_settings_are_not_resumed(tmp_path, toy_world):
     other = _run(toy_world, gen, partial=partial)  # another seed: started over
     assert other["items"] == _run(toy_world, ShapeGenerator())["items"]
     assert gen.images == 8
+
+
+class Interrupted(ShapeGenerator):
+    def generate(self, images, **kw):
+        raise KeyboardInterrupt
+
+
+def test_an_interrupt_closes_the_progress_bars_before_the_message(toy_world):
+    from tqdm.auto import tqdm
+
+    with pytest.raises(KeyboardInterrupt) as interrupted:  # its traceback keeps the bars alive
+        evaluate(Interrupted(), toy_world, "eval", workers=1, progress=True, n_points=200)
+    assert interrupted.traceback and not [bar for bar in list(tqdm._instances)
+                                          if bar.desc in ("evaluate", "generate")]

@@ -214,9 +214,9 @@ def generate_dataset(store_path: str | Path, generator, prompts: Sequence[Prompt
                 bar.set_postfix(ok=counts["ok"], empty=counts["empty"],
                                 failed=counts["failed"], refresh=False)
                 bar.update(len(rows))
-        finally:  # on an interrupt too: stop the workers before the process exits
-            source.close()
-        bar.close()
+        finally:  # on an interrupt too: stop the workers, and close the bar before the
+            source.close()  # CLI's message (an open bar is drawn again after it)
+            bar.close()
         _sweep_orphans(store)
         export_manifest(store)
     return Summary("generate", counts, time.perf_counter() - start)

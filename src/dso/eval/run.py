@@ -67,22 +67,21 @@ def _generate(generator, prompts: Sequence[Prompt], n: int, seed: int, chunk: in
     """(sample or None, error) per (prompt, sample), prompt-major. A chunk that raises is
     retried image by image so that one bad prompt costs only its own samples."""
     out: list[tuple[Any, str | None]] = []
-    bar = tqdm(total=len(prompts), desc="generate", unit="img", disable=not progress)
-    for start in range(0, len(prompts), chunk):
-        images = [p.image for p in prompts[start:start + chunk]]
-        # sample j of image i gets seed + i * n + j: pass the global offset of this chunk
-        try:
-            out += _generate_chunk(generator, images, n, seed + start * n, False)
-        except Exception:
-            reraise_if_interrupted()
-            for i, image in enumerate(images):
-                try:
-                    out += _generate_chunk(generator, [image], n, seed + (start + i) * n, False)
-                except Exception as err:  # one prompt's failure must not stop the run
-                    reraise_if_interrupted()
-                    out += [(None, f"generate: {type(err).__name__}: {err}")] * n
-        bar.update(len(images))
-    bar.close()
+    with tqdm(total=len(prompts), desc="generate", unit="img", disable=not progress) as bar:
+        for start in range(0, len(prompts), chunk):
+            images = [p.image for p in prompts[start:start + chunk]]
+            # sample j of image i gets seed + i * n + j: pass the global offset of this chunk
+            try:
+                out += _generate_chunk(generator, images, n, seed + start * n, False)
+            except Exception:
+                reraise_if_interrupted()
+                for i, image in enumerate(images):
+                    try:
+                        out += _generate_chunk(generator, [image], n, seed + (start + i) * n, False)
+                    except Exception as err:  # one prompt's failure must not stop the run
+                        reraise_if_interrupted()
+                        out += [(None, f"generate: {type(err).__name__}: {err}")] * n
+            bar.update(len(images))
     return out
 
 
@@ -233,9 +232,8 @@ def evaluate(
     from dso.physics import CheckPool
 
     targets: dict = {}  # each object's ground truth, sampled once for all its views
-    bar = tqdm(total=len(prompts), initial=len(rows) // samples_per_image, desc="evaluate",
-               unit="img", disable=not progress)
-    with CheckPool(workers) as pool:
+    with tqdm(total=len(prompts), initial=len(rows) // samples_per_image, desc="evaluate",
+              unit="img", disable=not progress) as bar, CheckPool(workers) as pool:
         for first in range(len(rows) // samples_per_image, len(prompts), chunk):
             part = prompts[first:first + chunk]
             done = _evaluate_chunk(generator, part, samples_per_image, seed, first, chunk,
@@ -246,7 +244,6 @@ def evaluate(
 
                 append(partial, done)
             bar.update(len(part))
-    bar.close()
     times["total_s"] = time.perf_counter() - t0
 
     meta = {
