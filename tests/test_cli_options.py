@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -72,3 +73,13 @@ def test_dso_train_help_lists_every_training_setting():
                  "--other-view / --same-view", "--guided-loss / --plain-loss", "--world",
                  "--eval-limit", "--resume", "--quiet", "--objective"):
         assert kept in out, kept
+
+
+@pytest.mark.parametrize("command", [["generate"], ["label"], ["train"], ["export"],
+                                     ["pretrain"], ["eval"], ["world", "build"]])
+def test_every_long_running_command_can_turn_its_progress_bars_off(command):
+    from dso.cli import app
+
+    result = CliRunner().invoke(app, [*command, "--help"], terminal_width=200)
+    assert result.exit_code == 0 and "--quiet" in result.output and "No progress bars" in \
+        result.output

@@ -108,3 +108,10 @@ def config_options(cls: type, *, after: str | None = None
         return wrapper
 
     return decorate
+
+
+def quiet_option() -> Any:
+    """`--quiet`: the one flag every long-running command has to turn its progress bars off."""
+    import typer
+
+    return typer.Option(False, "--quiet", help="No progress bars.")

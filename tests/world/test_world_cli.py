@@ -14,6 +14,9 @@ def test_build_then_show(tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "6 objects" in result.output and "rejected" in result.output
+    assert "world: 100%" in result.stderr  # the progress bar
+    quiet = CliRunner().invoke(app, [*args[:2], str(tmp_path / "quiet"), *args[3:], "--quiet"])
+    assert quiet.exit_code == 0 and "6 objects" in quiet.output and "world:" not in quiet.stderr
     assert "val" in result.output
     result = CliRunner().invoke(app, ["world", "show", str(out), "--png", str(tmp_path / "s.png")])
     assert result.exit_code == 0, result.output

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from dso.cli_errors import RERUN_RESUMES, fail, user_errors
+from dso.cli_options import quiet_option
 from dso.models.cli import guidance_option
 from dso.physics.cli import (
     Preset,
@@ -93,7 +94,7 @@ def generate(
     retry_failed: bool = typer.Option(False, "--retry-failed",
                                       help="Generate again the prompts of samples that failed "
                                            "before (a missing image, a full disk)."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Sample N objects per prompt into a dataset: meshes, latents, conditions, SQLite index.
 
@@ -149,7 +150,7 @@ def label(
                                      "resumes or grows an existing dataset, start it once "
                                      "that run is generating: before, it finds nothing to "
                                      "wait for and ends."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Run the stability oracle on every generated mesh and store the labels (resumable).
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from dso.cli_errors import RERUN_RESUMES, user_errors
+from dso.cli_options import quiet_option
 from dso.interrupts import reraise_if_interrupted
 from dso.models.cli import guidance_option
 
@@ -103,6 +104,7 @@ def eval_command(
                                   "% Stable, % One piece, Rot., CD and F (0: no intervals)"),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="write figures"),
     guidance: float | None = guidance_option(),
+    quiet: bool = quiet_option(),
     force: bool = typer.Option(False, "--force", help="replace an earlier report in --out "
                                "(once the new one is ready; nothing else is ever removed)"),
 ) -> None:
@@ -152,7 +154,7 @@ def eval_command(
     result = evaluate(gen, world_index, split, samples_per_image=samples, seed=seed,
                       limit=limit, preset=preset, threshold=threshold, workers=workers,
                       n_points=points, protocol=protocol, bootstrap=bootstrap,
-                      partial=out / PARTIAL_FILE)
+                      partial=out / PARTIAL_FILE, progress=not quiet)
     result["meta"].update(generator=label, adapter=None if adapter is None else str(adapter),
                           weights=None if weights is None else str(weights),
                           base_weights=base_weights, training_overlap=overlap)

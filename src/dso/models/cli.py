@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from dso.cli_errors import user_errors
+from dso.cli_options import quiet_option
 
 
 def guidance_option() -> Any:
@@ -35,7 +36,7 @@ def pretrain_command(
                                 help="torch threads (default: torch's)"),
     split: str = typer.Option("train", "--split", help="world split to train on (not eval or "
                               "wild: they are held out)"),
-    quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Train the structure VAE, then the flow and the image encoder; write a weights folder
     that `get_generator("dso-tiny", weights=OUT)` loads."""

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from dso.cli_errors import user_errors
-from dso.cli_options import config_options
+from dso.cli_options import config_options, quiet_option
 from dso.objectives import objective_names
 from dso.train.config import TrainConfig
 
@@ -71,7 +71,7 @@ def train_command(
                                "validation split 'val' is evaluated, never 'eval')."),
     eval_limit: int = typer.Option(32, "--eval-limit", help="Prompts per held-out evaluation."),
     resume: bool = typer.Option(False, "--resume", help="Continue RUN from its last checkpoint."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    quiet: bool = quiet_option(),
     *, given: dict[str, Any],
 ) -> None:
     """Fine-tune a generator's flow transformer with LoRA (DRO, DPO or SFT) on a labelled set.

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from dso.cli_errors import user_errors
+from dso.cli_options import quiet_option
 
 
 @user_errors()
@@ -20,7 +21,7 @@ def export_command(
                                     "dso-tiny: a --weights folder) | peft: the full PEFT "
                                     "state dict of the adapted flow."),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Merge a run's LoRA adapter into its base flow and write it where TRELLIS (or dso) loads it.
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from dso.cli_errors import RERUN_RESUMES, user_errors
+from dso.cli_options import quiet_option
 
 world_app = typer.Typer(help="The procedural object world: build it, look at it.",
                         no_args_is_help=True)
@@ -29,6 +30,7 @@ def build(
                                         help="in-the-wild images per held-out family"),
     workers: int = typer.Option(None, "--workers", min=1,
                                 help="worker processes (default: cores)"),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Build the world into OUT; objects already there are kept (resumable)."""
     from dso.world.build import build_world
@@ -36,7 +38,7 @@ def build(
     world = build_world(out, n_train=n, seed=seed, families=families or None,
                         resolution=resolution, image_size=image_size, n_eval=n_eval,
                         n_synthetic=n_synthetic, n_val=n_val, wild_per_family=wild_per_family,
-                        workers=workers)
+                        workers=workers, progress=not quiet)
     meta = world.meta
     typer.echo(f"{len(world)} objects in {out} ({meta['build_seconds']} s building)")
     for split, counts in meta["counts"].items():
