@@ -39,6 +39,18 @@ def test_the_new_folder_replaces_the_old_one_whole(tmp_path):
     assert _contents(tmp_path / "fresh") == {"a": "1"}
 
 
+def test_a_symlinked_folder_is_replaced_where_it_points(tmp_path):
+    (tmp_path / "big").mkdir()
+    real = _folder(tmp_path / "big" / "weights", {"a": "old"})
+    (tmp_path / "out").symlink_to(real)
+    tmp, _ = temp_folder(tmp_path / "out")
+    assert tmp.parent == tmp_path / "big"  # on the link target's disk, so the rename works
+    (tmp / "a").write_text("new")
+    replace_folder(tmp, tmp_path / "out")
+    assert (tmp_path / "out").is_symlink() and _contents(tmp_path / "out") == {"a": "new"}
+    assert [p.name for p in (tmp_path / "big").iterdir()] == ["weights"]
+
+
 def test_an_error_between_the_renames_puts_the_old_folder_back(tmp_path, monkeypatch):
     out = _folder(tmp_path / "out", {"a": "old"})
     new = _folder(tmp_path / "new", {"a": "new"})

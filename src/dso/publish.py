@@ -63,12 +63,19 @@ def remove_stale_temps(out: str | Path) -> list[Path]:
 def temp_folder(out: str | Path) -> tuple[Path, list[Path]]:
     """A new empty folder beside `out` to write into (the umask's permissions, not mkdtemp's
     owner-only ones, since it becomes `out`), and the stale ones removed first."""
-    out = Path(out)
+    out = target(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     removed = remove_stale_temps(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     tmp.chmod(default_mode(directory=True))
     return tmp, removed
+
+
+def target(out: str | Path) -> Path:
+    """The folder that is replaced: `out`, or where it points when it is a symlink (so the
+    link stays and the new folder is written on the link target's disk)."""
+    out = Path(out)
+    return out.resolve() if out.is_symlink() else out
 
 
 def _aside(out: Path) -> Path:
@@ -99,7 +106,7 @@ def recover_replaced(out: str | Path) -> list[Path]:
 def replace_folder(new: str | Path, out: str | Path) -> None:
     """Rename the finished folder `new` to `out`, replacing an existing `out` whole (see the
     module docstring for what a kill at any point leaves)."""
-    new, out = Path(new), Path(out)
+    new, out = Path(new), target(out)
     recover_replaced(out)
     if not out.exists():
         new.rename(out)
