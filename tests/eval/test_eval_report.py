@@ -189,6 +189,8 @@ def test_a_bold_interval_never_prints_an_end_at_0():
     assert "**+1.2 [0.02, 2.5]**" in row
     assert "**-0.0020 [-0.0041, -3e-05]**" in row
     assert "| +0.50 [0.00, 1.00] |" in row  # not bold: an end at 0 is printed as 0
+    vs["cd"]["ci"] = [float("nan"), -0.00003]  # an end without a value stays a dash
+    assert "**-0.0020 [—, -3e-05]**" in paired_table(summary, metrics=["cd"])
 
 
 def test_the_paired_table_says_when_seeds_or_prompts_differ():

@@ -168,7 +168,7 @@ def _endpoint(metric: str, value: float) -> str:
     """An interval end at the metric's precision, with more digits when that would print a
     nonzero end as 0 (a bold interval must visibly exclude 0)."""
     text = format_value(metric, value)
-    if value and float(text) == 0.0:
+    if value and math.isfinite(value) and float(text) == 0.0:
         return f"{value:.1g}"
     return text
 
