@@ -260,13 +260,13 @@ def test_a_gifs_frames_say_what_the_end_shows_only_once_the_fall_reaches_it():
     recorded = evaluate(_roller(), recording_config(config, gif=True), path="roller.obj")
     text = caption(table_row, recorded.result)
     n_frames = len(recorded.frames) + 3  # a longer rollout beside it holds this one's end
-    per_frame = frame_captions(text, recorded, n_frames)
+    per_frame = frame_captions(recorded, table_row, n_frames)
     assert "\n(shown: at rest" in text and len(recorded.frames) > 5
     assert per_frame[0] == text.split("\n")[0]  # the start is not at rest yet
     assert per_frame[len(recorded.frames) - 2] == per_frame[0]
     assert per_frame[len(recorded.frames) - 1:] == [text] * 4
-    one_line = caption(table_row)
-    assert frame_captions(one_line, recorded, 3) == [one_line] * 3
+    one_line = caption(recorded.result)  # no table row: the recorded verdict, one line
+    assert frame_captions(recorded, None, 3) == [one_line] * 3 and "\n" not in one_line
 
 
 def test_the_dso_presets_caption_names_its_angle():

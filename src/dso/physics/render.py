@@ -159,12 +159,12 @@ def _caption(evaluation: Evaluation, table: CheckResult | None = None) -> str:
     return caption(table or evaluation.result, evaluation.result if table else None)
 
 
-def frame_captions(text: str, evaluation: Evaluation, n_frames: int) -> list[str]:
-    """A GIF's caption per frame: the "(shown: ...)" line describes the end pose, so it appears
-    only once the mesh's recorded rollout has reached its last frame."""
-    head, sep, _ = text.partition("\n(shown:")
+def frame_captions(evaluation: Evaluation, table: CheckResult | None, n_frames: int) -> list[str]:
+    """A GIF's caption per frame: what the end pose shows is said only once the mesh's
+    recorded rollout has reached its last frame (before it, the caption without `shown`)."""
     end = len(evaluation.frames or [None]) - 1
-    return [text if not sep or t >= end else head for t in range(n_frames)]
+    full, before = _caption(evaluation, table), caption(table or evaluation.result)
+    return [full if t >= end else before for t in range(n_frames)]
 
 
 def render_checks(paths: list[str], out: Path, *, up: str = "auto", preset: str = "accurate",
@@ -196,11 +196,9 @@ def render_checks(paths: list[str], out: Path, *, up: str = "auto", preset: str 
     indices = [list(range(n_frames)) if gif else [0, len(e.frames or [1]) - 1]
                for e in evaluations]
     drawn, backend = _draw(evaluations, indices, _backends() if backends is None else backends)
-    captions = [_caption(e, t) for e, t in pairs]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     if gif:
-        per_frame = [frame_captions(c, e, n_frames) for c, e in zip(captions, evaluations,
-                                                                     strict=True)]
+        per_frame = [frame_captions(e, t, n_frames) for e, t in pairs]
         frames = [np.concatenate([_label(d[t], c[t]) for d, c in zip(drawn, per_frame,
                                                                     strict=True)], axis=1)
                   for t in range(n_frames)]
@@ -208,7 +206,7 @@ def render_checks(paths: list[str], out: Path, *, up: str = "auto", preset: str 
         images[0].save(out, save_all=True, append_images=images[1:], loop=0,
                        duration=int(1000 / GIF_FPS))
     else:
-        rows = [np.concatenate([_label(d[0], "start"), _label(d[1], c)], axis=1)
-                for d, c in zip(drawn, captions, strict=True)]
+        rows = [np.concatenate([_label(d[0], "start"), _label(d[1], _caption(e, t))], axis=1)
+                for d, (e, t) in zip(drawn, pairs, strict=True)]
         Image.fromarray(np.concatenate(rows, axis=0)).save(out)
     return backend
