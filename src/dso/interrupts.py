@@ -96,14 +96,22 @@ def exit_with_parent(period_s: float = 1.0) -> None:
             time.sleep(period_s)
             if os.getppid() != ppid:  # reparented: its parent died
                 os._exit(1)
-            try:
-                os.kill(starter, 0)
-            except ProcessLookupError:
+            if not pid_alive(starter):
                 os._exit(1)
-            except PermissionError:  # alive, someone else's (a reused pid): leave it
-                pass
 
     threading.Thread(target=watch, name="dso-exit-with-parent", daemon=True).start()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` exists (one of another user, such as a reused pid, counts as
+    alive)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # gone, or no pid at all
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextmanager

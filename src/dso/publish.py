@@ -18,22 +18,23 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+from dso.interrupts import pid_alive
 from dso.models.loading import default_mode
 
 OLD_STYLE_AGE_S = 86400.0  # `.NAME.tmp-XXXXXXXX` of exports before the pid was in the name
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process `pid` exists (one of another user counts as alive)."""
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):  # gone, or no pid at all
-        return False
-    except PermissionError:
-        return True
-    return True
+def _leftovers(out: Path, pattern: re.Pattern[str]) -> Iterator[tuple[Path, re.Match[str]]]:
+    """The real folders (not symlinks) beside `out` whose names match `pattern`, in order."""
+    if not out.parent.is_dir():
+        return
+    for path in sorted(out.parent.iterdir()):
+        match = pattern.match(path.name)
+        if match and path.is_dir() and not path.is_symlink():
+            yield path, match
 
 
 def remove_stale_temps(out: str | Path) -> list[Path]:
@@ -41,20 +42,11 @@ def remove_stale_temps(out: str | Path) -> list[Path]:
     whose process PID is gone, and the pid-less `.NAME.tmp-XXXXXXXX` of older dso exports once
     a day old); return them. A live PID's folder is left alone."""
     out = Path(out)
-    if not out.parent.is_dir():
-        return []
     name = re.escape(out.name)
-    current = re.compile(rf"^\.{name}\.tmp-(\d+)-")
-    old_style = re.compile(rf"^\.{name}\.tmp-\w{{8}}$")
     removed = []
-    for path in sorted(out.parent.iterdir()):
-        if not path.is_dir() or path.is_symlink():
-            continue
-        match = current.match(path.name)
-        stale = (not pid_alive(int(match[1])) if match else
-                 old_style.match(path.name) is not None
-                 and time.time() - path.stat().st_mtime > OLD_STYLE_AGE_S)
-        if stale:
+    for path, match in _leftovers(out, re.compile(rf"^\.{name}\.tmp-(?:(\d+)-|\w{{8}}$)")):
+        if (not pid_alive(int(match[1])) if match[1] else
+                time.time() - path.stat().st_mtime > OLD_STYLE_AGE_S):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
@@ -87,13 +79,9 @@ def recover_replaced(out: str | Path) -> list[Path]:
     one back to `out` when `out` is missing, remove the others; return them. A live process's
     folder is left alone."""
     out = Path(out)
-    if not out.parent.is_dir():
-        return []
-    pattern = re.compile(rf"^\.{re.escape(out.name)}\.old-(\d+)-\w+$")
     handled = []
-    for path in sorted(out.parent.iterdir()):
-        match = pattern.match(path.name)
-        if not match or not path.is_dir() or path.is_symlink() or pid_alive(int(match[1])):
+    for path, match in _leftovers(out, re.compile(rf"^\.{re.escape(out.name)}\.old-(\d+)-\w+$")):
+        if pid_alive(int(match[1])):
             continue
         if out.exists() or out.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
