@@ -76,7 +76,8 @@ def test_dso_train_help_lists_every_training_setting():
 
 
 @pytest.mark.parametrize("command", [["generate"], ["label"], ["train"], ["export"],
-                                     ["pretrain"], ["eval"], ["world", "build"]])
+                                     ["pretrain"], ["eval"], ["world", "build"], ["check"],
+                                     ["demo"]])
 def test_every_long_running_command_can_turn_its_progress_bars_off(command):
     from dso.cli import app
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from dso.cli_errors import RERUN_RESUMES, user_errors
+from dso.cli_options import quiet_option
 
 
 @user_errors(on_interrupt=RERUN_RESUMES)
@@ -19,6 +20,7 @@ def demo(
     seed: int = typer.Option(0, "--seed", help="Seed of every stage."),
     weights: Path = typer.Option(None, "--weights", help="dso-tiny weights folder written by "
                                  "`dso pretrain` (default: the weights shipped with dso)."),
+    quiet: bool = quiet_option(),
 ) -> None:
     """The end-to-end demo: generate, label, fine-tune (DRO, DPO, SFT), evaluate, report.
 
@@ -34,7 +36,8 @@ def demo(
     overrides = {"workers": workers, "seed": seed,
                  "weights": str(weights) if weights else None}
     cfg = DemoConfig.quick(**overrides) if quick else DemoConfig(**overrides)
-    run_demo(out, cfg, log=typer.echo)  # a folder it cannot resume: DemoError, exit 2
+    # a folder it cannot resume: DemoError, exit 2
+    run_demo(out, cfg, progress=not quiet, log=typer.echo)
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from dso.cli_errors import user_errors
+from dso.cli_options import quiet_option
 
 
 class Up(str, Enum):
@@ -93,6 +94,7 @@ def check(
                                        "way about x and y; stable only if every one stays up, "
                                        "so a body balanced on a point or an edge falls "
                                        "(reason: perturbed). 0 (default): off, as dso label."),
+    quiet: bool = quiet_option(),
 ) -> None:
     """Does each mesh stand under gravity? Simulates it upright on flat ground for 10 s.
 
@@ -116,7 +118,7 @@ def check(
     config = OracleConfig.from_preset(
         preset.value, up=up.value, threshold_deg=threshold, max_faces=max_faces,
         on_too_many_faces="refuse" if refuse_over_cap else "decimate", perturb_deg=perturb)
-    results = check_many(paths, workers=workers, config=config)
+    results = check_many(paths, workers=workers, config=config, progress=not quiet)
     if as_json:
         for result in results:
             typer.echo(json.dumps(result.to_dict(), allow_nan=False))
