@@ -121,11 +121,14 @@ def test_stale_temporary_folders_are_removed_and_live_ones_kept(tmp_path):
     dead, day = _dead_pid(), 86400
     out = tmp_path / "out"
     stale = [_folder(tmp_path / f".out.tmp-{dead}-k1ll", {}),
-             _folder(tmp_path / ".out.tmp-ab12cd34", {})]
+             _folder(tmp_path / ".out.tmp-ab12cd34", {}),
+             _folder(tmp_path / ".out.x_9kq2zw.partial", {})]  # an older pretrain's staging
     old = time.time() - 2 * day
-    os.utime(stale[1], (old, old))  # an older dso's pid-less folder, two days untouched
+    for path in stale[1:]:  # older dso versions' pid-less folders, two days untouched
+        os.utime(path, (old, old))
     kept = [_folder(tmp_path / f".out.tmp-{os.getpid()}-live", {}),
             _folder(tmp_path / ".out.tmp-ef56gh78", {}),  # pid-less but recent: maybe running
+            _folder(tmp_path / ".out.ab12cd34.partial", {}),  # the same
             _folder(tmp_path / f".other.tmp-{dead}-abcd", {})]
     assert remove_stale_temps(out) == sorted(stale)
     assert all(p.is_dir() for p in kept) and not any(p.exists() for p in stale)

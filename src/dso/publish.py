@@ -24,7 +24,9 @@ from pathlib import Path
 from dso.interrupts import pid_alive
 from dso.models.loading import default_mode
 
-OLD_STYLE_AGE_S = 86400.0  # `.NAME.tmp-XXXXXXXX` of exports before the pid was in the name
+# pid-less temp folders of older dso versions (exports: `.NAME.tmp-XXXXXXXX`; pretrain's
+# staging: `.NAME.XXXXXXXX.partial`), removed once this long untouched
+OLD_STYLE_AGE_S = 86400.0
 
 
 def _leftovers(out: Path, pattern: re.Pattern[str]) -> Iterator[tuple[Path, re.Match[str]]]:
@@ -39,12 +41,13 @@ def _leftovers(out: Path, pattern: re.Pattern[str]) -> Iterator[tuple[Path, re.M
 
 def remove_stale_temps(out: str | Path) -> list[Path]:
     """Remove the temporary folders beside `out` that killed runs left (`.NAME.tmp-PID-*`
-    whose process PID is gone, and the pid-less `.NAME.tmp-XXXXXXXX` of older dso exports once
-    a day old); return them. A live PID's folder is left alone."""
+    whose process PID is gone, and the pid-less ones of older dso versions once a day old,
+    `OLD_STYLE_AGE_S`); return them. A live PID's folder is left alone."""
     out = Path(out)
     name = re.escape(out.name)
     removed = []
-    for path, match in _leftovers(out, re.compile(rf"^\.{name}\.tmp-(?:(\d+)-|\w{{8}}$)")):
+    pattern = re.compile(rf"^\.{name}\.(?:tmp-(?:(\d+)-|\w{{8}}$)|\w{{8}}\.partial$)")
+    for path, match in _leftovers(out, pattern):
         if (not pid_alive(int(match[1])) if match[1] else
                 time.time() - path.stat().st_mtime > OLD_STYLE_AGE_S):
             shutil.rmtree(path, ignore_errors=True)
