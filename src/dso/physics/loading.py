@@ -160,7 +160,7 @@ def validate(vertices: np.ndarray, faces: np.ndarray, source: str = "input") -> 
     if size <= 0.0:
         raise MeshInputError("degenerate", f"{source}: all faces collapse to one point")
     centred = (v - np.array([v[:, k].mean() for k in range(3)])) / size
-    spread = np.linalg.eigvalsh(np.einsum("ni,nj->ij", centred, centred) / len(v))  # ascending
+    spread = np.linalg.eigvalsh(centred.T @ centred / len(v))  # ascending (BLAS: 3x einsum)
     if spread[0] < 1e-12 * spread[-1] or spread[0] < 1e-14:
         raise MeshInputError("flat", f"{source}: the mesh is flat (zero volume): it spans "
                              "a plane or a line, so it cannot stand")

@@ -43,35 +43,50 @@ class MassProperties:
         return MassProperties(self.mass * scale**3, com, self.inertia * scale**5, self.source)
 
 
-def face_integrals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Per face, the integrals of 1, x, y, z, x^2, y^2, z^2, xy, yz, zx over the tetrahedron
-    (origin, a, b, c), signed: (10, M). Summed over a closed surface they are the integrals over
-    the enclosed solid (an inverted surface gives minus everything).
-
-    The exact moments of a tetrahedron with a vertex at the origin: volume V = a.(b x c) / 6,
-    first moments V (a + b + c) / 4, second moments V / 20 (a a' + b b' + c c' + s s') with
-    s = a + b + c.
-    """
-    v = np.ascontiguousarray(np.asarray(vertices, dtype=np.float64).T)  # (3, n) rows x, y, z
-    f = np.ascontiguousarray(np.asarray(faces).T)  # (3, m): one contiguous index row per corner
+def face_corners(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The corners (a, b, c) of every face as (3, M) arrays with rows x, y, z."""
+    v = np.ascontiguousarray(np.asarray(vertices, dtype=np.float64).T)
+    f = np.ascontiguousarray(np.asarray(faces).T)  # one contiguous index row per corner
     # np.take gathers columns ~4x faster than v[:, f[k]] (same values)
-    (ax, ay, az), (bx, by, bz), (cx, cy, cz) = (np.take(v, f[k], axis=1) for k in range(3))
-    out = np.empty((10, len(ax)))  # each row written in place: no stacking copy
-    vol = np.divide(ax * (by * cz - bz * cy) + ay * (bz * cx - bx * cz)
-                    + az * (bx * cy - by * cx), 6.0, out=out[0])
-    sx, sy, sz = ax + bx + cx, ay + by + cy, az + bz + cz
-    for row, s in zip((1, 2, 3), (sx, sy, sz), strict=True):
-        np.divide(vol * s, 4.0, out=out[row])
-    w = vol / 20.0
-    x, y, z = (ax, bx, cx, sx), (ay, by, cy, sy), (az, bz, cz, sz)
-    for row, (p, q) in enumerate(((x, x), (y, y), (z, z), (x, y), (y, z), (z, x)), start=4):
-        np.multiply(w, p[0] * q[0] + p[1] * q[1] + p[2] * q[2] + p[3] * q[3], out=out[row])
+    return tuple(np.take(v, f[k], axis=1) for k in range(3))
+
+
+def signed_volumes(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Per face, the signed volume a.(b x c) / 6 of the tetrahedron (origin, a, b, c)."""
+    return np.divide(a[0] * (b[1] * c[2] - b[2] * c[1]) + a[1] * (b[2] * c[0] - b[0] * c[2])
+                     + a[2] * (b[0] * c[1] - b[1] * c[0]), 6.0)
+
+
+_MOMENTS = ((0, 0), (1, 1), (2, 2), (0, 1), (1, 2), (2, 0))  # xx, yy, zz, xy, yz, zx
+
+
+def moments(a: np.ndarray, b: np.ndarray, c: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """The integrals of 1, x, y, z, x^2, y^2, z^2, xy, yz, zx over the tetrahedra (origin, a,
+    b, c) of signed volumes `volume`, summed: (10,). Over a closed surface (with the faces'
+    own `signed_volumes`) they are the integrals over the enclosed solid, minus everything for
+    an inverted surface; scaling a face's volume scales its terms (a shell turned round: -1,
+    dropped: 0).
+
+    The exact moments of a tetrahedron with a vertex at the origin: volume V, first moments
+    V s / 4, second moments V / 20 (a a' + b b' + c c' + s s') with s = a + b + c. The second
+    moments' sums are one 3x3 matrix product per corner: `volume_integrals` takes 3.9 ms at
+    42k faces against 6.5 ms with six products per face (docs/measurements.md).
+    """
+    s = a + b
+    s += c
+    w = volume / 20.0
+    second = sum((x * w) @ x.T for x in (a, b, c, s))
+    out = np.empty(10)
+    out[0] = volume.sum()
+    out[1:4] = s @ volume / 4.0
+    out[4:] = [second[p, q] for p, q in _MOMENTS]
     return out
 
 
 def volume_integrals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """`face_integrals` summed: the integrals over the solid bounded by a closed surface."""
-    return face_integrals(vertices, faces).sum(axis=1)
+    """`moments` of every face of a surface: the integrals over the solid it bounds."""
+    corners = face_corners(vertices, faces)
+    return moments(*corners, signed_volumes(*corners))
 
 
 def from_integrals(i: np.ndarray, origin: np.ndarray, size: float, density: float,

@@ -28,7 +28,7 @@ from scipy.spatial import cKDTree
 
 from dso.interrupts import reraise_if_interrupted
 from dso.physics.loading import bounds, used_only
-from dso.physics.mass import face_integrals
+from dso.physics.mass import face_corners, moments, signed_volumes
 
 DEFAULT_GAP = 0.01
 DEFAULT_DEBRIS_FRACTION = 0.005
@@ -42,7 +42,7 @@ class Pieces:
     debris: int  # debris pieces dropped
     debris_fraction: float  # their share of the total volume
     keep: np.ndarray | None = None  # bool per face; None: every face is kept
-    # when every shell is closed: the kept faces' volume integrals (mass.face_integrals) about
+    # when every shell is closed: the kept faces' volume integrals (mass.moments) about
     # `origin`, from which the mass properties follow without integrating again
     integrals: np.ndarray | None = None
     origin: np.ndarray | None = None
@@ -200,8 +200,9 @@ def find_pieces(mesh: trimesh.Trimesh, gap: float = DEFAULT_GAP,
     parts = _split(vertices, faces, face_label, n, boxes) if len(pairs) or not closed else None
     lo, hi = bounds(vertices)
     origin = 0.5 * (lo + hi)
-    per_face = face_integrals(vertices - origin, faces)
-    volumes = np.bincount(face_label, weights=per_face[0], minlength=n)
+    corners = face_corners(vertices - origin, faces)
+    per_face = signed_volumes(*corners)
+    volumes = np.bincount(face_label, weights=per_face, minlength=n)
     shut = np.full(n, True) if closed else np.array([is_closed_oriented(p[1]) for p in parts])
     groups = _UnionFind(n)
     if len(pairs):
@@ -214,18 +215,21 @@ def find_pieces(mesh: trimesh.Trimesh, gap: float = DEFAULT_GAP,
                        [0.0 if s else _hull_volume(parts[i][0]) for i, s in enumerate(shut)])
     piece_volume = {int(r): float(volumes[roots == r].sum()) for r in np.unique(roots)}
     total = sum(max(v, 0.0) for v in piece_volume.values())
-    oriented = per_face * signs[face_label] if shut.all() else None
-    whole = oriented.sum(axis=1) if oriented is not None else None
+
+    def integrals(weight: np.ndarray) -> np.ndarray | None:
+        """The solids' integrals, each shell's faces counted with its weight (its sign; 0 when
+        dropped): None unless every shell is closed."""
+        return moments(*corners, per_face * weight[face_label]) if shut.all() else None
+
     if total <= 0.0:
-        return Pieces(len(piece_volume), 0, 0.0, None, whole, origin)
+        return Pieces(len(piece_volume), 0, 0.0, None, integrals(signs), origin)
     significant = {r for r, v in piece_volume.items() if v >= debris_fraction * total}
     dropped = [max(v, 0.0) for r, v in piece_volume.items() if r not in significant]
     if not dropped:
-        return Pieces(len(significant), 0, 0.0, None, whole, origin)
-    keep = np.isin(roots, list(significant))[face_label]
-    kept = oriented[:, keep].sum(axis=1) if oriented is not None else None
-    return Pieces(len(significant), len(dropped), float(sum(dropped) / total), keep, kept,
-                  origin)
+        return Pieces(len(significant), 0, 0.0, None, integrals(signs), origin)
+    kept_shells = np.isin(roots, list(significant))
+    return Pieces(len(significant), len(dropped), float(sum(dropped) / total),
+                  kept_shells[face_label], integrals(signs * kept_shells), origin)
 
 
 def _orientation(volumes: np.ndarray, shut: np.ndarray, roots: np.ndarray, lo: np.ndarray,
