@@ -27,7 +27,7 @@ def demo(
     Generates with dso-tiny on training prompts of the built-in world, labels every sample with
     the oracle, fine-tunes LoRA adapters with DRO, DPO and SFT, and evaluates the base model and
     the three adapters on the eval and in-the-wild splits. Writes OUT/results.json,
-    OUT/report.md and OUT/figures/. The full run takes 5 to 8 minutes on 2 CPU cores (the
+    OUT/report.md and OUT/figures/. The full run takes 5 to 13 minutes on 2 CPU cores (the
     README gives the latest measured time; the demo prints each stage's time and the total);
     --quick about a minute.
     """
