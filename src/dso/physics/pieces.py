@@ -170,11 +170,10 @@ def _split(vertices: np.ndarray, faces: np.ndarray, face_label: np.ndarray, n: i
 
 def _squared_edges(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Per face, the squared length of its longest edge."""
-    columns = np.ascontiguousarray(vertices.T)
-    corners = [np.take(columns[k], faces) for k in range(3)]  # x, y, z of the corners: (M, 3)
+    a, b, c = face_corners(vertices, faces)
     longest = None
-    for i, j in ((0, 1), (1, 2), (2, 0)):
-        d = sum((c[:, i] - c[:, j]) ** 2 for c in corners)
+    for p, q in ((a, b), (b, c), (c, a)):
+        d = ((p - q) ** 2).sum(axis=0)
         longest = d if longest is None else np.maximum(longest, d)
     return longest
 
