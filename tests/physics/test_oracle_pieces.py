@@ -187,29 +187,63 @@ def test_generated_grids_with_and_without_a_one_voxel_gap():
     assert joined.pieces == 1 and joined.stable is True
 
 
-def test_vertex_shortcuts_agree_with_the_exact_distance():
-    # coarse spheres and boxes at random offsets: the shortcut (vertex distances with an edge-
-    # length slack) must give the same answer as manifold3d's exact gap for every pair
-    from dso.physics.pieces import _Shell, _touch
+def test_shortcuts_agree_with_the_exact_distance():
+    # spheres and boxes at random offsets: the shortcuts (vertex distances with an edge-length
+    # slack; for closed shells, the distance between the faces near each other) must give the
+    # same answer as manifold3d's exact gap for every pair
+    import dso.physics.pieces as pieces
 
     rng = np.random.default_rng(0)
-    shapes = [trimesh.creation.icosphere(1, radius=0.2), trimesh.creation.box((0.3, 0.2, 0.4))]
-    decided = set()
-    for trial in range(60):
+    box = trimesh.creation.box((0.3, 0.2, 0.4))
+    box = trimesh.Trimesh(*trimesh.remesh.subdivide(box.vertices, box.faces))
+    shapes = [trimesh.creation.icosphere(2, radius=0.2), box]
+    decided, exact_calls = set(), {False: 0, True: 0}
+    solid = pieces._Shell.solid
+
+    def counted(self):
+        exact_calls[self.closed] += 1
+        return solid(self)
+
+    for trial in range(80):
         a, b = shapes[trial % 2].copy(), shapes[(trial // 2) % 2].copy()
         direction = rng.normal(size=3)
-        b.apply_translation(direction / np.linalg.norm(direction) * rng.uniform(0.3, 0.5))
+        b.apply_translation(direction / np.linalg.norm(direction) * rng.uniform(0.3, 0.45))
 
-        def shell(m):
+        def shell(m, closed):
             v = np.asarray(m.vertices)
-            return _Shell(v, np.asarray(m.faces), v.min(axis=0), v.max(axis=0),
-                          float(m.edges_unique_length.max()), flip=False)
+            return pieces._Shell(v, np.asarray(m.faces), v.min(axis=0), v.max(axis=0),
+                                 float(m.edges_unique_length.max()), flip=False, closed=closed)
 
-        sa, sb = shell(a), shell(b)
-        exact = sa.solid().min_gap(sb.solid(), 0.02) < 0.01
-        assert _touch(sa, sb, 0.01) == exact
+        exact = shell(a, True).solid().min_gap(shell(b, True).solid(), 0.02) < 0.01
+        pieces._Shell.solid = counted
+        try:
+            for closed in (False, True):
+                assert pieces._touch(shell(a, closed), shell(b, closed), 0.01) == exact
+        finally:
+            pieces._Shell.solid = solid
         decided.add(exact)
     assert decided == {True, False}  # both outcomes were exercised
+    # closed shells with boxes apart never need manifold3d; open ones do for the close calls
+    assert exact_calls[True] == 0 and exact_calls[False] > 0, exact_calls
+
+
+@pytest.mark.parametrize("gap_between", [0.005, 0.02])
+def test_crossed_ridges_are_judged_by_their_surfaces(gap_between):
+    # two coarse boxes turned 45 degrees about x and y: their ridges cross at gap_between
+    # while every vertex is far from the other surface, so only the exact distance can tell
+    import dso.physics.pieces as pieces
+
+    def ridge(axis, z, flip):
+        m = trimesh.creation.box((0.3, 0.3, 0.3))
+        turn = trimesh.transformations.rotation_matrix(np.pi / 4, axis)
+        m.apply_transform(turn)
+        m.apply_translation([0.0, 0.0, z - (m.bounds[0, 2] if flip else m.bounds[1, 2])])
+        v = np.asarray(m.vertices)
+        return pieces._Shell(v, np.asarray(m.faces), v.min(axis=0), v.max(axis=0),
+                             float(m.edges_unique_length.max()), flip=False, closed=True)
+
+    low, high = ridge([1, 0, 0], 0.0, False), ridge([0, 1, 0], gap_between, True)
+    assert pieces._touch(low, high, 0.01) == (gap_between < 0.01)
 
 
 def test_a_flat_sheet_near_the_object_is_debris_not_an_error():

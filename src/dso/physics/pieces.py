@@ -8,10 +8,12 @@ separate solids together, so a table top floating above its legs would "stand". 
   come closer than `gap` (default 0.01: 1% of the object's size, the longest side of its
   bounding box, which is 1 in the oracle's normalised frame). So a gap of 1% or more always
   separates and anything closer joins: intersecting shells, a box resting on a box, a cavity
-  inside its solid. Distances are exact (manifold3d's `min_gap`) between shells that are closed
-  2-manifolds; a shell that is not is stood in for by its convex hull, which can only join.
-  Vertex distances settle most pairs first: two vertices closer than `gap` join their shells,
-  and vertices farther apart than `gap` plus both shells' longest edges separate them.
+  inside its solid. Vertex distances settle most pairs first: two vertices closer than `gap`
+  join their shells, and vertices farther apart than `gap` plus both shells' longest edges
+  separate them. Two closed shells whose boxes are not nested meet only where their surfaces
+  do: the exact least distance between the faces near each other decides (physics.proximity).
+  Otherwise manifold3d's exact `min_gap` between the solids does; a shell that is not a closed
+  2-manifold is stood in for by its convex hull, which can only join.
 - A piece holding less than `debris_fraction` (default 0.005: 0.5%) of the volume is *debris*
   (marching-cubes floaters): dropped before the simulation and counted, never a verdict.
 
@@ -29,9 +31,13 @@ from scipy.spatial import cKDTree
 from dso.interrupts import reraise_if_interrupted
 from dso.physics.loading import bounds, used_only
 from dso.physics.mass import face_corners, moments, signed_volumes
+from dso.physics.proximity import surface_gap
 
 DEFAULT_GAP = 0.01
 DEFAULT_DEBRIS_FRACTION = 0.005
+# Every point of a triangle lies within L / sqrt(3) of one of its corners (L: its longest edge;
+# the circumradius of an equilateral triangle is the worst case).
+COVER = 1.0 / np.sqrt(3.0)
 
 
 @dataclass(frozen=True)
@@ -76,9 +82,10 @@ class _Shell:
     """One shell: its vertices and faces, and (built on first use) its solid."""
 
     def __init__(self, vertices: np.ndarray, faces: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                 edge: float, flip: bool) -> None:
+                 edge: float, flip: bool, closed: bool = False) -> None:
         self.vertices, self.faces = vertices, faces[:, ::-1] if flip else faces
         self.lo, self.hi, self.edge = lo, hi, edge  # edge: the longest edge's length
+        self.closed = closed  # a closed, consistently oriented surface (its own solid)
         self._solid = None
 
     def solid(self):
@@ -94,13 +101,22 @@ class _Shell:
                 self._solid = _manifold(np.asarray(hull.vertices), np.asarray(hull.faces))
         return self._solid
 
-    def near(self, lo: np.ndarray, hi: np.ndarray, margin: float) -> np.ndarray:
-        """The vertices inside the box [lo, hi] grown by `margin`."""
+    def _inside(self, lo: np.ndarray, hi: np.ndarray, margin: float) -> np.ndarray:
         v = self.vertices
         inside = np.ones(len(v), dtype=bool)
         for k in range(3):
             inside &= (v[:, k] >= lo[k] - margin) & (v[:, k] <= hi[k] + margin)
-        return v[inside]
+        return inside
+
+    def near(self, lo: np.ndarray, hi: np.ndarray, margin: float) -> np.ndarray:
+        """The vertices inside the box [lo, hi] grown by `margin`."""
+        return self.vertices[self._inside(lo, hi, margin)]
+
+    def near_triangles(self, lo: np.ndarray, hi: np.ndarray, margin: float) -> np.ndarray:
+        """(K, 3, 3) corners of the faces with a corner inside the box [lo, hi] grown by
+        `margin`."""
+        faces = self.faces[self._inside(lo, hi, margin)[self.faces].any(axis=1)]
+        return self.vertices[faces]
 
 
 def _manifold(vertices: np.ndarray, faces: np.ndarray):
@@ -205,7 +221,7 @@ def find_pieces(mesh: trimesh.Trimesh, gap: float = DEFAULT_GAP,
     shut = np.full(n, True) if closed else np.array([is_closed_oriented(p[1]) for p in parts])
     groups = _UnionFind(n)
     if len(pairs):
-        shells = [_Shell(*p, flip=bool(s and vol < 0))  # each solid built facing outward
+        shells = [_Shell(*p, flip=bool(s and vol < 0), closed=bool(s))  # facing outward
                   for p, s, vol in zip(parts, shut, volumes, strict=True)]
         _join(groups, shells, pairs, gap)
     roots = np.array([groups.find(i) for i in range(n)])
@@ -268,13 +284,19 @@ def _touch(a: _Shell, b: _Shell, gap: float) -> bool:
         near_a, near_b = a.near(b.lo, b.hi, gap + slack), b.near(a.lo, a.hi, gap + slack)
         if len(near_a) == 0 or len(near_b) == 0:
             return False
-        if len(near_a) > len(near_b):
-            near_a, near_b = near_b, near_a  # the KD-tree on the smaller set
-        nearest = float(cKDTree(near_a).query(near_b, k=1)[0].min())
+        small, large = (near_a, near_b) if len(near_a) <= len(near_b) else (near_b, near_a)
+        nearest = float(cKDTree(small).query(large, k=1)[0].min())  # KD-tree on the smaller
         if nearest < gap:
             return True  # two vertices are closer than gap: so are the surfaces
         if nearest >= gap + slack:
             return False  # every surface point is within its longest edge of a vertex
+        if a.closed and b.closed:  # boxes not nested: the solids meet only where surfaces do
+            if nearest >= gap + COVER * (a.edge + b.edge):
+                return False  # every surface point is within COVER x its face's longest edge
+            distance = surface_gap(a.near_triangles(b.lo, b.hi, gap + slack),
+                                   b.near_triangles(a.lo, a.hi, gap + slack), gap)
+            if distance is not None:
+                return distance < gap
     sa, sb = a.solid(), b.solid()
     return sa is not None and sb is not None and sa.min_gap(sb, 2.0 * gap) < gap
 

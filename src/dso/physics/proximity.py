@@ -1,0 +1,118 @@
+"""Exact least distance between two triangle surfaces near each other (docs/oracle.md, Pieces).
+
+The least distance between two triangles is zero where one's edge pierces the other, and
+otherwise it is attained by a corner of one and the other triangle, or by an edge of each.
+`surface_gap` takes all three over the face pairs that can be closer than a bound, so its
+answer is exact below that bound; only pairs whose centroids are near are looked at, so the
+cost follows the region where the surfaces come close, not their size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import trimesh
+from scipy.spatial import cKDTree
+
+MAX_PAIRS = 400_000  # beyond this many face pairs the caller measures another way
+
+
+def _rows_dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", x, y)
+
+
+def segment_distances(p1: np.ndarray, q1: np.ndarray, p2: np.ndarray,
+                      q2: np.ndarray) -> np.ndarray:
+    """Least distance between segments p1-q1 and p2-q2, row by row ((N, 3) each): the closest
+    points of the two lines, clamped to the segments (Ericson, Real-Time Collision Detection,
+    5.1.9); zero-length segments are points."""
+    d1, d2, r = q1 - p1, q2 - p2, p1 - p2
+    a, e = _rows_dot(d1, d1), _rows_dot(d2, d2)
+    b, c, f = _rows_dot(d1, d2), _rows_dot(d1, r), _rows_dot(d2, r)
+    tiny = 1e-300
+    point_1, point_2 = a <= tiny, e <= tiny
+    denom = a * e - b * b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where(denom > 1e-12 * a * e, np.clip((b * f - c * e) / denom, 0.0, 1.0), 0.0)
+        t = (b * s + f) / e
+        s = np.where(t < 0.0, np.clip(-c / a, 0.0, 1.0),
+                     np.where(t > 1.0, np.clip((b - c) / a, 0.0, 1.0), s))
+        s = np.where(point_2, np.clip(-c / a, 0.0, 1.0), s)  # the second is a point
+        t = np.where(point_1, np.clip(f / e, 0.0, 1.0), np.clip(t, 0.0, 1.0))
+    s = np.where(point_1, 0.0, s)
+    t = np.where(point_2, 0.0, t)
+    gap = p1 + d1 * s[:, None] - p2 - d2 * t[:, None]
+    return np.sqrt(_rows_dot(gap, gap))
+
+
+def _to_triangles(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    closest = trimesh.triangles.closest_point(triangles, points)
+    return np.sqrt(((closest - points) ** 2).sum(axis=1))
+
+
+def _piercing(edges: tuple[np.ndarray, np.ndarray], triangles: np.ndarray) -> np.ndarray:
+    """Per row, the distance from the point where the edge crosses the triangle's plane to the
+    triangle (0 when it pierces it; inf when the edge does not cross the plane)."""
+    p, q = edges
+    normal = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
+    sp = _rows_dot(normal, p - triangles[:, 0])
+    sq = _rows_dot(normal, q - triangles[:, 0])
+    crossing = np.flatnonzero(sp * sq < 0.0)
+    out = np.full(len(p), np.inf)
+    if len(crossing):
+        t = sp[crossing] / (sp[crossing] - sq[crossing])
+        x = p[crossing] + (q[crossing] - p[crossing]) * t[:, None]
+        out[crossing] = _to_triangles(x, triangles[crossing])
+    return out
+
+
+def triangle_distances(ta: np.ndarray, tb: np.ndarray) -> np.ndarray:
+    """Least distance between triangles ta[i] and tb[i] ((N, 3, 3) each), each of the three
+    kinds of candidate taken in one batched call."""
+    n = len(ta)
+    nxt = [1, 2, 0]
+    # the 6 corners of each pair against the other triangle; the 6 edges from them, piercing it
+    corners = np.concatenate([ta.transpose(1, 0, 2), tb.transpose(1, 0, 2)]).reshape(-1, 3)
+    ends = np.concatenate([ta[:, nxt].transpose(1, 0, 2),
+                           tb[:, nxt].transpose(1, 0, 2)]).reshape(-1, 3)
+    other = np.concatenate([np.tile(tb, (3, 1, 1)), np.tile(ta, (3, 1, 1))])
+    best = np.minimum(_to_triangles(corners, other), _piercing((corners, ends), other))
+    # the 9 edge pairs: edge i of ta against edge j of tb
+    i, j = np.repeat(np.arange(3), 3), np.tile(np.arange(3), 3)
+
+    def rows(t: np.ndarray, k: np.ndarray) -> np.ndarray:
+        return t[:, k].transpose(1, 0, 2).reshape(-1, 3)
+
+    edges = segment_distances(rows(ta, i), rows(ta, (i + 1) % 3),
+                              rows(tb, j), rows(tb, (j + 1) % 3))
+    return np.minimum(best.reshape(6, n).min(axis=0), edges.reshape(9, n).min(axis=0))
+
+
+def _centres(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each triangle's centroid and the farthest distance from it to a point of the triangle."""
+    centre = triangles.mean(axis=1)
+    reach = np.sqrt(((triangles - centre[:, None]) ** 2).sum(axis=2)).max(axis=1)
+    return centre, reach
+
+
+def surface_gap(ta: np.ndarray, tb: np.ndarray, bound: float) -> float | None:
+    """The least distance between the surfaces made of triangles `ta` and `tb` ((N, 3, 3) and
+    (M, 3, 3)) where it is below `bound`, else some value >= `bound`; None when there are too
+    many candidate pairs or a degenerate triangle gives no distance."""
+    if not len(ta) or not len(tb):
+        return np.inf
+    ca, ra = _centres(ta)
+    cb, rb = _centres(tb)
+    tree = {"balanced_tree": False, "compact_nodes": False}  # built for one query
+    pairs = cKDTree(ca, **tree).sparse_distance_matrix(
+        cKDTree(cb, **tree), bound + ra.max() + rb.max(), output_type="ndarray")
+    pairs = pairs[pairs["v"] < bound + ra[pairs["i"]] + rb[pairs["j"]]]
+    if len(pairs) > MAX_PAIRS:
+        return None
+    # the distance between two triangles' bounding boxes is at most theirs
+    x, y = ta[pairs["i"]], tb[pairs["j"]]
+    apart = np.maximum(x.min(axis=1) - y.max(axis=1), y.min(axis=1) - x.max(axis=1))
+    near = (np.maximum(apart, 0.0) ** 2).sum(axis=1) < bound * bound
+    if not near.any():
+        return np.inf
+    distance = triangle_distances(x[near], y[near])
+    return float(distance.min()) if not np.isnan(distance).any() else None

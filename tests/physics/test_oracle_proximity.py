@@ -1,0 +1,79 @@
+"""Exact distances between triangles and between surfaces (dso.physics.proximity), against
+dense sampling and manifold3d."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from dso.physics.proximity import segment_distances, surface_gap, triangle_distances
+
+
+def _sampled_segments(p1, q1, p2, q2, n=801):
+    s = np.linspace(0.0, 1.0, n)[:, None]
+    a, b = p1 + s * (q1 - p1), p2 + s * (q2 - p2)
+    return float(np.sqrt(((a[:, None] - b[None]) ** 2).sum(axis=2)).min())
+
+
+def test_segment_distances_match_dense_sampling():
+    rng = np.random.default_rng(0)
+    rows = [rng.normal(size=(4, 3)) for _ in range(40)]
+    rows.append(np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]], float))  # parallel
+    rows.append(np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0], [3, 0, 0]], float))  # collinear
+    rows.append(np.array([[0.5, 1, 0], [0.5, 1, 0], [0, 0, 0], [1, 0, 0]], float))  # a point
+    rows.append(np.array([[0, 0, 0], [1, 0, 0], [0.5, 2, 0], [0.5, 2, 0]], float))  # a point
+    rows.append(np.array([[0, 0, 0], [0, 0, 0], [0, 3, 4], [0, 3, 4]], float))  # two points
+    rows.append(np.array([[-1, 0, 0], [1, 0, 0], [0, -1, 0.2], [0, 1, 0.2]], float))  # crossing
+    p1, q1, p2, q2 = (np.array([r[k] for r in rows]) for k in range(4))
+    exact = segment_distances(p1, q1, p2, q2)
+    sampled = np.array([_sampled_segments(*r) for r in rows])
+    assert np.all(exact <= sampled + 1e-12)  # the exact least distance is never above a sample
+    np.testing.assert_allclose(exact, sampled, atol=5e-3)
+    assert exact[-1] == pytest.approx(0.2) and exact[-2] == pytest.approx(5.0)
+
+
+def _sampled_triangles(ta, tb, n=40):
+    """Least distance by points densely sampled on each triangle to the other (exactly)."""
+    u, v = np.meshgrid(np.linspace(0, 1, n), np.linspace(0, 1, n))
+    keep = u + v <= 1.0
+    w = np.stack([1 - u[keep] - v[keep], u[keep], v[keep]], axis=1)
+    best = np.inf
+    for x, y in ((ta, tb), (tb, ta)):
+        points = w @ x
+        closest = trimesh.triangles.closest_point(np.repeat(y[None], len(points), 0), points)
+        best = min(best, float(np.sqrt(((closest - points) ** 2).sum(axis=1)).min()))
+    return best
+
+
+def test_triangle_distances_match_sampling_including_piercing_triangles():
+    rng = np.random.default_rng(1)
+    ta = rng.normal(size=(60, 3, 3))
+    tb = rng.normal(size=(60, 3, 3)) + rng.uniform(0, 2, size=(60, 1, 3))
+    # one triangle through another's middle: their corners and edges are all far apart
+    ta[0] = [[-1, -1, 0], [2, -1, 0], [-1, 2, 0]]
+    tb[0] = [[0, 0, -1], [0.2, 0, 1], [0, 0.2, 1]]
+    exact = triangle_distances(ta, tb)
+    sampled = np.array([_sampled_triangles(a, b) for a, b in zip(ta, tb, strict=True)])
+    assert exact[0] == pytest.approx(0.0, abs=1e-12)
+    assert np.all(exact <= sampled + 1e-9)
+    assert np.all(sampled - exact < 0.06 * np.maximum(1.0, sampled))  # sampling's own error
+    assert (exact < 1e-9).sum() > 1  # random pairs that intersect were found too
+
+
+@pytest.mark.parametrize("offset", [0.004, 0.0099, 0.0101, 0.03])
+def test_surface_gap_equals_manifold_min_gap(offset):
+    from manifold3d import Manifold, Mesh
+
+    a = trimesh.creation.icosphere(2, radius=0.2)
+    b = trimesh.creation.box((0.3, 0.3, 0.3))
+    turn = trimesh.transformations.rotation_matrix(0.3, [1, 1, 0])
+    b.apply_transform(turn)
+    tip, corner = a.vertices[a.vertices[:, 0].argmax()], b.vertices[b.vertices[:, 0].argmin()]
+    b.apply_translation(tip + [offset, 0.0, 0.0] - corner)  # b's corner just off a's tip
+    solids = [Manifold(Mesh(vert_properties=np.asarray(m.vertices, np.float32),
+                            tri_verts=np.asarray(m.faces, np.uint32))) for m in (a, b)]
+    reference = solids[0].min_gap(solids[1], 0.1)
+    gap = surface_gap(a.triangles, b.triangles, 0.05)
+    assert gap == pytest.approx(reference, abs=1e-6)
+    assert surface_gap(a.triangles, b.triangles, reference / 2) >= reference / 2  # a bound
