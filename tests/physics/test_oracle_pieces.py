@@ -246,6 +246,56 @@ def test_crossed_ridges_are_judged_by_their_surfaces(gap_between):
     assert pieces._touch(low, high, 0.01) == (gap_between < 0.01)
 
 
+def _l_shape() -> trimesh.Trimesh:
+    """An L of two boxes (one closed shell) whose notch is inside its bounding box."""
+    from manifold3d import Manifold
+
+    mesh = (Manifold.cube([0.2, 0.2, 0.6]) + Manifold.cube([0.6, 0.2, 0.2])).to_mesh()
+    return trimesh.Trimesh(mesh.vert_properties[:, :3], mesh.tri_verts)
+
+
+@pytest.mark.parametrize(("case", "joined"), [
+    ("ball in the notch 0.005 off", True), ("ball in the notch 0.03 off", False),
+    ("ball inside the solid", True), ("hollow ball", True), ("ball holding the L", True)])
+def test_nested_boxes_are_judged_without_solids(case, joined):
+    # shells whose boxes nest: joined when their surfaces come within the gap or one solid
+    # holds the other (a winding number); manifold3d's solids are never built for closed ones
+    import dso.physics.pieces as pieces
+
+    ball = trimesh.creation.icosphere(3, radius=0.07)
+    l_shape = _l_shape()
+    if case.startswith("ball in the notch"):
+        off = float(case.split()[4])  # from the two inner faces of the notch, at x = z = 0.2
+        outer, inner = l_shape, ball.copy()
+        inner.apply_translation([0.2 + 0.07 + off, 0.1, 0.2 + 0.07 + off])
+    elif case == "ball inside the solid":
+        outer, inner = trimesh.creation.box((0.6, 0.6, 0.6)), ball
+    elif case == "hollow ball":
+        outer = trimesh.creation.icosphere(3, radius=0.3)
+        inner = trimesh.Trimesh(ball.vertices * 3.5, ball.faces[:, ::-1])  # the cavity
+    else:
+        outer, inner = trimesh.creation.icosphere(3, radius=1.0), l_shape
+
+    def shell(m):
+        v = np.asarray(m.vertices)
+        return pieces._Shell(v, np.asarray(m.faces), v.min(axis=0), v.max(axis=0),
+                             float(m.edges_unique_length.max()), flip=False, closed=True)
+
+    a, b = shell(outer), shell(inner)
+    assert np.all(a.lo <= b.lo) and np.all(b.hi <= a.hi)  # nested boxes
+    built = []
+    solid = pieces._Shell.solid
+    pieces._Shell.solid = lambda self: built.append(1) or solid(self)
+    try:
+        assert pieces._touch(a, b, 0.01) is joined
+        assert pieces._touch(b, a, 0.01) is joined
+    finally:
+        pieces._Shell.solid = solid
+    assert not built
+    reference = shell(outer).solid().min_gap(shell(inner).solid(), 0.02) < 0.01
+    assert reference is joined  # what manifold3d's solids say
+
+
 def test_a_flat_sheet_near_the_object_is_debris_not_an_error():
     block = trimesh.creation.box((0.6, 0.6, 0.4))
     block.apply_translation([0.0, 0.0, 0.2])

@@ -77,3 +77,23 @@ def test_surface_gap_equals_manifold_min_gap(offset):
     gap = surface_gap(a.triangles, b.triangles, 0.05)
     assert gap == pytest.approx(reference, abs=1e-6)
     assert surface_gap(a.triangles, b.triangles, reference / 2) >= reference / 2  # a bound
+
+
+def test_winding_number_is_one_inside_and_zero_outside():
+    from dso.physics.proximity import winding_number
+
+    sphere = trimesh.creation.icosphere(2, radius=0.3)
+    l_shape = trimesh.creation.box((0.6, 0.2, 0.6)).difference(
+        trimesh.creation.box((0.4, 0.4, 0.4)).apply_translation([0.1, 0, 0.1]), engine="manifold")
+    rng = np.random.default_rng(2)
+    for mesh in (sphere, l_shape):
+        points = rng.uniform(-0.35, 0.35, size=(60, 3))
+        distance = np.abs(trimesh.proximity.signed_distance(mesh, points))
+        points = points[distance > 0.01]  # well away from the surface
+        signed = trimesh.proximity.signed_distance(mesh, points)  # > 0 inside
+        for point, s in zip(points, signed, strict=True):
+            w = winding_number(point, mesh.triangles)
+            assert w == pytest.approx(1.0 if s > 0 else 0.0, abs=1e-9)
+            w_flipped = winding_number(point, mesh.triangles[:, ::-1])
+            assert w_flipped == pytest.approx(-1.0 if s > 0 else 0.0, abs=1e-9)
+        assert (signed > 0).any() and (signed < 0).any()

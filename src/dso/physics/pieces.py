@@ -10,10 +10,11 @@ separate solids together, so a table top floating above its legs would "stand". 
   separates and anything closer joins: intersecting shells, a box resting on a box, a cavity
   inside its solid. Vertex distances settle most pairs first: two vertices closer than `gap`
   join their shells, and vertices farther apart than `gap` plus both shells' longest edges
-  separate them. Two closed shells whose boxes are not nested meet only where their surfaces
-  do: the exact least distance between the faces near each other decides (physics.proximity).
-  Otherwise manifold3d's exact `min_gap` between the solids does; a shell that is not a closed
-  2-manifold is stood in for by its convex hull, which can only join.
+  separate them. For two closed shells the exact least distance between the faces near each
+  other decides (physics.proximity); when their boxes nest and that distance is at least
+  `gap`, they are one piece when a vertex of one lies inside the other (its winding number).
+  Otherwise manifold3d's exact `min_gap` between the solids decides; a shell that is not a
+  closed 2-manifold is stood in for by its convex hull, which can only join.
 - A piece holding less than `debris_fraction` (default 0.005: 0.5%) of the volume is *debris*
   (marching-cubes floaters): dropped before the simulation and counted, never a verdict.
 
@@ -31,7 +32,7 @@ from scipy.spatial import cKDTree
 from dso.interrupts import reraise_if_interrupted
 from dso.physics.loading import bounds, used_only
 from dso.physics.mass import face_corners, moments, signed_volumes
-from dso.physics.proximity import surface_gap
+from dso.physics.proximity import surface_gap, winding_number
 
 DEFAULT_GAP = 0.01
 DEFAULT_DEBRIS_FRACTION = 0.005
@@ -277,10 +278,10 @@ def _touch(a: _Shell, b: _Shell, gap: float) -> bool:
     """Whether two shells' solids overlap or come within `gap` of each other."""
     nested = bool(np.all(a.lo <= b.lo) and np.all(b.hi <= a.hi)
                   or np.all(b.lo <= a.lo) and np.all(a.hi <= b.hi))
+    slack = a.edge + b.edge
     if not nested:
         # Only vertices within gap + slack of the other shell's box can be that close to it,
         # so the nearest pair found among those decides both tests below exactly.
-        slack = a.edge + b.edge
         near_a, near_b = a.near(b.lo, b.hi, gap + slack), b.near(a.lo, a.hi, gap + slack)
         if len(near_a) == 0 or len(near_b) == 0:
             return False
@@ -290,13 +291,17 @@ def _touch(a: _Shell, b: _Shell, gap: float) -> bool:
             return True  # two vertices are closer than gap: so are the surfaces
         if nearest >= gap + slack:
             return False  # every surface point is within its longest edge of a vertex
-        if a.closed and b.closed:  # boxes not nested: the solids meet only where surfaces do
-            if nearest >= gap + COVER * (a.edge + b.edge):
-                return False  # every surface point is within COVER x its face's longest edge
-            distance = surface_gap(a.near_triangles(b.lo, b.hi, gap + slack),
-                                   b.near_triangles(a.lo, a.hi, gap + slack), gap)
-            if distance is not None:
-                return distance < gap
+        if a.closed and b.closed and nearest >= gap + COVER * slack:
+            return False  # every surface point is within COVER x its face's longest edge
+    if a.closed and b.closed:
+        distance = surface_gap(a.near_triangles(b.lo, b.hi, gap + slack),
+                               b.near_triangles(a.lo, a.hi, gap + slack), gap)
+        if distance is not None and (distance < gap or not nested):
+            return distance < gap  # boxes apart: the solids meet only where surfaces do
+        if distance is not None:  # surfaces apart: one solid holds the other, or none does
+            held = [winding_number(p.vertices[0], q.vertices[q.faces]) for p, q in ((b, a), (a, b))]
+            if not np.isnan(held).any():
+                return bool(max(abs(w) for w in held) > 0.5)
     sa, sb = a.solid(), b.solid()
     return sa is not None and sb is not None and sa.min_gap(sb, 2.0 * gap) < gap
 

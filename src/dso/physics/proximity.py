@@ -116,3 +116,16 @@ def surface_gap(ta: np.ndarray, tb: np.ndarray, bound: float) -> float | None:
         return np.inf
     distance = triangle_distances(x[near], y[near])
     return float(distance.min()) if not np.isnan(distance).any() else None
+
+
+def winding_number(point: np.ndarray, triangles: np.ndarray) -> float:
+    """How many times the closed surface of `triangles` ((N, 3, 3)) winds around `point`: the
+    sum of the solid angles the triangles subtend there over 4 pi (Van Oosterom and Strackee's
+    formula), +-1 inside a consistently oriented surface and 0 outside; NaN on a degenerate
+    input. Well conditioned away from the surface."""
+    x = triangles - np.asarray(point, dtype=np.float64)
+    a, b, c = x[:, 0], x[:, 1], x[:, 2]
+    la, lb, lc = (np.sqrt(_rows_dot(v, v)) for v in (a, b, c))
+    det = _rows_dot(a, np.cross(b, c))
+    div = la * lb * lc + _rows_dot(a, b) * lc + _rows_dot(b, c) * la + _rows_dot(c, a) * lb
+    return float(2.0 * np.arctan2(det, div).sum() / (4.0 * np.pi))
