@@ -329,6 +329,7 @@ def test_pieces_pass_mass_equals_integrating_the_kept_mesh(parts):
 def test_shells_and_their_extents_match_trimesh():
     # shell labels from the face-vertex graph and each shell's box and longest edge, against
     # trimesh's own split; an unused vertex in the middle gets no shell
+    from dso.physics.mass import face_corners
     from dso.physics.pieces import _shell_boxes, _split, shell_labels
 
     parts = [trimesh.creation.icosphere(1, radius=0.2), trimesh.creation.box((0.3, 0.2, 0.4)),
@@ -342,7 +343,8 @@ def test_shells_and_their_extents_match_trimesh():
     assert n == 3 and vertex_label[5] == -1
     assert sorted(np.bincount(face_label).tolist()) == sorted(len(p.faces) for p in parts)
     boxes = _shell_boxes(v, vertex_label, n)
-    for vertices, faces, lo, hi, edge in _split(v, f, face_label, n, boxes):
+    corners = face_corners(v - 0.3, f)  # edge lengths do not depend on the frame
+    for vertices, faces, lo, hi, edge in _split(v, f, face_label, n, boxes, corners):
         shell = trimesh.Trimesh(vertices, faces, process=False)
         part = min(parts, key=lambda p: np.abs(p.bounds[0] - lo).sum())
         assert np.array_equal(lo, shell.bounds[0]) and np.array_equal(hi, shell.bounds[1])

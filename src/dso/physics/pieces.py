@@ -169,9 +169,10 @@ def _shell_boxes(vertices: np.ndarray, vertex_label: np.ndarray, n: int) -> tupl
 
 
 def _split(vertices: np.ndarray, faces: np.ndarray, face_label: np.ndarray, n: int,
-           boxes: tuple) -> list[tuple]:
+           boxes: tuple, corners: tuple) -> list[tuple]:
     """(vertices, faces with local indices, lowest corner, highest corner, longest edge) of
-    every shell, from `_shell_boxes`."""
+    every shell, from `_shell_boxes` and the faces' corners (`mass.face_corners`, in any
+    frame)."""
     v_order, v_bounds, ordered, lo, hi = boxes
     local = np.empty(len(vertices), dtype=np.int64)
     local[v_order] = np.arange(len(v_order)) - np.repeat(
@@ -179,15 +180,15 @@ def _split(vertices: np.ndarray, faces: np.ndarray, face_label: np.ndarray, n: i
     f_order = _order_by_label(face_label, n)
     f_bounds = np.searchsorted(face_label[f_order], np.arange(n + 1))
     local_faces = local[faces]
-    edge = np.sqrt(np.maximum.reduceat(_squared_edges(vertices, faces)[f_order], f_bounds[:-1]))
+    edge = np.sqrt(np.maximum.reduceat(_squared_edges(corners)[f_order], f_bounds[:-1]))
     return [(ordered[v_bounds[i]:v_bounds[i + 1]],
              local_faces[f_order[f_bounds[i]:f_bounds[i + 1]]], lo[i], hi[i], float(edge[i]))
             for i in range(n)]
 
 
-def _squared_edges(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Per face, the squared length of its longest edge."""
-    a, b, c = face_corners(vertices, faces)
+def _squared_edges(corners: tuple) -> np.ndarray:
+    """Per face, the squared length of its longest edge, from its corners."""
+    a, b, c = corners
     longest = None
     for p, q in ((a, b), (b, c), (c, a)):
         d = ((p - q) ** 2).sum(axis=0)
@@ -212,11 +213,12 @@ def find_pieces(mesh: trimesh.Trimesh, gap: float = DEFAULT_GAP,
         return Pieces(1, 0, 0.0)
     boxes = _shell_boxes(vertices, vertex_label, n)
     pairs = _box_pairs(boxes[3], boxes[4], gap)
-    # the shells themselves are needed only to test a pair or to check each one's closedness
-    parts = _split(vertices, faces, face_label, n, boxes) if len(pairs) or not closed else None
     lo, hi = bounds(vertices)
     origin = 0.5 * (lo + hi)
     corners = face_corners(vertices - origin, faces)
+    # the shells themselves are needed only to test a pair or to check each one's closedness
+    split = len(pairs) or not closed
+    parts = _split(vertices, faces, face_label, n, boxes, corners) if split else None
     per_face = signed_volumes(*corners)
     volumes = np.bincount(face_label, weights=per_face, minlength=n)
     shut = np.full(n, True) if closed else np.array([is_closed_oriented(p[1]) for p in parts])
