@@ -97,3 +97,15 @@ def test_winding_number_is_one_inside_and_zero_outside():
             w_flipped = winding_number(point, mesh.triangles[:, ::-1])
             assert w_flipped == pytest.approx(-1.0 if s > 0 else 0.0, abs=1e-9)
         assert (signed > 0).any() and (signed < 0).any()
+
+
+def test_one_large_face_makes_surface_gap_defer_rather_than_pair_everything():
+    # the candidate radius grows with the largest face: with one face as large as the object
+    # among thousands of small ones the pairs are counted, not built, and the caller is told
+    rng = np.random.default_rng(4)
+    small = rng.uniform(0.0, 1.0, size=(3000, 1, 3)) + rng.normal(0, 0.01, size=(3000, 3, 3))
+    large = np.array([[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
+    ta = np.concatenate([small, large])
+    tb = np.concatenate([small + [0.0, 0.0, 2.0], large + [0.0, 0.0, 2.0]])
+    assert surface_gap(ta, tb, 0.01) is None
+    assert surface_gap(ta[:20], tb[-1:], 0.01) == np.inf  # few pairs: measured, all far

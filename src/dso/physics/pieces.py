@@ -13,8 +13,9 @@ separate solids together, so a table top floating above its legs would "stand". 
   separate them. For two closed shells the exact least distance between the faces near each
   other decides (physics.proximity); when their boxes nest and that distance is at least
   `gap`, they are one piece when a vertex of one lies inside the other (its winding number).
-  Otherwise manifold3d's exact `min_gap` between the solids decides; a shell that is not a
-  closed 2-manifold is stood in for by its convex hull, which can only join.
+  Otherwise (a shell not closed and consistently wound) manifold3d's exact `min_gap` between
+  the solids decides; a shell that is not a 2-manifold is stood in for by its convex hull,
+  which can only join.
 - A piece holding less than `debris_fraction` (default 0.005: 0.5%) of the volume is *debris*
   (marching-cubes floaters): dropped before the simulation and counted, never a verdict.
 

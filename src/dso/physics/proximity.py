@@ -103,11 +103,12 @@ def surface_gap(ta: np.ndarray, tb: np.ndarray, bound: float) -> float | None:
     ca, ra = _centres(ta)
     cb, rb = _centres(tb)
     tree = {"balanced_tree": False, "compact_nodes": False}  # built for one query
-    pairs = cKDTree(ca, **tree).sparse_distance_matrix(
-        cKDTree(cb, **tree), bound + ra.max() + rb.max(), output_type="ndarray")
-    pairs = pairs[pairs["v"] < bound + ra[pairs["i"]] + rb[pairs["j"]]]
-    if len(pairs) > MAX_PAIRS:
+    tree_a, tree_b = cKDTree(ca, **tree), cKDTree(cb, **tree)
+    radius = bound + ra.max() + rb.max()  # one large face widens it for all: count first
+    if tree_a.count_neighbors(tree_b, radius) > MAX_PAIRS:
         return None
+    pairs = tree_a.sparse_distance_matrix(tree_b, radius, output_type="ndarray")
+    pairs = pairs[pairs["v"] < bound + ra[pairs["i"]] + rb[pairs["j"]]]
     # the distance between two triangles' bounding boxes is at most theirs
     x, y = ta[pairs["i"]], tb[pairs["j"]]
     apart = np.maximum(x.min(axis=1) - y.max(axis=1), y.min(axis=1) - x.max(axis=1))
