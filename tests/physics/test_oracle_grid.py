@@ -127,3 +127,20 @@ def test_kept_pool_gives_the_same_results_across_calls():
         assert pool.executor() is executor  # the same processes served both calls
     for a, b, c in zip(alone, first, second, strict=True):
         assert a.stable == b.stable == c.stable and a.tilt_deg == b.tilt_deg
+
+
+def test_hull_candidates_are_searched_only_for_the_reduced_hull():
+    # the exact hull hands MuJoCo every vertex, so the lattice search is skipped; the reduced
+    # hull gets the candidates, and both verdicts equal the mesh file's
+    from dso.physics.grid import HULL_CANDIDATES_KEY
+    from dso.physics.oracle import evaluate
+
+    occ = leaning()
+    exact = evaluate(Grid(occ), OracleConfig.from_preset("accurate"))
+    reduced = evaluate(Grid(occ), OracleConfig.from_preset("accurate", hull_tol=5e-4))
+    assert HULL_CANDIDATES_KEY not in exact.mesh.metadata
+    candidates = reduced.mesh.metadata[HULL_CANDIDATES_KEY]
+    assert candidates.dtype == bool and len(candidates) == len(reduced.mesh.vertices)
+    assert 0 < candidates.sum() < len(candidates)
+    from_mesh = check_mesh(grid_to_mesh(occ))
+    assert exact.result.stable is reduced.result.stable is from_mesh.stable

@@ -51,9 +51,11 @@ def _cubic_bool(occ: np.ndarray) -> bool:
     return occ.dtype == bool and occ.ndim == 3 and occ.shape[0] == occ.shape[1] == occ.shape[2]
 
 
-def surface(occupancy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(vertices in unit-cube coordinates, outward faces, hull-candidate mask) of the grid's
-    marching-cubes surface; vertices and faces equal `grid_to_mesh`'s."""
+def surface(occupancy: np.ndarray,
+            candidates: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(vertices in unit-cube coordinates, outward faces, hull-candidate mask or None when not
+    asked for) of the grid's marching-cubes surface; vertices and faces equal
+    `grid_to_mesh`'s."""
     from skimage.measure import marching_cubes
 
     occ = np.asarray(occupancy)
@@ -74,7 +76,7 @@ def surface(occupancy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # skimage's faces on a grid whose inside is high face inwards, always (grid_to_mesh finds
     # a negative volume and inverts): reversed here without computing the volume
     faces = np.ascontiguousarray(faces[:, ::-1], dtype=np.int64)
-    return vertices, faces, hull_candidates(index)
+    return vertices, faces, hull_candidates(index) if candidates else None
 
 
 def hull_candidates(index: np.ndarray) -> np.ndarray:
@@ -97,14 +99,18 @@ def hull_candidates(index: np.ndarray) -> np.ndarray:
 
 
 def prepare_grid(grid: Grid, up: str = "auto", max_faces: int = 0,
-                 on_too_many_faces: str = "decimate") -> tuple[trimesh.Trimesh, bool]:
+                 on_too_many_faces: str = "decimate",
+                 candidates: bool = True) -> tuple[trimesh.Trimesh, bool]:
     """The grid's surface normalised as `loading.prepare` normalises a mesh, with its closedness
-    and hull candidates in `metadata`. Returns (mesh, decimated)."""
-    vertices, faces, candidates = surface(grid.occupancy)  # closed, with volume: no validate()
+    and (`candidates`: only the reduced hull uses them) hull candidates in `metadata`. Returns
+    (mesh, decimated)."""
+    # closed, with volume: no validate()
+    vertices, faces, candidates = surface(grid.occupancy, candidates)
     mesh, decimated = cap_faces(trimesh.Trimesh(vertices, faces, process=False), max_faces,
                                 on_too_many_faces)
     out = normalise(to_z_up(mesh, resolve_up(up, grid)))  # "auto": z
     if not decimated:
         out.metadata[CLOSED_KEY] = True  # marching cubes of a padded grid is closed
-        out.metadata[HULL_CANDIDATES_KEY] = candidates
+        if candidates is not None:
+            out.metadata[HULL_CANDIDATES_KEY] = candidates
     return out, decimated

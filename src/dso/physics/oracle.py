@@ -105,9 +105,13 @@ def _failure(err: Exception) -> tuple[str, str]:
 
 def _run(mesh: MeshLike, config: OracleConfig, evaluation: Evaluation) -> None:
     result, laps = evaluation.result, _Laps(evaluation.timings)
-    load = prepare_grid if isinstance(mesh, Grid) else prepare
-    normalised, result.decimated = load(mesh, config.up, config.max_faces,
-                                        config.on_too_many_faces)
+    if isinstance(mesh, Grid):  # the reduced hull alone searches the grid's hull candidates
+        normalised, result.decimated = prepare_grid(mesh, config.up, config.max_faces,
+                                                    config.on_too_many_faces,
+                                                    candidates=config.hull_tol > 0)
+    else:
+        normalised, result.decimated = prepare(mesh, config.up, config.max_faces,
+                                               config.on_too_many_faces)
     laps.lap("load")
     known = None  # mass properties the pieces pass already integrated
     if config.pieces:
