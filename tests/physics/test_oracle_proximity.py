@@ -109,3 +109,35 @@ def test_one_large_face_makes_surface_gap_defer_rather_than_pair_everything():
     tb = np.concatenate([small + [0.0, 0.0, 2.0], large + [0.0, 0.0, 2.0]])
     assert surface_gap(ta, tb, 0.01) is None
     assert surface_gap(ta[:20], tb[-1:], 0.01) == np.inf  # few pairs: measured, all far
+
+
+
+def test_a_needle_face_does_not_pull_a_shell_closer():
+    # a box with one edge split 1e-13 from its end (a needle face, whose plane is noise) and a
+    # tetrahedron whose tip is 0.0131 off the box: the faces are 0.0131 apart, as manifold3d
+    # says (trimesh's closest point on the needle fell off it and gave 0.0035)
+    rotation = np.array([[-0.5751180151340817, -0.7046828673831428, 0.41552536033906073],
+                         [-0.20298475920967873, -0.36912634586433557, -0.906941524199566],
+                         [0.7924875116977068, -0.6059437244542722, 0.06925132921223996]])
+    box = trimesh.creation.box((0.3, 0.3, 0.3))
+    v, faces = np.asarray(box.vertices, float) @ rotation.T, np.asarray(box.faces).tolist()
+    u, w = faces[0][0], faces[0][1]
+    v = np.vstack([v, v[u] + 1.0852491301875894e-13 * (v[w] - v[u]) / np.linalg.norm(v[w] - v[u])])
+    split = []
+    for f in faces:
+        for j in range(3):
+            a, b, c = f[j], f[(j + 1) % 3], f[(j + 2) % 3]
+            if {a, b} == {u, w}:
+                split += [[a, len(v) - 1, c], [len(v) - 1, b, c]]
+                break
+        else:
+            split.append(f)
+    tip = np.array([0.26340134814531996, -0.0390871355764027, -0.015758714609513984])
+    d = tip / np.linalg.norm(tip)
+    e1 = np.cross(d, [0.3, 0.5, 0.7])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(d, e1)
+    base = [tip + 0.05 * d + 0.02 * (np.cos(t) * e1 + np.sin(t) * e2) for t in (0, 2.1, 4.2)]
+    tetra = np.array([tip, *base])[[[0, 1, 2], [0, 2, 3], [0, 3, 1], [1, 3, 2]]]
+    gap = surface_gap(v[np.array(split)], tetra, 0.05)
+    assert gap == pytest.approx(0.013112122245831472, abs=1e-9)

@@ -2,6 +2,9 @@
 
 The least distance between two triangles is zero where one's edge pierces the other, and
 otherwise it is attained by a corner of one and the other triangle, or by an edge of each.
+A corner's nearest point on the other triangle is inside it (the distance to its plane) or on
+its boundary, where an edge pair from that corner gives at most that distance; so the segment
+distances carry every boundary case and no point-to-triangle search is needed.
 `surface_gap` takes all three over the face pairs that can be closer than a bound, so its
 answer is exact below that bound; only pairs whose centroids are near are looked at, so the
 cost follows the region where the surfaces come close, not their size.
@@ -10,7 +13,6 @@ cost follows the region where the surfaces come close, not their size.
 from __future__ import annotations
 
 import numpy as np
-import trimesh
 from scipy.spatial import cKDTree
 
 MAX_PAIRS = 400_000  # beyond this many face pairs the caller measures another way
@@ -44,14 +46,38 @@ def segment_distances(p1: np.ndarray, q1: np.ndarray, p2: np.ndarray,
     return np.sqrt(_rows_dot(gap, gap))
 
 
-def _to_triangles(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    closest = trimesh.triangles.closest_point(triangles, points)
-    return np.sqrt(((closest - points) ** 2).sum(axis=1))
+# A face thinner than this (twice its area over its longest edge squared) has no trustworthy
+# plane: its corner-to-face and piercing terms are skipped, and its edges stand for it.
+THIN = 1e-8
+
+
+def _inside(points: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(whether each point's foot on its triangle's plane falls inside the triangle, the
+    triangle's normal), False for a triangle thinner than THIN."""
+    a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
+    normal = np.cross(b - a, c - a)
+    longest = np.maximum.reduce([_rows_dot(e, e) for e in (b - a, c - b, a - c)])
+    inside = _rows_dot(normal, normal) > (THIN * longest) ** 2
+    for p, q in ((a, b), (b, c), (c, a)):  # on the inner side of every edge
+        inside &= _rows_dot(np.cross(q - p, points - p), normal) >= 0.0
+    return inside, normal
+
+
+def _to_planes(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Per row, the distance from the point to its triangle where the nearest point is inside
+    the triangle (the distance to its plane), else inf: a nearest point on the boundary is
+    within a segment distance the edge pairs give."""
+    inside, normal = _inside(points, triangles)
+    out = np.full(len(points), np.inf)
+    n = normal[inside]
+    out[inside] = np.abs(_rows_dot(n, points[inside] - triangles[inside, 0])) / np.sqrt(
+        _rows_dot(n, n))
+    return out
 
 
 def _piercing(edges: tuple[np.ndarray, np.ndarray], triangles: np.ndarray) -> np.ndarray:
-    """Per row, the distance from the point where the edge crosses the triangle's plane to the
-    triangle (0 when it pierces it; inf when the edge does not cross the plane)."""
+    """Per row, 0 where the edge passes through the triangle (it crosses the plane inside the
+    triangle), else inf."""
     p, q = edges
     normal = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
     sp = _rows_dot(normal, p - triangles[:, 0])
@@ -61,7 +87,7 @@ def _piercing(edges: tuple[np.ndarray, np.ndarray], triangles: np.ndarray) -> np
     if len(crossing):
         t = sp[crossing] / (sp[crossing] - sq[crossing])
         x = p[crossing] + (q[crossing] - p[crossing]) * t[:, None]
-        out[crossing] = _to_triangles(x, triangles[crossing])
+        out[crossing[_inside(x, triangles[crossing])[0]]] = 0.0
     return out
 
 
@@ -75,7 +101,7 @@ def triangle_distances(ta: np.ndarray, tb: np.ndarray) -> np.ndarray:
     ends = np.concatenate([ta[:, nxt].transpose(1, 0, 2),
                            tb[:, nxt].transpose(1, 0, 2)]).reshape(-1, 3)
     other = np.concatenate([np.tile(tb, (3, 1, 1)), np.tile(ta, (3, 1, 1))])
-    best = np.minimum(_to_triangles(corners, other), _piercing((corners, ends), other))
+    best = np.minimum(_to_planes(corners, other), _piercing((corners, ends), other))
     # the 9 edge pairs: edge i of ta against edge j of tb
     i, j = np.repeat(np.arange(3), 3), np.tile(np.arange(3), 3)
 
