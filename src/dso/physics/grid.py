@@ -104,13 +104,12 @@ def prepare_grid(grid: Grid, up: str = "auto", max_faces: int = 0,
     """The grid's surface normalised as `loading.prepare` normalises a mesh, with its closedness
     and (`candidates`: only the reduced hull uses them) hull candidates in `metadata`. Returns
     (mesh, decimated)."""
-    # closed, with volume: no validate()
-    vertices, faces, candidates = surface(grid.occupancy, candidates)
+    vertices, faces, mask = surface(grid.occupancy, candidates)  # closed: no validate()
     mesh, decimated = cap_faces(trimesh.Trimesh(vertices, faces, process=False), max_faces,
                                 on_too_many_faces)
     out = normalise(to_z_up(mesh, resolve_up(up, grid)))  # "auto": z
     if not decimated:
         out.metadata[CLOSED_KEY] = True  # marching cubes of a padded grid is closed
-        if candidates is not None:
-            out.metadata[HULL_CANDIDATES_KEY] = candidates
+        if mask is not None:
+            out.metadata[HULL_CANDIDATES_KEY] = mask
     return out, decimated

@@ -51,23 +51,31 @@ def segment_distances(p1: np.ndarray, q1: np.ndarray, p2: np.ndarray,
 THIN = 1e-8
 
 
-def _inside(points: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(whether each point's foot on its triangle's plane falls inside the triangle, the
-    triangle's normal), False for a triangle thinner than THIN."""
+def _planes(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(each triangle's normal, whether it is at least THIN: only then is its plane used)."""
     a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
     normal = np.cross(b - a, c - a)
     longest = np.maximum.reduce([_rows_dot(e, e) for e in (b - a, c - b, a - c)])
-    inside = _rows_dot(normal, normal) > (THIN * longest) ** 2
-    for p, q in ((a, b), (b, c), (c, a)):  # on the inner side of every edge
+    return normal, _rows_dot(normal, normal) > (THIN * longest) ** 2
+
+
+def _inside(points: np.ndarray, triangles: np.ndarray, normal: np.ndarray,
+            thick: np.ndarray) -> np.ndarray:
+    """Whether each point's foot on its triangle's plane falls inside the triangle (False for a
+    triangle thinner than THIN), from `_planes`."""
+    inside = thick.copy()
+    for k in range(3):  # on the inner side of every edge
+        p, q = triangles[:, k], triangles[:, (k + 1) % 3]
         inside &= _rows_dot(np.cross(q - p, points - p), normal) >= 0.0
-    return inside, normal
+    return inside
 
 
-def _to_planes(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+def _to_planes(points: np.ndarray, triangles: np.ndarray, normal: np.ndarray,
+               thick: np.ndarray) -> np.ndarray:
     """Per row, the distance from the point to its triangle where the nearest point is inside
     the triangle (the distance to its plane), else inf: a nearest point on the boundary is
     within a segment distance the edge pairs give."""
-    inside, normal = _inside(points, triangles)
+    inside = _inside(points, triangles, normal, thick)
     out = np.full(len(points), np.inf)
     n = normal[inside]
     out[inside] = np.abs(_rows_dot(n, points[inside] - triangles[inside, 0])) / np.sqrt(
@@ -75,11 +83,11 @@ def _to_planes(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     return out
 
 
-def _piercing(edges: tuple[np.ndarray, np.ndarray], triangles: np.ndarray) -> np.ndarray:
+def _piercing(edges: tuple[np.ndarray, np.ndarray], triangles: np.ndarray, normal: np.ndarray,
+              thick: np.ndarray) -> np.ndarray:
     """Per row, 0 where the edge passes through the triangle (it crosses the plane inside the
     triangle), else inf."""
     p, q = edges
-    normal = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
     sp = _rows_dot(normal, p - triangles[:, 0])
     sq = _rows_dot(normal, q - triangles[:, 0])
     crossing = np.flatnonzero(sp * sq < 0.0)
@@ -87,7 +95,7 @@ def _piercing(edges: tuple[np.ndarray, np.ndarray], triangles: np.ndarray) -> np
     if len(crossing):
         t = sp[crossing] / (sp[crossing] - sq[crossing])
         x = p[crossing] + (q[crossing] - p[crossing]) * t[:, None]
-        out[crossing[_inside(x, triangles[crossing])[0]]] = 0.0
+        out[crossing[_inside(x, triangles[crossing], normal[crossing], thick[crossing])]] = 0.0
     return out
 
 
@@ -101,7 +109,9 @@ def triangle_distances(ta: np.ndarray, tb: np.ndarray) -> np.ndarray:
     ends = np.concatenate([ta[:, nxt].transpose(1, 0, 2),
                            tb[:, nxt].transpose(1, 0, 2)]).reshape(-1, 3)
     other = np.concatenate([np.tile(tb, (3, 1, 1)), np.tile(ta, (3, 1, 1))])
-    best = np.minimum(_to_planes(corners, other), _piercing((corners, ends), other))
+    planes = _planes(other)
+    best = np.minimum(_to_planes(corners, other, *planes),
+                      _piercing((corners, ends), other, *planes))
     # the 9 edge pairs: edge i of ta against edge j of tb
     i, j = np.repeat(np.arange(3), 3), np.tile(np.arange(3), 3)
 
@@ -123,7 +133,7 @@ def _centres(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def surface_gap(ta: np.ndarray, tb: np.ndarray, bound: float) -> float | None:
     """The least distance between the surfaces made of triangles `ta` and `tb` ((N, 3, 3) and
     (M, 3, 3)) where it is below `bound`, else some value >= `bound`; None when there are too
-    many candidate pairs or a degenerate triangle gives no distance."""
+    many candidate pairs or a distance comes out NaN (a NaN corner)."""
     if not len(ta) or not len(tb):
         return np.inf
     ca, ra = _centres(ta)
