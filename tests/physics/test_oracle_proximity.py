@@ -79,24 +79,78 @@ def test_surface_gap_equals_manifold_min_gap(offset):
     assert surface_gap(a.triangles, b.triangles, reference / 2) >= reference / 2  # a bound
 
 
-def test_winding_number_is_one_inside_and_zero_outside():
+def _solid_angle_winding(point, triangles):
+    """The reference: the solid angles the triangles subtend at `point`, over 4 pi (Van
+    Oosterom and Strackee's formula)."""
+    x = triangles - point
+    a, b, c = x[:, 0], x[:, 1], x[:, 2]
+    la, lb, lc = (np.linalg.norm(v, axis=1) for v in (a, b, c))
+    det = np.einsum("ij,ij->i", a, np.cross(b, c))
+    div = (la * lb * lc + (a * b).sum(axis=1) * lc + (b * c).sum(axis=1) * la
+           + (c * a).sum(axis=1) * lb)
+    return float(2.0 * np.arctan2(det, div).sum() / (4.0 * np.pi))
+
+
+def _lattice_solid():
+    """Marching cubes of a voxel solid with a hole and an overhang: its vertices lie on a
+    lattice, so planes through a vertex meet many others exactly."""
+    from dso.geometry import grid_to_mesh
+
+    occ = np.zeros((12, 12, 12), dtype=bool)
+    occ[2:10, 2:10, 2:5] = True
+    occ[4:8, 4:8, 2:5] = False  # a hole through the slab
+    occ[2:4, 2:10, 5:10] = True  # a wall
+    occ[2:10, 2:4, 8:10] = True  # an overhang from it
+    return grid_to_mesh(occ)
+
+
+@pytest.mark.parametrize("shape", ["sphere", "L", "lattice", "two cubes sharing an edge"])
+def test_winding_number_matches_solid_angles(shape):
     from dso.physics.proximity import winding_number
 
-    sphere = trimesh.creation.icosphere(2, radius=0.3)
-    l_shape = trimesh.creation.box((0.6, 0.2, 0.6)).difference(
-        trimesh.creation.box((0.4, 0.4, 0.4)).apply_translation([0.1, 0, 0.1]), engine="manifold")
+    if shape == "sphere":
+        mesh = trimesh.creation.icosphere(2, radius=0.3)
+    elif shape == "L":
+        mesh = trimesh.creation.box((0.6, 0.2, 0.6)).difference(
+            trimesh.creation.box((0.4, 0.4, 0.4)).apply_translation([0.1, 0, 0.1]),
+            engine="manifold")
+    elif shape == "lattice":
+        mesh = _lattice_solid()
+    else:  # closed and consistently oriented, though the shared edge is not manifold
+        a = trimesh.creation.box((0.3, 0.3, 0.3)).apply_translation([-0.15, -0.15, 0.0])
+        b = trimesh.creation.box((0.3, 0.3, 0.3)).apply_translation([0.15, 0.15, 0.0])
+        mesh = trimesh.util.concatenate([a, b])
+        mesh.merge_vertices()
+    v = np.asarray(mesh.vertices)
+    v = (v - v.mean(axis=0)) / np.ptp(v, axis=0).max()
+    mesh = trimesh.Trimesh(v, mesh.faces, process=False)
     rng = np.random.default_rng(2)
-    for mesh in (sphere, l_shape):
-        points = rng.uniform(-0.35, 0.35, size=(60, 3))
-        distance = np.abs(trimesh.proximity.signed_distance(mesh, points))
-        points = points[distance > 0.01]  # well away from the surface
-        signed = trimesh.proximity.signed_distance(mesh, points)  # > 0 inside
-        for point, s in zip(points, signed, strict=True):
-            w = winding_number(point, mesh.triangles)
-            assert w == pytest.approx(1.0 if s > 0 else 0.0, abs=1e-9)
-            w_flipped = winding_number(point, mesh.triangles[:, ::-1])
-            assert w_flipped == pytest.approx(-1.0 if s > 0 else 0.0, abs=1e-9)
-        assert (signed > 0).any() and (signed < 0).any()
+    points = rng.uniform(-0.5, 0.5, size=(150, 3))
+    points[:60, 0] = v[rng.integers(0, len(v), 60), 0]  # on planes through vertices
+    points[:30, 1] = v[rng.integers(0, len(v), 30), 1]
+    points = points[trimesh.proximity.closest_point(mesh, points)[1] > 0.01]  # off the surface
+    inside = 0
+    for point in points:
+        reference = _solid_angle_winding(point, mesh.triangles)
+        assert round(reference) in (0, 1)
+        inside += round(reference)
+        assert winding_number(point, v, mesh.faces) == pytest.approx(reference, abs=1e-9)
+        assert winding_number(point, v, mesh.faces[:, ::-1]) == pytest.approx(-reference, abs=1e-9)
+    assert 0 < inside < len(points) - 5  # points on both sides
+
+
+def test_winding_number_of_a_non_finite_input_is_nan():
+    from dso.physics.proximity import winding_number
+
+    mesh = trimesh.creation.icosphere(1)
+    v, f = np.asarray(mesh.vertices).copy(), np.asarray(mesh.faces)
+    assert np.isnan(winding_number(np.array([np.nan, 0.0, 0.0]), v, f))
+    top = int(v[:, 0].argmax())
+    ring = np.unique(f[(f == top).any(axis=1)])
+    x = v[ring[ring != top], 0].min() - 1e-6  # the plane crosses the faces round `top`
+    assert winding_number(np.array([x, 0.0, 0.0]), v, f) == pytest.approx(1.0)
+    v[top] = np.nan
+    assert np.isnan(winding_number(np.array([x, 0.0, 0.0]), v, f))
 
 
 def test_one_large_face_makes_surface_gap_defer_rather_than_pair_everything():

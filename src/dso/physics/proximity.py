@@ -155,14 +155,38 @@ def surface_gap(ta: np.ndarray, tb: np.ndarray, bound: float) -> float | None:
     return float(distance.min()) if not np.isnan(distance).any() else None
 
 
-def winding_number(point: np.ndarray, triangles: np.ndarray) -> float:
-    """How many times the closed surface of `triangles` ((N, 3, 3)) winds around `point`: the
-    sum of the solid angles the triangles subtend there over 4 pi (Van Oosterom and Strackee's
-    formula), +-1 inside a consistently oriented surface and 0 outside; NaN on a degenerate
-    input. Well conditioned away from the surface."""
-    x = triangles - np.asarray(point, dtype=np.float64)
-    a, b, c = x[:, 0], x[:, 1], x[:, 2]
-    la, lb, lc = (np.sqrt(_rows_dot(v, v)) for v in (a, b, c))
-    det = _rows_dot(a, np.cross(b, c))
-    div = la * lb * lc + _rows_dot(a, b) * lc + _rows_dot(b, c) * la + _rows_dot(c, a) * lb
-    return float(2.0 * np.arctan2(det, div).sum() / (4.0 * np.pi))
+def winding_number(point: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> float:
+    """How many times the closed, consistently oriented surface (`vertices`, `faces`) winds
+    around `point`: +-1 inside, 0 outside; NaN on a non-finite input. Exact for a point away
+    from the surface (a point on it gets either answer).
+
+    The surface is cut by the plane x = point[0], which it crosses in closed oriented curves,
+    and the answer is their winding number around the point in that plane: the sum of the
+    angles their segments subtend, over 2 pi. Only faces crossing the plane are looked at.
+    A vertex exactly on the plane counts as on its lower side, and each edge's crossing is
+    computed from its lower-numbered end, so faces that share an edge share its crossing to the
+    bit and the curves close (docs/oracle.md, Pieces).
+    """
+    point = np.asarray(point, dtype=np.float64)
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces)
+    above = v[:, 0] > point[0]
+    first = above[f[:, 0]]  # the faces the plane crosses (column by column: fast)
+    f = f[(first != above[f[:, 1]]) | (first != above[f[:, 2]])]
+    if not len(f):
+        return 0.0 if np.isfinite(point).all() else float("nan")
+    up = above[f]
+    # walking a -> b -> c -> a, each face goes up across one edge and down across another:
+    # its segment in the plane runs from the first crossing to the second
+    rise, fall = np.empty((len(f), 2)), np.empty((len(f), 2))
+    for k in range(3):
+        here, there = up[:, k], up[:, (k + 1) % 3]
+        for out, rows in ((rise, ~here & there), (fall, here & ~there)):
+            rows = np.flatnonzero(rows)
+            i, j = f[rows, k], f[rows, (k + 1) % 3]
+            lo, hi = np.minimum(i, j), np.maximum(i, j)  # the same numbers from either face
+            t = (point[0] - v[lo, 0]) / (v[hi, 0] - v[lo, 0])
+            out[rows] = v[lo, 1:] + t[:, None] * (v[hi, 1:] - v[lo, 1:]) - point[1:]
+    angle = np.arctan2(fall[:, 0] * rise[:, 1] - fall[:, 1] * rise[:, 0],
+                       rise[:, 0] * fall[:, 0] + rise[:, 1] * fall[:, 1])
+    return float(angle.sum() / (2.0 * np.pi))
