@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/shape_study.py --out runs/shape_study           # ~30 min, 2 cores
     .venv/bin/python benchmarks/shape_study.py --out runs/shape_study --quick   # smoke, minutes
+    .venv/bin/python benchmarks/shape_study.py --out runs/shape_study --curves-only  # ~10 min
 
 Every row fine-tunes the shipped dso-tiny with LoRA on a dataset of its own labelled samples
 (the demo's by default: 160 training objects x 2 views x 4 samples, guidance 7.5) and is scored
@@ -237,6 +238,35 @@ def _digest(obj: Any) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
+def _curves(study: Study, recipes: dict[str, dict[str, Any]],
+            args: argparse.Namespace) -> dict[str, list[dict]]:
+    """The long curve runs (OUT/curves.json) and what their last adapters make beside base on
+    10 val prompts (OUT/curves_gallery.png: where a flat plate or broken parts would show)."""
+    from dso.eval.gallery import compare_gallery
+
+    curves = {name: study.curve(name.lower(), recipe, args.curve_steps, args.curve_every,
+                                big=args.curves_on_big)
+              for name, recipe in recipes.items()}
+    (args.out / "curves.json").write_text(json.dumps(curves, indent=1))
+    generators = {"base": study.generator()}
+    generators.update({f"{name} step {curves[name][-1]['step']}": study.generator(
+        study.curve_run(name.lower(), recipe, args.curve_steps, args.curve_every,
+                        args.curves_on_big))
+        for name, recipe in recipes.items()})
+    compare_gallery(generators, World.open(study.world()), "val",
+                    args.out / "curves_gallery.png", n_prompts=10)
+    return curves
+
+
+def _curve_lines(curves: dict[str, list[dict]]) -> list[str]:
+    """One line per curve: % stable and F at each held-out evaluation."""
+    return [f"- {name}: " + ", ".join(
+        f"step {r['step']}: {r.get('stable_pct', float('nan')):.1f}% / F "
+        f"{r.get('fscore', float('nan')):.1f}" + (" (warned)" if r.get("geometry_warnings")
+                                                    else "") for r in recs)
+        for name, recs in curves.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/shape_study"))
@@ -248,6 +278,9 @@ def main() -> None:
     parser.add_argument("--rows-only", action="store_true",
                         help="only the one-change rows (look at them, then pick --dro/--dpo)")
     parser.add_argument("--no-curves", action="store_true", help="skip the long curve runs")
+    parser.add_argument("--curves-only", action="store_true",
+                        help="only the long curve runs and their gallery (curves.json, "
+                        "curves_gallery.png); the table and Fig. 6 are left as they are")
     parser.add_argument("--curves-on-big", action="store_true",
                         help="train the curve runs on the large dataset (BIG)")
     parser.add_argument("--curve-steps", type=int, default=600)
@@ -255,18 +288,22 @@ def main() -> None:
     args = parser.parse_args()
     study = Study(args.out, args.quick, args.workers)
     start = time.perf_counter()
-    records = [study.run(row) for row in rows()]
     dro = {**DEMO, **json.loads(args.dro)}
     dpo = {"objective": "dpo", **json.loads(args.dpo)}
     recipes = {"DRO": dro, "DPO": dpo}  # of the long curve runs
+    if args.curves_only:
+        curves = _curves(study, recipes, args)
+        print("\n".join(_curve_lines(curves)))
+        print(f"\n(total {time.perf_counter() - start:.0f} s; wrote {args.out}/curves.json, "
+              "curves_gallery.png)")
+        return
+    records = [study.run(row) for row in rows()]
     sizes, curves = [], {}
     if not args.rows_only:
         sizes = [study.run(row) for row in size_rows(  # the recipe the study started from
             {"DRO": DEMO, "SFT": {"objective": "sft"}, "DPO": {"objective": "dpo"}})]
     if not args.rows_only and not args.no_curves:
-        curves = {name: study.curve(name.lower(), recipe, args.curve_steps, args.curve_every,
-                                    big=args.curves_on_big)
-                  for name, recipe in recipes.items()}
+        curves = _curves(study, recipes, args)
     base = records[0]
     text = [f"# Shape study (`benchmarks/shape_study.py`, validation split, "
             f"{base['overall']['n_prompts']} images)", "",
@@ -275,29 +312,13 @@ def main() -> None:
             "with it); Δ: paired difference to base on "
             "the same prompts and seeds, **bold** where its interval excludes 0; a trained row "
             "evaluated at guidance 3 is compared with base at guidance 3 (`base @3`).", "",
-            "## Curves (held-out evaluation on val during training)", ""]
-    for name, recs in curves.items():
-        text += [f"- {name}: " + ", ".join(
-            f"step {r['step']}: {r.get('stable_pct', float('nan')):.1f}% / F "
-            f"{r.get('fscore', float('nan')):.1f}" + (" (warned)" if r.get("geometry_warnings")
-                                                        else "") for r in recs)]
+            "## Curves (held-out evaluation on val during training)", ""] + _curve_lines(curves)
     (args.out / "study.md").write_text("\n".join(text) + "\n")
     (args.out / "study.json").write_text(json.dumps(
         [{"row": r["row"], "overall": r["overall"], "train_seconds": r["train_seconds"]}
          for r in records + sizes], indent=1))
-    (args.out / "curves.json").write_text(json.dumps(curves, indent=1))
     if sizes:
         plot_fig6(curves, sizes, args.out / "fig6.png", records[0])
-    if curves:  # what the long runs make: where a flat plate or broken parts would show
-        from dso.eval.gallery import compare_gallery
-
-        generators = {"base": study.generator()}
-        generators.update({f"{name} step {curves[name][-1]['step']}": study.generator(
-            study.curve_run(name.lower(), recipe, args.curve_steps, args.curve_every,
-                            args.curves_on_big))
-            for name, recipe in recipes.items()})
-        compare_gallery(generators, World.open(study.world()), "val",
-                        args.out / "curves_gallery.png", n_prompts=10)
     print("\n".join(text))
     print(f"\n(total {time.perf_counter() - start:.0f} s; wrote {args.out}/study.md, fig6.png)")
 
