@@ -139,18 +139,28 @@ def test_winding_number_matches_solid_angles(shape):
     assert 0 < inside < len(points) - 5  # points on both sides
 
 
-def test_winding_number_of_a_non_finite_input_is_nan():
+def test_winding_number_is_nan_where_a_non_finite_corner_reaches_it():
     from dso.physics.proximity import winding_number
 
     mesh = trimesh.creation.icosphere(1)
-    v, f = np.asarray(mesh.vertices).copy(), np.asarray(mesh.faces)
+    v, f = np.asarray(mesh.vertices), np.asarray(mesh.faces)
     assert np.isnan(winding_number(np.array([np.nan, 0.0, 0.0]), v, f))
     top = int(v[:, 0].argmax())
     ring = np.unique(f[(f == top).any(axis=1)])
-    x = v[ring[ring != top], 0].min() - 1e-6  # the plane crosses the faces round `top`
-    assert winding_number(np.array([x, 0.0, 0.0]), v, f) == pytest.approx(1.0)
-    v[top] = np.nan
-    assert np.isnan(winding_number(np.array([x, 0.0, 0.0]), v, f))
+    ring = ring[ring != top]
+    # planes just above and just below the ring of faces round the highest vertex: `top` is
+    # above both, so the first crosses those faces and the second does not
+    above_ring = 0.5 * (v[top, 0] + v[ring, 0].max())
+    below_ring = v[ring, 0].min() - 1e-6
+    for x in (above_ring, below_ring):
+        assert winding_number(np.array([x, 0.0, 0.0]), v, f) == pytest.approx(1.0)
+    for bad, x, reaches in (([np.inf, 0, 0], above_ring, True), (np.inf, above_ring, True),
+                            (np.nan, below_ring, True), (-np.inf, below_ring, True),
+                            (np.inf, below_ring, False)):  # still above, crossing nothing
+        broken = v.copy()
+        broken[top] = v[top] + bad if np.ndim(bad) else bad
+        w = winding_number(np.array([x, 0.0, 0.0]), broken, f)
+        assert np.isnan(w) if reaches else w == pytest.approx(1.0)
 
 
 def test_one_large_face_makes_surface_gap_defer_rather_than_pair_everything():

@@ -157,8 +157,9 @@ def surface_gap(ta: np.ndarray, tb: np.ndarray, bound: float) -> float | None:
 
 def winding_number(point: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> float:
     """How many times the closed, consistently oriented surface (`vertices`, `faces`) winds
-    around `point`: +-1 inside, 0 outside; NaN on a non-finite input. Exact for a point away
-    from the surface (a point on it gets either answer).
+    around `point`: +-1 inside, 0 outside; NaN when the point or a corner of a face the plane
+    below crosses is not finite. Exact for a point away from the surface (a point on it gets
+    either answer).
 
     The surface is cut by the plane x = point[0], which it crosses in closed oriented curves,
     and the answer is their winding number around the point in that plane: the sum of the
@@ -173,8 +174,10 @@ def winding_number(point: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -
     above = v[:, 0] > point[0]
     first = above[f[:, 0]]  # the faces the plane crosses (column by column: fast)
     f = f[(first != above[f[:, 1]]) | (first != above[f[:, 2]])]
+    if not np.isfinite(point).all() or not np.isfinite(v[f]).all():
+        return float("nan")
     if not len(f):
-        return 0.0 if np.isfinite(point).all() else float("nan")
+        return 0.0
     up = above[f]
     # walking a -> b -> c -> a, each face goes up across one edge and down across another:
     # its segment in the plane runs from the first crossing to the second
