@@ -19,7 +19,7 @@ import numpy as np
 import trimesh
 
 from dso.physics.config import MESH_SUFFIXES, Y_UP_SUFFIXES
-from dso.physics.topology import CLOSED_KEY, is_closed_oriented
+from dso.physics.topology import CLOSED_KEY, EDGES_KEY, closed_oriented_edges
 
 MeshLike = Any  # str | Path | trimesh.Trimesh | trimesh.Scene | tuple[vertices, faces]
 
@@ -265,15 +265,17 @@ def prepare(mesh: MeshLike, up: str = "auto", max_faces: int = 0,
     f = np.asarray(raw.faces, dtype=np.int64)
     v, f = used_only(v, f)
     validate(v, f, source)
-    closed = is_closed_oriented(f)
-    if not closed:
+    edges = closed_oriented_edges(f)
+    if edges is None:
         v, f = _merged(v, f)
-        closed = is_closed_oriented(f)
+        edges = closed_oriented_edges(f)
     if len(f) == 0:
         raise MeshInputError("degenerate", f"{source}: every face is degenerate")
     capped, decimated = cap_faces(trimesh.Trimesh(v, f, process=False), max_faces,
                                   on_too_many_faces)
     out = normalise(to_z_up(capped, resolve_up(up, mesh)))
     if not decimated:
-        out.metadata[CLOSED_KEY] = closed  # saves mass.py the same check
+        out.metadata[CLOSED_KEY] = edges is not None  # saves mass.py the same check
+        if edges is not None:
+            out.metadata[EDGES_KEY] = edges  # and the pieces pass its graph
     return out, decimated

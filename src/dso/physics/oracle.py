@@ -25,7 +25,7 @@ from dso.physics.model import build_hull_model, build_legacy_model, collision_ve
 from dso.physics.pieces import find_pieces, kept_mesh
 from dso.physics.result import CheckResult
 from dso.physics.simulate import SimOutcome, SimulationError, simulate
-from dso.physics.topology import CLOSED_KEY
+from dso.physics.topology import CLOSED_KEY, EDGES_KEY
 
 
 @dataclass
@@ -158,7 +158,8 @@ def _drop_debris(mesh: trimesh.Trimesh, config: OracleConfig,
     """Count the pieces into `result`; the mesh without debris, normalised again, and its
     mass properties when the pieces pass has integrated them already (closed shells)."""
     closed = mesh.metadata.get(CLOSED_KEY)  # whole shells are dropped: closedness is kept
-    found = find_pieces(mesh, config.piece_gap, config.debris_fraction, closed=closed)
+    found = find_pieces(mesh, config.piece_gap, config.debris_fraction, closed=closed,
+                        edges=mesh.metadata.get(EDGES_KEY))
     result.pieces, result.debris_pieces = found.count, found.debris
     result.debris_fraction = found.debris_fraction
     props = None

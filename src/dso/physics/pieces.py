@@ -34,6 +34,7 @@ from dso.interrupts import reraise_if_interrupted
 from dso.physics.loading import bounds, used_only
 from dso.physics.mass import face_corners, moments, signed_volumes
 from dso.physics.proximity import surface_gap, winding_number
+from dso.physics.topology import DirectedEdges, is_closed_oriented
 
 DEFAULT_GAP = 0.01
 DEFAULT_DEBRIS_FRACTION = 0.005
@@ -56,17 +57,23 @@ class Pieces:
     origin: np.ndarray | None = None
 
 
-def shell_labels(faces: np.ndarray, n_vertices: int) -> tuple[int, np.ndarray, np.ndarray]:
-    """(number of shells, shell per face, shell per vertex: -1 for vertices no face uses).
+def shell_labels(faces: np.ndarray, n_vertices: int,
+                 edges: DirectedEdges | None = None) -> tuple[int, np.ndarray, np.ndarray]:
+    """(number of shells, shell per face, shell per vertex: -1 for vertices no face uses),
+    shells numbered by their first face.
 
     The components of the face-vertex incidence graph (node i < M: face i; node M + j: vertex
     j; an edge from each face to its three corners): its CSR form is the face array itself,
-    so nothing is sorted.
+    so nothing is sorted. With a closed mesh's sorted directed `edges` (`topology`), the
+    components of that symmetric vertex graph instead, which needs no transpose: about a third
+    faster.
     """
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
 
     f = np.asarray(faces)
+    if edges is not None:
+        return _vertex_graph_labels(f, n_vertices, edges)
     m, size = len(f), len(f) + n_vertices
     indptr = np.full(size + 1, 3 * m, dtype=np.int32)
     indptr[: m + 1] = np.arange(0, 3 * m + 1, 3, dtype=np.int32)
@@ -78,6 +85,26 @@ def shell_labels(faces: np.ndarray, n_vertices: int) -> tuple[int, np.ndarray, n
     remap = np.cumsum(used) - 1
     remap[~used] = -1
     return int(used.sum()), remap[label[:m]], remap[label[m:]]
+
+
+def _vertex_graph_labels(f: np.ndarray, n_vertices: int,
+                         edges: DirectedEdges) -> tuple[int, np.ndarray, np.ndarray]:
+    """`shell_labels` from the symmetric graph of a closed mesh's directed edges: its strong
+    components are its components, then numbered as the incidence graph's are."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    indptr, indices = edges.csr(n_vertices)
+    graph = csr_matrix((np.ones(len(indices)), indices, indptr), shape=(n_vertices, n_vertices))
+    k, label = connected_components(graph, directed=True, connection="strong")
+    face = label[f[:, 0]]
+    first = np.full(k, len(f))  # each component's first face (len(f): an unused vertex)
+    np.minimum.at(first, face, np.arange(len(f)))
+    remap = np.empty(k, dtype=np.int64)
+    remap[np.argsort(first, kind="stable")] = np.arange(k)
+    n = int((first < len(f)).sum())
+    remap[remap >= n] = -1
+    return n, remap[face], remap[label]
 
 
 class _Shell:
@@ -200,17 +227,17 @@ def _squared_edges(corners: tuple) -> np.ndarray:
 
 def find_pieces(mesh: trimesh.Trimesh, gap: float = DEFAULT_GAP,
                 debris_fraction: float = DEFAULT_DEBRIS_FRACTION,
-                closed: bool | None = None) -> Pieces:
+                closed: bool | None = None, edges: DirectedEdges | None = None) -> Pieces:
     """The significant pieces and debris of `mesh` (in the oracle's normalised frame).
 
     `closed`: whether the whole mesh is closed and consistently oriented, when known (then so
-    is every shell); None checks each shell.
+    is every shell); None checks each shell. `edges`: its sorted directed edges when it is
+    closed (`topology.closed_oriented_edges`, what `loading.prepare` keeps), which find the
+    shells faster.
     """
-    from dso.physics.topology import is_closed_oriented
-
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
     faces = np.asarray(mesh.faces, dtype=np.int64)
-    n, face_label, vertex_label = shell_labels(faces, len(vertices))
+    n, face_label, vertex_label = shell_labels(faces, len(vertices), edges)
     if n == 1:
         return Pieces(1, 0, 0.0)
     boxes = _shell_boxes(vertices, vertex_label, n)
