@@ -281,7 +281,7 @@ def section_scaling(repeat: int) -> None:
 
 
 def section_pieces(n: int, repeat: int) -> None:
-    from dso.physics.pieces import shell_labels
+    from dso.physics.shells import shell_labels
 
     print(f"\n5. Cost of the pieces rule on TRELLIS-like meshes ({n} objects and the largest "
           f"shell of each, median of {repeat} interleaved runs each)")

@@ -55,7 +55,7 @@ def draw_multi_piece(paths_by_family: dict[str, list[str]], out: Path, per_row: 
     from PIL import Image, ImageDraw
 
     from dso.physics.loading import prepare
-    from dso.physics.pieces import shell_labels
+    from dso.physics.shells import shell_labels
     from dso.render.shade import render_mesh
 
     size, rows = 128, []

@@ -334,7 +334,8 @@ def test_pieces_found_from_the_boxes_alone_equal_the_full_split(parts, near):
     # closed=True: shells whose boxes are farther apart than the gap are never split (nor
     # tested); closed=None checks each shell's closedness, so every shell is split
     from dso.physics.loading import prepare
-    from dso.physics.pieces import _box_pairs, _shell_boxes, shell_labels
+    from dso.physics.pieces import _box_pairs, _shell_boxes
+    from dso.physics.shells import shell_labels
 
     mesh, _ = prepare(mesh_of(parts))
     n, _, vertex_label = shell_labels(np.asarray(mesh.faces), len(mesh.vertices))

@@ -1,4 +1,4 @@
-"""Shells: the connected surfaces a mesh is made of (dso.physics.pieces.shell_labels), from the
+"""Shells: the connected surfaces a mesh is made of (dso.physics.shells), from the
 face-vertex incidence graph and from a closed mesh's sorted directed edges
 (dso.physics.topology), against trimesh's own split."""
 
@@ -11,7 +11,8 @@ def test_shells_and_their_extents_match_trimesh():
     # shell labels from the face-vertex graph and each shell's box and longest edge, against
     # trimesh's own split; an unused vertex in the middle gets no shell
     from dso.physics.mass import face_corners
-    from dso.physics.pieces import _shell_boxes, _split, shell_labels
+    from dso.physics.pieces import _shell_boxes, _split
+    from dso.physics.shells import shell_labels
 
     parts = [trimesh.creation.icosphere(1, radius=0.2), trimesh.creation.box((0.3, 0.2, 0.4)),
              trimesh.creation.cylinder(0.1, 0.3)]
@@ -34,17 +35,21 @@ def test_shells_and_their_extents_match_trimesh():
 
 
 @pytest.mark.parametrize("case", ["shells interleaved", "cubes sharing an edge", "unused vertex",
-                                  "large indices"])
+                                  "large indices", "one shell", "more shells than searched"])
 def test_shells_from_a_closed_meshs_edges_equal_the_incidence_graphs(case):
     # the symmetric vertex graph of a closed mesh's directed edges (what loading.prepare keeps)
     # gives the same shells, numbered alike; edges that several faces share are listed once
-    # (scipy's strong components never return on repeated entries)
-    from dso.physics.pieces import shell_labels
+    # (scipy's strong components never return on repeated entries); beyond SEARCHED_SHELLS
+    # shells the search gives way to one components pass, with the same result
+    from scipy.sparse import csr_matrix
+
+    from dso.physics.shells import SEARCHED_SHELLS, _searched_labels, shell_labels
     from dso.physics.topology import closed_oriented_edges
 
     rng = np.random.default_rng(3)
+    count = {"one shell": 1, "more shells than searched": SEARCHED_SHELLS + 3}.get(case, 4)
     parts = [trimesh.creation.icosphere(1, radius=0.2).apply_translation([0.6 * k, 0, 0])
-             for k in range(4)]
+             for k in range(count)]
     if case == "cubes sharing an edge":
         parts = [trimesh.creation.box((0.3, 0.3, 0.3)).apply_translation(t)
                  for t in ([0, 0, 0], [0.3, 0.3, 0.0], [2, 0, 0])]
@@ -65,6 +70,9 @@ def test_shells_from_a_closed_meshs_edges_equal_the_incidence_graphs(case):
     pairs = set(zip(rows.tolist(), indices.tolist(), strict=True))
     assert len(pairs) == len(indices)  # every neighbour once
     assert pairs == {(a, b) for a, b in pairs if (b, a) in pairs}  # symmetric
+    graph = csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(v), len(v)))
+    searched = _searched_labels(graph, np.diff(indptr) > 0)
+    assert (searched is None) == (case == "more shells than searched")
     expected = shell_labels(f, len(v))
     got = shell_labels(f, len(v), edges)
     assert got[0] == expected[0] == (2 if case == "cubes sharing an edge" else len(parts))

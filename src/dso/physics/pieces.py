@@ -19,7 +19,7 @@ separate solids together, so a table top floating above its legs would "stand". 
 - A piece holding less than `debris_fraction` (default 0.005: 0.5%) of the volume is *debris*
   (marching-cubes floaters): dropped before the simulation and counted, never a verdict.
 
-A mesh of one shell is one piece at the cost of one connected-components pass.
+A mesh of one shell is one piece at the cost of one search over its edges (physics.shells).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from dso.interrupts import reraise_if_interrupted
 from dso.physics.loading import bounds, used_only
 from dso.physics.mass import face_corners, moments, signed_volumes
 from dso.physics.proximity import surface_gap, winding_number
+from dso.physics.shells import shell_labels
 from dso.physics.topology import DirectedEdges, is_closed_oriented
 
 DEFAULT_GAP = 0.01
@@ -55,56 +56,6 @@ class Pieces:
     # `origin`, from which the mass properties follow without integrating again
     integrals: np.ndarray | None = None
     origin: np.ndarray | None = None
-
-
-def shell_labels(faces: np.ndarray, n_vertices: int,
-                 edges: DirectedEdges | None = None) -> tuple[int, np.ndarray, np.ndarray]:
-    """(number of shells, shell per face, shell per vertex: -1 for vertices no face uses),
-    shells numbered by their first face.
-
-    The components of the face-vertex incidence graph (node i < M: face i; node M + j: vertex
-    j; an edge from each face to its three corners): its CSR form is the face array itself,
-    so nothing is sorted. With a closed mesh's sorted directed `edges` (`topology`), the
-    components of that symmetric vertex graph instead, which needs no transpose: about a third
-    faster.
-    """
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    f = np.asarray(faces)
-    if edges is not None:
-        return _vertex_graph_labels(f, n_vertices, edges)
-    m, size = len(f), len(f) + n_vertices
-    indptr = np.full(size + 1, 3 * m, dtype=np.int32)
-    indptr[: m + 1] = np.arange(0, 3 * m + 1, 3, dtype=np.int32)
-    corners = f.astype(np.int32).reshape(-1)
-    corners += m
-    graph = csr_matrix((np.ones(3 * m), corners, indptr), shape=(size, size))
-    n, label = connected_components(graph, directed=True, connection="weak")
-    used = np.bincount(label[:m], minlength=n) > 0  # unused vertices are components of their own
-    remap = np.cumsum(used) - 1
-    remap[~used] = -1
-    return int(used.sum()), remap[label[:m]], remap[label[m:]]
-
-
-def _vertex_graph_labels(f: np.ndarray, n_vertices: int,
-                         edges: DirectedEdges) -> tuple[int, np.ndarray, np.ndarray]:
-    """`shell_labels` from the symmetric graph of a closed mesh's directed edges: its strong
-    components are its components, then numbered as the incidence graph's are."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    indptr, indices = edges.csr(n_vertices)
-    graph = csr_matrix((np.ones(len(indices)), indices, indptr), shape=(n_vertices, n_vertices))
-    k, label = connected_components(graph, directed=True, connection="strong")
-    face = label[f[:, 0]]
-    first = np.full(k, len(f))  # each component's first face (len(f): an unused vertex)
-    np.minimum.at(first, face, np.arange(len(f)))
-    remap = np.empty(k, dtype=np.int64)
-    remap[np.argsort(first, kind="stable")] = np.arange(k)
-    n = int((first < len(f)).sum())
-    remap[remap >= n] = -1
-    return n, remap[face], remap[label]
 
 
 class _Shell:
