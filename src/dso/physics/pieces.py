@@ -258,8 +258,9 @@ def _orientation(volumes: np.ndarray, shut: np.ndarray, roots: np.ndarray, lo: n
 
 def _touch(a: _Shell, b: _Shell, gap: float) -> bool:
     """Whether two shells' solids overlap or come within `gap` of each other."""
-    nested = bool(np.all(a.lo <= b.lo) and np.all(b.hi <= a.hi)
-                  or np.all(b.lo <= a.lo) and np.all(a.hi <= b.hi))
+    b_in_a = bool(np.all(a.lo <= b.lo) and np.all(b.hi <= a.hi))
+    a_in_b = bool(np.all(b.lo <= a.lo) and np.all(a.hi <= b.hi))
+    nested = b_in_a or a_in_b
     slack = a.edge + b.edge
     if not nested:
         # Only vertices within gap + slack of the other shell's box can be that close to it,
@@ -281,7 +282,9 @@ def _touch(a: _Shell, b: _Shell, gap: float) -> bool:
         if distance is not None and (distance < gap or not nested):
             return distance < gap  # boxes apart: the solids meet only where surfaces do
         if distance is not None:  # surfaces apart: one solid holds the other, or none does
-            held = [winding_number(p.vertices[0], q.vertices, q.faces) for p, q in ((b, a), (a, b))]
+            # a shell held by the other lies inside its box: only the outer box can hold
+            held = [winding_number(p.vertices[0], q.vertices, q.faces)
+                    for p, q, inner in ((b, a, b_in_a), (a, b, a_in_b)) if inner]
             if not np.isnan(held).any():
                 return bool(max(abs(w) for w in held) > 0.5)
     sa, sb = a.solid(), b.solid()
