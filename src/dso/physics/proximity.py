@@ -124,10 +124,18 @@ def triangle_distances(ta: np.ndarray, tb: np.ndarray) -> np.ndarray:
 
 
 def _centres(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each triangle's centroid and the farthest distance from it to a point of the triangle."""
-    centre = triangles.mean(axis=1)
-    reach = np.sqrt(((triangles - centre[:, None]) ** 2).sum(axis=2)).max(axis=1)
-    return centre, reach
+    """Each triangle's centroid and the farthest distance from it to a point of the triangle
+    (corner by corner: numpy reduces a short middle axis slowly)."""
+    a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
+    centre = (a + b + c) / 3.0
+    reach = np.maximum.reduce([_rows_dot(p - centre, p - centre) for p in (a, b, c)])
+    return centre, np.sqrt(reach)
+
+
+def _boxes(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each triangle's bounding box: (lowest corner, highest corner), (N, 3) each."""
+    a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
+    return np.minimum(np.minimum(a, b), c), np.maximum(np.maximum(a, b), c)
 
 
 def surface_gap(ta: np.ndarray, tb: np.ndarray, bound: float) -> float | None:
@@ -146,12 +154,13 @@ def surface_gap(ta: np.ndarray, tb: np.ndarray, bound: float) -> float | None:
     pairs = tree_a.sparse_distance_matrix(tree_b, radius, output_type="ndarray")
     pairs = pairs[pairs["v"] < bound + ra[pairs["i"]] + rb[pairs["j"]]]
     # the distance between two triangles' bounding boxes is at most theirs
-    x, y = ta[pairs["i"]], tb[pairs["j"]]
-    apart = np.maximum(x.min(axis=1) - y.max(axis=1), y.min(axis=1) - x.max(axis=1))
+    (lo_a, hi_a), (lo_b, hi_b) = _boxes(ta), _boxes(tb)
+    i, j = pairs["i"], pairs["j"]
+    apart = np.maximum(lo_a[i] - hi_b[j], lo_b[j] - hi_a[i])
     near = (np.maximum(apart, 0.0) ** 2).sum(axis=1) < bound * bound
     if not near.any():
         return np.inf
-    distance = triangle_distances(x[near], y[near])
+    distance = triangle_distances(ta[i[near]], tb[j[near]])
     return float(distance.min()) if not np.isnan(distance).any() else None
 
 
