@@ -19,7 +19,8 @@ stepped). Sections:
    agreement with the reference (goal: >= 99.5%), per-object time (aim: 10-20 ms).
 4. Per-object time as faces grow: one object decimated to 1k, 10k and 100k faces.
 5. The cost of finding pieces: `accurate` with and without its pieces rule on the TRELLIS-like
-   meshes, interleaved (goal: at most ~10% more), split by one-shell and multi-shell meshes.
+   meshes, interleaved (goal: at most ~10% more), split by one-shell and multi-shell meshes;
+   and finding the shells from a closed mesh's edges shell by shell vs in one components pass.
 6. MuJoCo's compile against the number of hull vertices, beside scipy's qhull alone: what the
    exact collision hull costs whatever dso does before it.
 """
@@ -292,12 +293,14 @@ def section_pieces(n: int, repeat: int) -> None:
         whole = trellis_like(1000 + seed, (64, 96, 128)[seed % 3])
         meshes.append(whole)  # and its largest shell alone: a one-shell mesh of the same kind
         meshes.append(max(whole.split(only_watertight=False), key=lambda m: len(m.faces)))
+    labels: list[tuple[float, float]] = []  # (searched, components) seconds per closed mesh
     for mesh in meshes:
         shells = shell_labels(np.asarray(mesh.faces), len(mesh.vertices))[0]
         with_p, without = [], []
         for _ in range(repeat):
             with_p.append(_run(mesh, ACCURATE).seconds)
             without.append(_run(mesh, NO_PIECES).seconds)
+        labels.append(_label_times(mesh, repeat))
         result = _run(mesh, ACCURATE)
         verdicts["multi-piece"] += result.pieces > 1
         verdicts["debris dropped"] += result.debris_pieces > 0
@@ -313,6 +316,28 @@ def section_pieces(n: int, repeat: int) -> None:
               f"(goal <= 1.10)")
     print(f"   verdicts: {verdicts['multi-piece']} multi-piece, {verdicts['debris dropped']} with "
           f"debris dropped, of {len(meshes)}")
+    s, c = (statistics.median(x) for x in zip(*labels, strict=True))
+    print(f"   shells from the closed mesh's edges: a breadth-first search per shell {1e3 * s:.2f} "
+          f"ms, strong components {1e3 * c:.2f} ms per mesh (median); ratio median "
+          f"{statistics.median(a / b for a, b in labels):.2f}")
+
+
+def _label_times(mesh: trimesh.Trimesh, repeat: int) -> tuple[float, float]:
+    """Median seconds of `shell_labels` from the edges `loading.prepare` keeps: searching
+    shell by shell (the default) and strong components at once (`searched=0`), interleaved."""
+    from dso.physics.loading import prepare
+    from dso.physics.shells import SEARCHED_SHELLS, shell_labels
+    from dso.physics.topology import EDGES_KEY
+
+    prepared = prepare(mesh)[0]
+    f, n, edges = np.asarray(prepared.faces), len(prepared.vertices), prepared.metadata[EDGES_KEY]
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeat):
+        for searched, out in ((SEARCHED_SHELLS, times[0]), (0, times[1])):
+            start = time.perf_counter()
+            shell_labels(f, n, edges, searched)
+            out.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def section_compile(repeat: int) -> None:

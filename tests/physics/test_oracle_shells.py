@@ -77,5 +77,8 @@ def test_shells_from_a_closed_meshs_edges_equal_the_incidence_graphs(case):
     got = shell_labels(f, len(v), edges)
     assert got[0] == expected[0] == (2 if case == "cubes sharing an edge" else len(parts))
     assert np.array_equal(got[1], expected[1]) and np.array_equal(got[2], expected[2])
+    components = shell_labels(f, len(v), edges, searched=0)  # no search: components at once
+    assert components[0] == got[0] and all(np.array_equal(x, y) for x, y in
+                                           zip(components[1:], got[1:], strict=True))
     if case == "cubes sharing an edge":
         assert (edges.keys[1:] == edges.keys[:-1]).any()  # the repeated entries are there

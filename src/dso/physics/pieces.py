@@ -10,9 +10,10 @@ separate solids together, so a table top floating above its legs would "stand". 
   separates and anything closer joins: intersecting shells, a box resting on a box, a cavity
   inside its solid. Vertex distances settle most pairs first: two vertices closer than `gap`
   join their shells, and vertices farther apart than `gap` plus both shells' longest edges
-  separate them. For two closed shells the exact least distance between the faces near each
-  other decides (physics.proximity); when their boxes nest and that distance is at least
-  `gap`, they are one piece when a vertex of one lies inside the other (its winding number).
+  keep their surfaces apart. Otherwise, for two closed shells, the exact least distance
+  between the faces near each other decides (physics.proximity). Shells whose surfaces are
+  apart are separate unless their boxes nest; then they are one piece when a vertex of the
+  inner one lies inside the outer one (its winding number).
   Otherwise (a shell not closed and consistently wound) manifold3d's exact `min_gap` between
   the solids decides; a shell that is not a 2-manifold is stood in for by its convex hull,
   which can only join.

@@ -14,8 +14,8 @@ from dso.physics.topology import DirectedEdges
 SEARCHED_SHELLS = 8
 
 
-def shell_labels(faces: np.ndarray, n_vertices: int,
-                 edges: DirectedEdges | None = None) -> tuple[int, np.ndarray, np.ndarray]:
+def shell_labels(faces: np.ndarray, n_vertices: int, edges: DirectedEdges | None = None,
+                 searched: int = SEARCHED_SHELLS) -> tuple[int, np.ndarray, np.ndarray]:
     """(number of shells, shell per face, shell per vertex: -1 for vertices no face uses),
     shells numbered by their first face.
 
@@ -23,11 +23,12 @@ def shell_labels(faces: np.ndarray, n_vertices: int,
     j; an edge from each face to its three corners): its CSR form is the face array itself,
     so nothing is sorted. With a closed mesh's sorted directed `edges` (`topology`), the
     components of that symmetric vertex graph instead, found by a breadth-first search per
-    shell while there are at most `SEARCHED_SHELLS`: 1.4-2x faster at 10-70k faces.
+    shell while there are at most `searched` (0: one components pass at once); faster at
+    10-70k faces (`benchmarks/oracle.py`, section 5).
     """
     f = np.asarray(faces)
     if edges is not None:
-        return _vertex_graph_labels(f, n_vertices, edges)
+        return _vertex_graph_labels(f, n_vertices, edges, searched)
     m, size = len(f), len(f) + n_vertices
     indptr = np.full(size + 1, 3 * m, dtype=np.int32)
     indptr[: m + 1] = np.arange(0, 3 * m + 1, 3, dtype=np.int32)
@@ -41,14 +42,14 @@ def shell_labels(faces: np.ndarray, n_vertices: int,
     return int(used.sum()), remap[label[:m]], remap[label[m:]]
 
 
-def _vertex_graph_labels(f: np.ndarray, n_vertices: int,
-                         edges: DirectedEdges) -> tuple[int, np.ndarray, np.ndarray]:
+def _vertex_graph_labels(f: np.ndarray, n_vertices: int, edges: DirectedEdges,
+                         searched: int) -> tuple[int, np.ndarray, np.ndarray]:
     """`shell_labels` from the symmetric graph of a closed mesh's directed edges: shell by
     shell while they are few, else its strong components (which are its components); then
     numbered as the incidence graph's are."""
     indptr, indices = edges.csr(n_vertices)
     graph = csr_matrix((np.ones(len(indices)), indices, indptr), shape=(n_vertices, n_vertices))
-    found = _searched_labels(graph, indptr[1:] > indptr[:-1], SEARCHED_SHELLS)
+    found = _searched_labels(graph, indptr[1:] > indptr[:-1], searched)
     if found is None:
         found = connected_components(graph, directed=True, connection="strong")
     k, label = found
