@@ -220,7 +220,10 @@ def find_pieces(mesh: trimesh.Trimesh, gap: float = DEFAULT_GAP,
     def integrals(weight: np.ndarray) -> np.ndarray | None:
         """The solids' integrals, each shell's faces counted with its weight (its sign; 0 when
         dropped): None unless every shell is closed."""
-        return moments(*corners, per_face * weight[face_label]) if shut.all() else None
+        if not shut.all():
+            return None
+        unweighted = bool(np.all(weight == 1.0))  # x * 1.0 is x: skip the product
+        return moments(*corners, per_face if unweighted else per_face * weight[face_label])
 
     if total <= 0.0:
         return Pieces(len(piece_volume), 0, 0.0, None, integrals(signs), origin)

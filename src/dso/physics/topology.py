@@ -27,8 +27,13 @@ class DirectedEdges:
         repeated = keys[1:] == keys[:-1]
         if repeated.any():
             keys = keys[np.concatenate([[True], ~repeated])]
-        indptr = np.zeros(n_vertices + 1, dtype=np.int32)
-        np.cumsum(np.bincount(keys >> t(self.shift), minlength=n_vertices), out=indptr[1:])
+        source = keys >> t(self.shift)
+        starts = np.flatnonzero(source[1:] != source[:-1]) + 1  # where each row begins
+        if len(starts) + 1 == n_vertices:  # every vertex leads somewhere: ~2x a bincount
+            indptr = np.concatenate([[0], starts, [len(keys)]]).astype(np.int32)
+        else:
+            indptr = np.zeros(n_vertices + 1, dtype=np.int32)
+            np.cumsum(np.bincount(source, minlength=n_vertices), out=indptr[1:])
         return indptr, (keys & t((1 << self.shift) - 1)).astype(np.int32)
 
 
