@@ -266,6 +266,7 @@ def _touch(a: _Shell, b: _Shell, gap: float) -> bool:
     """Whether two shells' solids overlap or come within `gap` of each other."""
     b_in_a = bool(np.all(a.lo <= b.lo) and np.all(b.hi <= a.hi))
     a_in_b = bool(np.all(b.lo <= a.lo) and np.all(a.hi <= b.hi))
+    nested = b_in_a or a_in_b
     slack = a.edge + b.edge
     closed = a.closed and b.closed
     nearest = _nearest_vertices(a, b, gap + slack)
@@ -273,13 +274,13 @@ def _touch(a: _Shell, b: _Shell, gap: float) -> bool:
         return True  # two vertices are closer than gap: so are the surfaces
     # every surface point is within its longest edge of a vertex (COVER x that when closed)
     apart = nearest >= gap + (COVER if closed else 1.0) * slack
-    if apart and not (b_in_a or a_in_b):
+    if apart and not nested:
         return False  # boxes not nested: neither solid can hold the other
     if closed:
         if not apart:
             distance = surface_gap(a.near_triangles(b.lo, b.hi, gap + slack),
                                    b.near_triangles(a.lo, a.hi, gap + slack), gap)
-            if distance is not None and (distance < gap or not (b_in_a or a_in_b)):
+            if distance is not None and (distance < gap or not nested):
                 return distance < gap  # boxes apart: the solids meet only where surfaces do
             apart = distance is not None
         if apart:  # surfaces apart: one solid holds the other, or none does

@@ -128,7 +128,8 @@ def _centres(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (corner by corner: numpy reduces a short middle axis slowly)."""
     a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
     centre = (a + b + c) / 3.0
-    reach = np.maximum.reduce([_rows_dot(p - centre, p - centre) for p in (a, b, c)])
+    offsets = [p - centre for p in (a, b, c)]
+    reach = np.maximum.reduce([_rows_dot(d, d) for d in offsets])
     return centre, np.sqrt(reach)
 
 
